@@ -1,0 +1,64 @@
+# Everything a developer or CI needs: `make run` starts the local stack, `make test` runs every check.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+SAM_VENV  := .venv-sam
+PY        := $(VENV)/bin/python
+SAM       := $(SAM_VENV)/bin/sam
+PYTHON313 := $(shell scripts/find-python313.sh)
+SOURCES   := layers/smsgw/smsgw functions sandboxes localstack tests scripts bench
+
+.PHONY: help venv test unit lint typecheck check pytest run invoke bench build clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt constraints.txt layers/smsgw/requirements.txt
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required (see scripts/find-python313.sh)"; exit 1; }
+	$(PYTHON313) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	$(PYTHON313) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
+	touch $@
+
+venv: $(VENV)/.installed ## Create the virtualenv from pinned requirements
+
+test: lint typecheck check pytest ## Lint, type-check, validate the template and run every test
+
+lint: venv
+	$(VENV)/bin/ruff check $(wildcard $(SOURCES))
+	$(VENV)/bin/ruff format --check $(wildcard $(SOURCES))
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+pytest: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: venv ## Fast offline unit tests only
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+check: venv $(SAM_VENV)/.installed ## cfn-lint, sam validate --lint and sam build on template.yaml
+	$(VENV)/bin/cfn-lint template.yaml
+	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) validate --lint --region us-east-1
+	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) build --build-dir .aws-sam/build
+
+build: check ## sam build (into .aws-sam/build)
+
+run: venv ## Start the whole gateway locally (no Docker, no AWS account)
+	$(PY) -m localstack
+
+invoke: venv ## Run one handler in-process: make invoke FUNCTION=send EVENT=events/send.json
+	$(PY) -m localstack.invoke $(FUNCTION) $(EVENT)
+
+bench: venv ## Benchmarks: prints a table, writes bench/results.{json,md}
+	$(PY) -m bench
+
+clean: ## Remove virtualenvs and build output
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache

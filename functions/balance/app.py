@@ -1,0 +1,24 @@
+"""GET /sms/balance: each provider's balance, or `supported: false` where it has no balance API."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from smsgw import service
+from smsgw.api import json_response, new_resolver
+from smsgw.observability import logger, metrics, tracer
+
+app = new_resolver()
+
+
+@app.get("/sms/balance")
+def balance() -> Any:
+    return json_response(200, service.balances())
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,15 @@
+"""EventBridge schedule: apply cmessages statuses to pending messages, settle those past the window."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from smsgw import service
+from smsgw.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    return service.poll()

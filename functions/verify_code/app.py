@@ -1,0 +1,25 @@
+"""POST /sms/verify-code: a verification code to one number, through the provider's verification endpoint."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from smsgw import service
+from smsgw.api import json_body, json_response, new_resolver
+from smsgw.observability import logger, metrics, tracer
+
+app = new_resolver()
+
+
+@app.post("/sms/verify-code")
+def verify_code() -> Any:
+    status, answer = service.send_verification(json_body(app), app.current_event.request_context.request_id)
+    return json_response(status, answer)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

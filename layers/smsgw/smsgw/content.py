@@ -1,0 +1,37 @@
+"""Message content: validation and SMS segment counting (GSM-7 160/153, UCS-2 70/67)."""
+
+from dataclasses import dataclass
+
+from .errors import ValidationError
+
+# GSM 03.38 default alphabet, and the extension table whose characters take two septets.
+_GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
+
+
+@dataclass(frozen=True, slots=True)
+class Segments:
+    encoding: str  # "GSM-7" or "UCS-2"
+    units: int  # septets for GSM-7, UTF-16 code units for UCS-2
+    count: int
+
+
+def count_segments(text: str) -> Segments:
+    if all(ch in _GSM7_BASIC or ch in _GSM7_EXTENDED for ch in text):
+        units = sum(2 if ch in _GSM7_EXTENDED else 1 for ch in text)
+        return Segments("GSM-7", units, 1 if units <= 160 else -(-units // 153))
+    units = len(text.encode("utf-16-le")) // 2
+    return Segments("UCS-2", units, 1 if units <= 70 else -(-units // 67))
+
+
+def validate_content(raw: object, field_name: str = "content", max_segments: int | None = None) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValidationError.single(field_name, "must be non-empty text")
+    if max_segments is not None and (segments := count_segments(raw)).count > max_segments:
+        raise ValidationError.single(
+            field_name, f"is {segments.count} SMS segments ({segments.encoding}); at most {max_segments}"
+        )
+    return raw

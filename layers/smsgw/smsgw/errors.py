@@ -1,0 +1,65 @@
+"""Domain errors. Provider failures fall in three kinds that the rest of the system depends on."""
+
+from dataclasses import dataclass, field
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway maps to an HTTP answer."""
+
+
+@dataclass
+class FieldError:
+    field: str
+    message: str
+
+
+class ValidationError(GatewayError):
+    """The caller's request is wrong: answered 4xx with field-level details, nothing is sent."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+
+    @classmethod
+    def single(cls, field_name: str, message: str) -> "ValidationError":
+        return cls([FieldError(field_name, message)])
+
+
+@dataclass
+class ProviderError(GatewayError):
+    """A provider call failed. `code` is the provider's own code (or an HTTP status) when it gave one."""
+
+    provider: str
+    message: str
+    code: str | None = None
+    http_status: int | None = None
+    raw: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        code = f" code {self.code}" if self.code else ""
+        return f"{self.provider}{code}: {self.message}"
+
+
+@dataclass
+class ProviderRejected(ProviderError):
+    """The provider answered and did not send: safe to report.
+
+    `failover_ok` is set for refusals about the account or the provider itself (balance, locked,
+    no channel, system error, credentials): another provider may succeed. Refusals about the request
+    (content, numbers) would fail anywhere.
+    """
+
+    failover_ok: bool = False
+
+
+@dataclass
+class ProviderUnavailable(ProviderError):
+    """No request reached the provider (connection refused, connect timeout, DNS): safe to retry."""
+
+
+@dataclass
+class OutcomeUnknown(ProviderError):
+    """A request may have been accepted (read timeout, dropped or garbled answer): never retried."""

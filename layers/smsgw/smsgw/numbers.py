@@ -1,0 +1,84 @@
+"""Phone numbers: parse and validate with phonenumbers, then format for each provider."""
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+
+from .errors import FieldError, ValidationError
+
+CHINA = 86
+# Mainland mobiles are 11 digits starting 13-19. Carriers open new prefixes (e.g. 160, used in the
+# cmessages document's own example) before phonenumbers' metadata lists them, so this shape is
+# accepted for China even where the metadata has no range yet.
+_CN_MOBILE = re.compile(r"1[3-9]\d{9}")
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    country_code: int
+    national: str
+
+    @property
+    def e164(self) -> str:
+        return f"+{self.country_code}{self.national}"
+
+    @property
+    def cmessages(self) -> str:
+        """cmessages takes the 11-digit national number (it serves mainland China only)."""
+        return self.national
+
+    @property
+    def sms230(self) -> str:
+        """230sms takes country code + number, without `+` or `00`."""
+        return f"{self.country_code}{self.national}"
+
+    @property
+    def masked(self) -> str:
+        return mask(self.e164)
+
+
+def mask(number: str) -> str:
+    """`+8613812345678` -> `+86138****5678`: enough to tell numbers apart in logs, never the whole."""
+    if len(number) < 9:
+        return "****" + number[-2:]
+    return number[:-8] + "****" + number[-4:]
+
+
+def parse_number(raw: object, field_name: str = "to") -> Recipient:
+    """A Recipient from E.164 (`+8617072440811`) or a Chinese national mobile (`17072440811`)."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValidationError.single(field_name, "must be a phone number string")
+    try:
+        parsed = phonenumbers.parse(raw, "CN")
+    except phonenumbers.NumberParseException:
+        raise ValidationError.single(field_name, "is not a phone number") from None
+    national = str(parsed.national_number)
+    if parsed.country_code == CHINA:
+        if not _CN_MOBILE.fullmatch(national):
+            raise ValidationError.single(field_name, "is not a valid Chinese mobile number")
+    elif not phonenumbers.is_valid_number(parsed):
+        raise ValidationError.single(field_name, "is not a valid phone number")
+    if parsed.italian_leading_zero:
+        national = "0" * (parsed.number_of_leading_zeros or 1) + national
+    return Recipient(parsed.country_code or CHINA, national)
+
+
+def parse_recipients(raw: object, field_name: str = "to", max_count: int | None = None) -> list[Recipient]:
+    """Validate one number or a list of numbers; duplicates are sent once. All errors are reported."""
+    values = [raw] if isinstance(raw, str) else raw
+    if not isinstance(values, list) or not values:
+        raise ValidationError.single(field_name, "must be a phone number or a non-empty list of them")
+    if max_count is not None and len(values) > max_count:
+        raise ValidationError.single(field_name, f"at most {max_count} numbers per request")
+    recipients: dict[Recipient, None] = {}
+    errors: list[FieldError] = []
+    for index, value in enumerate(values):
+        name = field_name if isinstance(raw, str) else f"{field_name}[{index}]"
+        try:
+            recipients[parse_number(value, name)] = None
+        except ValidationError as error:
+            errors.extend(error.errors)
+    if errors:
+        raise ValidationError(errors)
+    return list(recipients)

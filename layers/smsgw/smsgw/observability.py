@@ -1,0 +1,19 @@
+"""Powertools Logger, Tracer and Metrics, one of each per container (configured by POWERTOOLS_* env)."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+def count(name: str, value: int, provider: str | None = None) -> None:
+    """A count metric; with `provider`, flushed at once under that dimension (one EMF line)."""
+    if value <= 0:
+        return
+    if provider is None:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        return
+    with single_metric(name=name, unit=MetricUnit.Count, value=value) as metric:
+        metric.add_dimension(name="provider", value=provider)

@@ -1,0 +1,72 @@
+"""One pooled urllib3 client per container, and the mapping of transport failures to error kinds."""
+
+import functools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, SSLError
+
+from .errors import OutcomeUnknown, ProviderError, ProviderUnavailable
+
+JSON_HEADERS = {"Content-Type": "application/json;charset=utf-8", "Accept": "application/json"}
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 3.05
+    read: float = 10.0
+
+
+@functools.cache
+def pool(maxsize: int = 64) -> urllib3.PoolManager:
+    """The container's connection pool, shared by every provider client and every concurrent chunk.
+
+    urllib3's own retries are off: a retried POST after the request left could send an SMS twice.
+    """
+    return urllib3.PoolManager(num_pools=8, maxsize=maxsize, block=False, retries=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    text: str
+
+    def json(self, **kwargs: Any) -> Any:
+        return json.loads(self.text, **kwargs)
+
+
+def post_json(
+    provider: str,
+    url: str,
+    payload: dict[str, Any],
+    *,
+    timeouts: Timeouts,
+    idempotent: bool,
+    http: urllib3.PoolManager | None = None,
+) -> Answer:
+    """POST a JSON body. Failures before the request left are `ProviderUnavailable`; after it, a
+    non-idempotent call raises `OutcomeUnknown` (the provider may have acted on it)."""
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    try:
+        response = (http or pool()).request(
+            "POST",
+            url,
+            body=body,
+            headers=JSON_HEADERS,
+            timeout=urllib3.Timeout(connect=timeouts.connect, read=timeouts.read),
+        )
+    except (ConnectTimeoutError, SSLError) as error:  # NewConnectionError and DNS failures included
+        raise ProviderUnavailable(provider, f"could not connect: {type(error).__name__}") from error
+    except HTTPError as error:  # read timeout, connection dropped mid-answer
+        raise after_sending(provider, f"no answer: {type(error).__name__}", idempotent) from error
+    return Answer(response.status, response.data.decode("utf-8", errors="replace"))
+
+
+def after_sending(
+    provider: str, message: str, idempotent: bool, *, status: int | None = None, raw: str = ""
+) -> ProviderError:
+    """The error for a request that left but got no usable answer."""
+    kind = ProviderUnavailable if idempotent else OutcomeUnknown
+    return kind(provider, message, code=str(status) if status else None, http_status=status, raw=raw[:500])

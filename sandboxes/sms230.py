@@ -1,0 +1,346 @@
+"""Sandbox for 230sms: `/outauth/send`, `/outauth/verifCodeSend`, and delivery receipts pushed back.
+
+Faithful to seeds/003_3bd257d75fcedc69.txt: POST JSON, md5(apikey + timestamp + apisecret) lowercase,
+`timestamp` a Beijing-time string within ±2 h, answers always HTTP 200 with `status`/`code`/`msg`
+(code from the global table), `taskid` printed as a bare 18-digit JSON number. Receipts: one POST per
+number to the callback URL; the body `OK` means handled, anything else is retried 3 times.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import urllib3
+
+from .base import AdminHandler, Response, SandboxServer, md5_hex, parse_beijing_timestamp
+
+ERROR_TEXTS = {
+    101: "account of illegal",
+    102: "signature failed",
+    103: "request time expired or invalid format,please check timestamp parameters",
+    104: "number is wrong",
+    105: "the interface invocation frequency is too frequent",
+    106: "the account type is not verification code",
+    108: "the request parameters are invalid",
+    111: "the number format is incorrect or the maximum number exceeds 1000",
+    201: "no channel is configured. Please contact customer service",
+    202: "balance is insufficient, please contact customer service",
+    203: "account has been deactivated, please contact customer service",
+    204: "ip address authentication fails. Please contact customer service",
+    205: "no secret key found, please contact customer service",
+    206: "the interface permission is not granted to the account",
+    999: "system error",
+}
+
+SEND_PATH = "/outauth/send"
+VERIFY_PATH = "/outauth/verifCodeSend"
+# Near the document's example 857319414809231360, but odd and stepping by 2: above 2**53 a float
+# only holds multiples of 128, so a client that parses taskid as a float always loses digits.
+FIRST_TASKID = 857319414809231361
+TASKID_STEP = 2
+RECEIPT_TIMEOUT_SECONDS = 5.0
+RECEIPT_WORKERS = 16
+
+# Country code + number, no "00"/"+" prefix. China is checked exactly; elsewhere E.164-sized digits.
+_CHINA_RE = re.compile(r"861[3-9][0-9]{9}")
+_INTERNATIONAL_RE = re.compile(r"[1-9][0-9]{7,14}")
+_SENDER_ID_RE = re.compile(r"[A-Za-z0-9]{2,10}")
+
+
+@dataclass(frozen=True)
+class ReceiptAttempt:
+    body: dict[str, str]
+    attempt_no: int  # 1 = first push, 2.. = retries
+    ok: bool
+    at: float
+
+
+@dataclass
+class Task:
+    taskid: int
+    path: str
+    mobiles: list[str]
+    content: str
+
+
+class _Refused(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def error_body(code: int) -> dict[str, str]:
+    return {"status": str(code), "code": str(code), "msg": ERROR_TEXTS[code]}
+
+
+def valid_number(number: str) -> bool:
+    if number.startswith("86"):
+        return _CHINA_RE.fullmatch(number) is not None
+    return _INTERNATIONAL_RE.fullmatch(number) is not None
+
+
+class Sms230Sandbox(SandboxServer):
+    api_paths = frozenset({SEND_PATH, VERIFY_PATH})
+
+    def __init__(
+        self,
+        *,
+        apikey: str = "sandbox-apikey",
+        apisecret: str = "sandbox-apisecret",
+        balance: int = 10_000_000,
+        max_numbers: int = 1000,
+        max_rps: int = 100,
+        time_window: timedelta = timedelta(hours=2),
+        data_key: str = "data",
+        verify_enabled: bool = True,
+        callback_url: str | None = None,
+        receipt_delay: float = 0.05,
+        receipt_intervals: tuple[float, ...] = (300.0, 900.0, 1800.0),
+        fail_numbers: Iterable[str] = (),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if data_key not in ("data", "Data"):
+            raise ValueError("data_key must be 'data' or 'Data'")
+        super().__init__(host=host, port=port, clock=clock, valid_fault_codes=frozenset(ERROR_TEXTS))
+        self.apikey = apikey
+        self.apisecret = apisecret
+        self.balance = balance
+        self.max_numbers = max_numbers
+        self.max_rps = max_rps
+        self.time_window = time_window
+        self.data_key = data_key
+        self.verify_enabled = verify_enabled
+        self.callback_url = callback_url
+        self.receipt_delay = receipt_delay
+        self.receipt_intervals = tuple(receipt_intervals)
+        self.fail_numbers: set[str] = set(fail_numbers)
+        self.tasks: dict[int, Task] = {}
+        self.receipt_attempts: list[ReceiptAttempt] = []
+        self._lock = threading.Lock()
+        self._taskids = itertools.count(FIRST_TASKID, TASKID_STEP)
+        self._recent: deque[float] = deque()  # admitted request times, for the rate limit
+        self._pusher = _ReceiptPusher(self)
+
+    # -- errors / state ----------------------------------------------------------------------
+
+    def bad_parameter(self, reason: str) -> Response:
+        return Response.json(200, error_body(108))
+
+    def error_for_code(self, code: int) -> Response:
+        return Response.json(200, error_body(code))
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            attempts = list(self.receipt_attempts)
+            balance, tasks = self.balance, len(self.tasks)
+        retries = len(self.receipt_intervals)
+        return {
+            "balance": balance,
+            "tasks": tasks,
+            "receipts": {
+                "delivered": sum(1 for a in attempts if a.ok),
+                "failed": sum(1 for a in attempts if not a.ok and a.attempt_no > retries),
+                "pending": self._pusher.outstanding(),
+            },
+        }
+
+    def admin_routes(self) -> dict[str, dict[str, AdminHandler]]:
+        return {**super().admin_routes(), "/_sandbox/callback": {"POST": self._admin_callback}}
+
+    def _admin_callback(self, body: Any) -> Response:
+        url = body.get("url") if isinstance(body, dict) else None
+        if url is not None and not isinstance(url, str):
+            return Response.json(400, {"error": "url must be a string or null"})
+        self.callback_url = url
+        return Response.json(200, {"ok": True})
+
+    # -- receipts ----------------------------------------------------------------------------
+
+    def wait_receipts_idle(self, timeout: float) -> bool:
+        """True once no receipt push is running or scheduled (retries included)."""
+        return self._pusher.wait_idle(timeout)
+
+    def on_stop(self) -> None:
+        self._pusher.stop()
+        self._pusher = _ReceiptPusher(self)  # a restarted sandbox pushes again
+
+    # -- API ---------------------------------------------------------------------------------
+
+    def handle_api(self, path: str, body: Any) -> Response:
+        try:
+            task = self._accept(path, body)
+        except _Refused as refused:
+            return Response.json(200, error_body(refused.code))
+        data = {"taskid": task.taskid, "validnumber": len(task.mobiles), "jfts": len(task.mobiles)}
+        # json.dumps writes a Python int as bare digits, so the 18-digit taskid stays exact on
+        # the wire — as in the document — and float-parsing clients lose its last digits.
+        return Response.json(200, {"status": "000", "code": "000", "msg": "success", self.data_key: data})
+
+    def _accept(self, path: str, body: Any) -> Task:
+        """Check a send like the provider does, in its order; raise _Refused(code) on failure."""
+        if not isinstance(body, dict):
+            raise _Refused(108)
+        self._authenticate(body)
+        self._admit()
+        if path == VERIFY_PATH and not self.verify_enabled:
+            raise _Refused(106)
+        content: str = body["content"]
+        if not content.strip():
+            raise _Refused(108)
+        sender = body.get("senderid", "")
+        if sender and not _SENDER_ID_RE.fullmatch(sender):
+            raise _Refused(108)  # "2-10 数字或字母"
+        mobiles = body["mobile"].split(",") if body["mobile"] else []
+        if not mobiles or len(mobiles) > (1 if path == VERIFY_PATH else self.max_numbers):
+            raise _Refused(111)
+        if not all(valid_number(m) for m in mobiles):
+            raise _Refused(104)
+        with self._lock:
+            if self.balance < len(mobiles):
+                raise _Refused(202)
+            self.balance -= len(mobiles)
+            task = Task(next(self._taskids), path, mobiles, content)
+            self.tasks[task.taskid] = task
+        self._schedule_receipts(task)
+        return task
+
+    def _authenticate(self, body: dict[str, Any]) -> None:
+        for name in ("apikey", "sign", "mobile", "content"):
+            if not isinstance(body.get(name), str):
+                raise _Refused(108)
+        for name in ("senderid", "templateid", "signname"):
+            if name in body and not isinstance(body[name], str):
+                raise _Refused(108)
+        if "timestamp" not in body:
+            raise _Refused(108)
+        if body["apikey"] != self.apikey:
+            raise _Refused(101)
+        stamp = body["timestamp"]
+        # A JSON number is "a timestamp, not a time string": the document's 103.
+        when = parse_beijing_timestamp(stamp) if isinstance(stamp, str) else None
+        if when is None or abs(when - self.now()) > self.time_window:
+            raise _Refused(103)
+        if body["sign"] != md5_hex(self.apikey + stamp + self.apisecret):
+            raise _Refused(102)
+
+    def _schedule_receipts(self, task: Task) -> None:
+        url = self.callback_url
+        if not url:
+            return  # no push address configured: the provider pushes nothing
+        times = self.beijing_now().strftime("%Y-%m-%d %H:%M")
+        for mobile in task.mobiles:
+            receipt = {
+                "apikey": self.apikey,
+                "taskid": str(task.taskid),
+                "mobile": mobile,
+                "status": "UNDELIV" if mobile in self.fail_numbers else "DELIVRD",
+                "times": times,
+            }
+            self._pusher.schedule(url, receipt, attempt_no=1, delay=self.receipt_delay)
+
+    def _admit(self) -> None:
+        """Sliding one-second window per apikey, on the sandbox clock; refused calls don't count."""
+        now = self.now().timestamp()
+        with self._lock:
+            while self._recent and self._recent[0] <= now - 1.0:
+                self._recent.popleft()
+            if len(self._recent) >= self.max_rps:
+                raise _Refused(105)
+            self._recent.append(now)
+
+
+class _ReceiptPusher:
+    """Pushes receipts from a bounded pool; one scheduler thread keeps the retry timetable."""
+
+    def __init__(self, sandbox: Sms230Sandbox) -> None:
+        self._sandbox = sandbox
+        self._cond = threading.Condition()
+        self._due: list[tuple[float, int, str, dict[str, str], int]] = []  # a heap
+        self._seq = itertools.count()
+        self._outstanding = 0  # scheduled + running
+        self._stopped = False
+        # Threads start only when something is pushed: most sandboxes never push.
+        self._pool = ThreadPoolExecutor(RECEIPT_WORKERS, thread_name_prefix="sms230-receipt")
+        self._http = urllib3.PoolManager(maxsize=RECEIPT_WORKERS, retries=False)
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, url: str, body: dict[str, str], *, attempt_no: int, delay: float) -> None:
+        with self._cond:
+            if self._stopped:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sms230-receipts", daemon=True)
+                self._thread.start()
+            due = time.monotonic() + delay
+            heapq.heappush(self._due, (due, next(self._seq), url, body, attempt_no))
+            self._outstanding += 1
+            self._cond.notify_all()
+
+    def outstanding(self) -> int:
+        with self._cond:
+            return self._outstanding
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._outstanding == 0, timeout)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._due.clear()  # pending retries are cancelled
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._http.clear()
+        with self._cond:
+            self._outstanding = 0  # cancelled pushes never ran to count themselves down
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopped and (not self._due or self._due[0][0] > time.monotonic()):
+                    timeout = self._due[0][0] - time.monotonic() if self._due else None
+                    self._cond.wait(timeout)
+                if self._stopped:
+                    return
+                _, _, url, body, attempt_no = heapq.heappop(self._due)
+                self._pool.submit(self._push, url, body, attempt_no)
+
+    def _push(self, url: str, body: dict[str, str], attempt_no: int) -> None:
+        ok = False
+        try:
+            response = self._http.request(
+                "POST",
+                url,
+                body=json.dumps(body).encode("utf-8"),
+                headers={"Content-Type": "application/json"},
+                timeout=RECEIPT_TIMEOUT_SECONDS,
+                redirect=False,
+            )
+            ok = 200 <= response.status < 300 and response.data.strip() == b"OK"
+        except Exception:  # connection refused, timeout, bad URL: all count as a failed push
+            ok = False
+        sandbox = self._sandbox
+        with sandbox._lock:
+            sandbox.receipt_attempts.append(ReceiptAttempt(body, attempt_no, ok, time.time()))
+        intervals = sandbox.receipt_intervals
+        if not ok and attempt_no <= len(intervals):
+            self.schedule(url, body, attempt_no=attempt_no + 1, delay=intervals[attempt_no - 1])
+        with self._cond:
+            self._outstanding -= 1
+            self._cond.notify_all()

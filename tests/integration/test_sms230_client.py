@@ -1,0 +1,189 @@
+"""The 230sms client over real HTTP against the 230sms sandbox on 127.0.0.1."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from sandboxes import Sms230Sandbox
+from smsgw.errors import OutcomeUnknown, ProviderRejected, ProviderUnavailable
+from smsgw.numbers import parse_number, parse_recipients
+from smsgw.providers import SendOptions
+from smsgw.providers.sms230 import CODES, Credentials, Sms230Client, loads_exact, parse_receipt
+from smsgw.transport import Timeouts
+from tests.conftest import closed_port_url, cn_numbers, sms230_client_for
+
+ONE = parse_number("+8619800001234")
+
+
+def test_bulk_send_2500_numbers_takes_three_requests(
+    sms230_sandbox: Sms230Sandbox, sms230_client: Sms230Client
+) -> None:
+    recipients = parse_recipients(cn_numbers(2500))
+    outcome = sms230_client.send(recipients, "hello")
+    requests = sms230_sandbox.recorded("/outauth/send")
+    assert len(requests) == outcome.requests == 3
+    assert sorted(r.body["mobile"].count(",") + 1 for r in requests) == [500, 1000, 1000]
+    assert requests[0].body["mobile"].startswith("86138")
+    assert isinstance(requests[0].body["timestamp"], str)
+    assert [a.recipient for a in outcome.accepted] == recipients and not outcome.failures
+    taskids = {a.provider_id for a in outcome.accepted}
+    assert taskids == {str(t) for t in sms230_sandbox.tasks}
+
+
+def test_taskid_survives_exactly_as_18_digits(
+    sms230_sandbox: Sms230Sandbox, sms230_client: Sms230Client
+) -> None:
+    accepted = sms230_client.send_verify(ONE, "code 123456")
+    (taskid,) = sms230_sandbox.tasks
+    assert taskid > 2**53
+    assert accepted.provider_id == str(taskid)
+    assert len(accepted.provider_id) == 18
+    assert str(int(float(taskid))) != str(taskid) or taskid % 2**10 == 0  # a float would lose digits
+
+
+def test_capitalised_data_key_is_read() -> None:
+    with Sms230Sandbox(data_key="Data") as sandbox:
+        accepted = sms230_client_for(sandbox).send_verify(ONE, "code 1")
+        assert accepted.provider_id == str(next(iter(sandbox.tasks)))
+
+
+def test_verify_sends_one_number_and_extras_only_when_given(
+    sms230_sandbox: Sms230Sandbox, sms230_client: Sms230Client
+) -> None:
+    sms230_client.send_verify(ONE, "code 1")
+    sms230_client.send_verify(
+        ONE, "code 2", SendOptions(sender_id="1069", template_id="T1", sign_name="ACME")
+    )
+    plain, extras = (r.body for r in sms230_sandbox.recorded("/outauth/verifCodeSend"))
+    assert plain["mobile"] == "8619800001234"
+    assert not {"senderid", "templateid", "signname"} & set(plain)
+    assert (extras["senderid"], extras["templateid"], extras["signname"]) == ("1069", "T1", "ACME")
+
+
+@pytest.mark.parametrize("code", sorted(CODES))
+def test_every_global_error_code_is_a_rejection(sms230_sandbox: Sms230Sandbox, code: str) -> None:
+    client = sms230_client_for(sms230_sandbox, backoff=())
+    sms230_sandbox.faults.inject("error_code", code=int(code))
+    with pytest.raises(ProviderRejected) as info:
+        client.send_verify(ONE, "hello")
+    assert info.value.code == code
+    assert info.value.failover_ok is CODES[code][1]
+    assert not sms230_sandbox.tasks
+
+
+def test_real_refusals(sms230_sandbox: Sms230Sandbox) -> None:
+    cases = [
+        (Sms230Client(sms230_sandbox.url, Credentials("nobody", "x")), "101"),
+        (Sms230Client(sms230_sandbox.url, Credentials(sms230_sandbox.apikey, "wrong")), "102"),
+        (sms230_client_for(sms230_sandbox, clock=lambda: datetime.now(UTC) + timedelta(hours=3)), "103"),
+    ]
+    for client, code in cases:
+        with pytest.raises(ProviderRejected) as info:
+            client.send_verify(ONE, "hello")
+        assert info.value.code == code
+    sms230_sandbox.verify_enabled = False
+    with pytest.raises(ProviderRejected, match="verification") as info:
+        sms230_client_for(sms230_sandbox).send_verify(ONE, "hello")
+    assert info.value.code == "106"
+    sms230_sandbox.balance = 1
+    outcome = sms230_client_for(sms230_sandbox).send(parse_recipients(cn_numbers(2)), "hello")
+    assert outcome.failures[0].error.code == "202" and not outcome.accepted
+
+
+def test_over_the_sandbox_cap_is_111(sms230_sandbox: Sms230Sandbox) -> None:
+    sms230_sandbox.max_numbers = 10
+    outcome = sms230_client_for(sms230_sandbox, chunk_size=20).send(parse_recipients(cn_numbers(20)), "hi")
+    assert outcome.failures[0].error.code == "111"
+
+
+def test_chunk_size_never_exceeds_the_documented_1000(sms230_sandbox: Sms230Sandbox) -> None:
+    assert sms230_client_for(sms230_sandbox, chunk_size=5000).chunk_size == 1000
+
+
+def test_rate_limit_105_backs_off_and_retries_the_same_request(sms230_sandbox: Sms230Sandbox) -> None:
+    client = sms230_client_for(sms230_sandbox, backoff=(0.01, 0.01, 0.01))
+    sms230_sandbox.faults.inject("error_code", code=105, times=2)
+    accepted = client.send_verify(ONE, "hello")
+    assert len(sms230_sandbox.recorded("/outauth/verifCodeSend")) == 3
+    assert len(sms230_sandbox.tasks) == 1 and accepted.provider_id
+
+
+def test_persistent_105_gives_up_after_the_backoff(sms230_sandbox: Sms230Sandbox) -> None:
+    client = sms230_client_for(sms230_sandbox, backoff=(0.01, 0.01))
+    sms230_sandbox.faults.inject("error_code", code=105)
+    outcome = client.send([ONE], "hello")
+    assert outcome.requests == 3 == len(sms230_sandbox.recorded())
+    assert outcome.failures[0].error.code == "105"
+
+
+def test_pacing_keeps_a_burst_within_100_per_second(sms230_sandbox: Sms230Sandbox) -> None:
+    # 150 one-number requests from 8 threads: unpaced they would exceed the sandbox's 100/s window.
+    client = sms230_client_for(sms230_sandbox, chunk_size=1, concurrency=8, backoff=())
+    outcome = client.send(parse_recipients(cn_numbers(150)), "hello")
+    assert not outcome.failures
+    assert outcome.requests == 150 == len(sms230_sandbox.tasks)
+
+
+def test_timeout_after_sending_is_outcome_unknown_and_not_retried(sms230_sandbox: Sms230Sandbox) -> None:
+    client = sms230_client_for(sms230_sandbox, timeouts=Timeouts(connect=1, read=0.3))
+    sms230_sandbox.faults.inject("timeout", seconds=1.5)
+    with pytest.raises(OutcomeUnknown):
+        client.send_verify(ONE, "hello")
+    outcome = client.send(parse_recipients(cn_numbers(3)), "hello")
+    assert isinstance(outcome.failures[0].error, OutcomeUnknown)
+    assert len(sms230_sandbox.recorded()) == 2
+    assert len(sms230_sandbox.tasks) == 2  # the provider accepted both: retrying would double-send
+
+
+@pytest.mark.parametrize("kind", ["status_500", "malformed", "drop"])
+def test_broken_answers_are_outcome_unknown(sms230_sandbox: Sms230Sandbox, kind: str) -> None:
+    sms230_sandbox.faults.inject(kind)
+    with pytest.raises(OutcomeUnknown):
+        sms230_client_for(sms230_sandbox).send_verify(ONE, "hello")
+    assert len(sms230_sandbox.recorded()) == 1
+
+
+def test_slow_answer_within_the_timeout_succeeds(sms230_sandbox: Sms230Sandbox) -> None:
+    sms230_sandbox.faults.inject("delay", seconds=0.3)
+    assert sms230_client_for(sms230_sandbox).send_verify(ONE, "hello").provider_id
+
+
+def test_connection_refused_is_unavailable() -> None:
+    client = Sms230Client(closed_port_url(), Credentials("a", "b"))
+    with pytest.raises(ProviderUnavailable):
+        client.send_verify(ONE, "hello")
+
+
+def test_balance_is_not_supported() -> None:
+    client = Sms230Client("http://127.0.0.1:9", Credentials("a", "b"))
+    assert client.supports_balance is False
+    with pytest.raises(NotImplementedError):
+        client.balance()
+
+
+# -- receipts ------------------------------------------------------------------------------------
+
+
+def test_receipt_with_a_numeric_taskid_keeps_every_digit() -> None:
+    receipt = parse_receipt(
+        b'{"apikey":"230sms","taskid":857319414809231361,"mobile":"8613800000000","status":"DELIVRD",'
+        b'"times":"2020-08-04 17:42"}'
+    )
+    assert receipt.taskid == "857319414809231361" and receipt.delivered
+    assert json.loads('{"t": 857319414809231361}', parse_float=float)["t"] == 857319414809231361
+    assert loads_exact('{"t": 857319414809231361}') == {"t": "857319414809231361"}
+
+
+def test_receipt_as_the_document_prints_it() -> None:
+    receipt = parse_receipt(
+        '{"apikey":"230sms","taskid":"857319414809231360","mobile":"861234****","status":"UNDELIV",'
+        '"times":"2020-08-04 17:42"}'
+    )
+    assert (receipt.taskid, receipt.status, receipt.delivered) == ("857319414809231360", "UNDELIV", False)
+
+
+@pytest.mark.parametrize("body", ["not json", "[]", '{"apikey": "k", "taskid": "1"}'])
+def test_bad_receipts_are_refused(body: str) -> None:
+    with pytest.raises(ValueError):
+        parse_receipt(body)

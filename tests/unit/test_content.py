@@ -1,0 +1,39 @@
+import pytest
+
+from smsgw.content import count_segments, validate_content
+from smsgw.errors import ValidationError
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "units", "count"),
+    [
+        ("a" * 160, "GSM-7", 160, 1),
+        ("a" * 161, "GSM-7", 161, 2),
+        ("a" * 306, "GSM-7", 306, 2),
+        ("a" * 307, "GSM-7", 307, 3),
+        ("€" * 80, "GSM-7", 160, 1),  # extension characters take two septets
+        ("€" * 81, "GSM-7", 162, 2),
+        ("验" * 70, "UCS-2", 70, 1),
+        ("验" * 71, "UCS-2", 71, 2),
+        ("验" * 134, "UCS-2", 134, 2),
+        ("验" * 135, "UCS-2", 135, 3),
+        ("a" * 69 + "😀", "UCS-2", 71, 2),  # an emoji is two UTF-16 units
+        ("test 123456", "GSM-7", 11, 1),
+    ],
+)
+def test_segments(text: str, encoding: str, units: int, count: int) -> None:
+    segments = count_segments(text)
+    assert (segments.encoding, segments.units, segments.count) == (encoding, units, count)
+
+
+@pytest.mark.parametrize("raw", ["", "   ", None, 5, ["x"]])
+def test_empty_or_non_text_content_is_refused(raw: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_content(raw)
+    assert info.value.errors[0].field == "content"
+
+
+def test_segment_limit() -> None:
+    assert validate_content("验" * 134, max_segments=2) == "验" * 134
+    with pytest.raises(ValidationError, match="3 SMS segments"):
+        validate_content("验" * 135, max_segments=2)

@@ -1,0 +1,67 @@
+import pytest
+
+from smsgw.errors import ValidationError
+from smsgw.numbers import Recipient, mask, parse_number, parse_recipients
+
+
+@pytest.mark.parametrize("raw", ["17072440811", "+8617072440811", "+86 170 7244 0811", "008617072440811"])
+def test_chinese_mobile_in_any_accepted_form(raw: str) -> None:
+    recipient = parse_number(raw)
+    assert recipient == Recipient(86, "17072440811")
+    assert recipient.e164 == "+8617072440811"
+    assert recipient.cmessages == "17072440811"
+    assert recipient.sms230 == "8617072440811"
+
+
+def test_new_mainland_prefix_from_the_cmessages_document_is_accepted() -> None:
+    assert parse_number("16014635797").sms230 == "8616014635797"
+
+
+def test_foreign_number_in_e164() -> None:
+    recipient = parse_number("+14155552671")
+    assert (recipient.e164, recipient.sms230) == ("+14155552671", "14155552671")
+
+
+def test_italian_leading_zero_is_kept() -> None:
+    assert parse_number("+390612345678").sms230 == "390612345678"
+
+
+@pytest.mark.parametrize("raw", ["12345", "10012345678", "0101234567", "+86123", "abc", "", "  ", "+1415555"])
+def test_invalid_numbers_are_refused(raw: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_number(raw)
+    assert info.value.errors[0].field == "to"
+
+
+@pytest.mark.parametrize("raw", [None, 17072440811, ["17072440811"]])
+def test_non_strings_are_refused(raw: object) -> None:
+    with pytest.raises(ValidationError):
+        parse_number(raw)
+
+
+def test_list_is_deduplicated_in_order_and_every_bad_entry_reported() -> None:
+    assert parse_recipients(["17072440811", "+8613800138000", "+8617072440811"]) == [
+        Recipient(86, "17072440811"),
+        Recipient(86, "13800138000"),
+    ]
+    with pytest.raises(ValidationError) as info:
+        parse_recipients(["17072440811", "123", "abc"])
+    assert [e.field for e in info.value.errors] == ["to[1]", "to[2]"]
+
+
+@pytest.mark.parametrize("raw", [[], {}, None, 5])
+def test_empty_or_wrong_shape_is_refused(raw: object) -> None:
+    with pytest.raises(ValidationError):
+        parse_recipients(raw)
+
+
+def test_max_count() -> None:
+    with pytest.raises(ValidationError, match="at most 2"):
+        parse_recipients(["17072440811", "13800138000", "13800138001"], max_count=2)
+
+
+def test_mask_hides_the_middle() -> None:
+    assert mask("13812345678") == "138****5678"
+    assert mask("+8613812345678") == "+86138****5678"
+    assert parse_number("13812345678").masked == "+86138****5678"
+    assert "1234" not in mask("1234567")
