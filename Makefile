@@ -7,7 +7,7 @@ SAM_VENV  := .venv-sam
 PY        := $(VENV)/bin/python
 SAM       := $(SAM_VENV)/bin/sam
 PYTHON313 := $(shell scripts/find-python313.sh)
-SOURCES   := layers/smsgw/smsgw functions sandboxes localstack tests scripts bench
+SOURCES   := layers/smsgw/smsgw functions sandboxes local_stack tests scripts bench
 
 .PHONY: help venv test unit lint typecheck check pytest run invoke bench build clean
 
@@ -52,10 +52,10 @@ check: venv $(SAM_VENV)/.installed ## cfn-lint, sam validate --lint and sam buil
 build: check ## sam build (into .aws-sam/build)
 
 run: venv ## Start the whole gateway locally (no Docker, no AWS account)
-	$(PY) -m localstack
+	$(PY) -m local_stack
 
 invoke: venv ## Run one handler in-process: make invoke FUNCTION=send EVENT=events/send.json
-	$(PY) -m localstack.invoke $(FUNCTION) $(EVENT)
+	$(PY) -m local_stack.invoke $(FUNCTION) $(EVENT)
 
 bench: venv ## Benchmarks: prints a table, writes bench/results.{json,md}
 	$(PY) -m bench

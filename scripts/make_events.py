@@ -1,0 +1,117 @@
+"""Regenerates events/*.json from `sam local generate-event` (needs the SAM CLI: `make events`).
+
+Each event keeps the exact shape SAM produces; we set the route, path parameters, headers and body.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+API_KEY = "local-api-key"  # the local stack's default; real keys come from the usage plan
+TOKEN = "local-callback-token"
+RECEIPT = {
+    "apikey": "sandbox-apikey",
+    "taskid": "857319414809231361",
+    "mobile": "8617072440811",
+    "status": "DELIVRD",
+    "times": "2026-11-23 17:42",
+}
+
+API_EVENTS: dict[str, tuple[str, str, str, dict[str, str], Any]] = {
+    # file: method, resource, path, path parameters, body
+    "send": (
+        "POST",
+        "/sms/send",
+        "/sms/send",
+        {},
+        {"to": ["+8617072440811", "13800138000"], "content": "Your parcel has shipped"},
+    ),
+    "send_cmessages": (
+        "POST",
+        "/sms/send",
+        "/sms/send",
+        {},
+        {"to": "17072440811", "content": "测试 123456", "provider": "cmessages"},
+    ),
+    "send_invalid": ("POST", "/sms/send", "/sms/send", {}, {"to": ["12345"], "content": ""}),
+    "verify_code": (
+        "POST",
+        "/sms/verify-code",
+        "/sms/verify-code",
+        {},
+        {"to": "+8617072440811", "content": "Your code is 123456"},
+    ),
+    "balance": ("GET", "/sms/balance", "/sms/balance", {}, None),
+    "message_status": (
+        "GET",
+        "/sms/messages/{message_id}",
+        "/sms/messages/cm-521",
+        {"message_id": "cm-521"},
+        None,
+    ),
+    "callback_230sms": (
+        "POST",
+        "/callbacks/230sms/{token}",
+        f"/callbacks/230sms/{TOKEN}",
+        {"token": TOKEN},
+        RECEIPT,
+    ),
+}
+
+
+def sam(*args: str) -> dict[str, Any]:
+    output = subprocess.run(
+        ["sam", "local", "generate-event", *args], capture_output=True, text=True, check=True
+    )
+    return dict(json.loads(output.stdout))
+
+
+def api_event(method: str, resource: str, path: str, params: dict[str, str], body: Any) -> dict[str, Any]:
+    event = sam(
+        "apigateway",
+        "aws-proxy",
+        "--stage",
+        "v1",
+        "--method",
+        method,
+        "--resource",
+        resource,
+        "--path",
+        path.lstrip("/"),
+    )
+    event.update(
+        body=None if body is None else json.dumps(body, ensure_ascii=False),
+        isBase64Encoded=False,
+        pathParameters=params or None,
+        queryStringParameters=None,
+        multiValueQueryStringParameters=None,
+        stageVariables=None,
+    )
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if not resource.startswith("/callbacks/"):
+        headers["x-api-key"] = API_KEY
+    event["headers"].update(headers)
+    event["multiValueHeaders"].update({k: [v] for k, v in headers.items()})
+    context = event["requestContext"]
+    context.update(resourcePath=resource, httpMethod=method, path=f"/v1{path}")
+    return event
+
+
+def main() -> int:
+    EVENTS.mkdir(exist_ok=True)
+    for name, spec in API_EVENTS.items():
+        (EVENTS / f"{name}.json").write_text(
+            json.dumps(api_event(*spec), indent=2, ensure_ascii=False) + "\n"
+        )
+    (EVENTS / "poll_status.json").write_text(
+        json.dumps(sam("cloudwatch", "scheduled-event"), indent=2) + "\n"
+    )
+    print(f"wrote {len(API_EVENTS) + 1} events to {EVENTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

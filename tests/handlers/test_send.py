@@ -1,0 +1,169 @@
+"""POST /sms/send and POST /sms/verify-code through their handlers, Moto and the sandboxes."""
+
+import pytest
+
+from tests.conftest import cn_numbers
+from tests.handlers.conftest import Invoke, Stack, body, event, status_event
+
+
+def test_send_sample_event_through_230sms(stack: Stack, invoke: Invoke) -> None:
+    response = invoke("send", event("send"))
+    assert response["statusCode"] == 200, response["body"]
+    answer = body(response)
+    assert answer["provider"] == "230sms"
+    assert [m["to"] for m in answer["messages"]] == ["+8617072440811", "+8613800138000"]
+    assert {m["status"] for m in answer["messages"]} == {"submitted"}
+    (task,) = stack.sms230.tasks.values()
+    assert task.mobiles == ["8617072440811", "8613800138000"]
+    items = {i["pk"]: i for i in stack.items()}
+    for message in answer["messages"]:
+        item = items[message["message_id"]]
+        assert (item["status"], item["to"], item["provider_id"]) == (
+            "submitted",
+            message["to"],
+            str(task.taskid),
+        )
+        assert item["pending_shard"].startswith("230sms#")
+        assert item["expires_at"] > 0
+
+
+def test_send_through_cmessages_records_one_item_per_recipient(stack: Stack, invoke: Invoke) -> None:
+    numbers = cn_numbers(250)
+    response = invoke("send", event("send", {"to": numbers, "content": "hi", "provider": "cmessages"}))
+    assert response["statusCode"] == 200
+    answer = body(response)
+    assert len(answer["messages"]) == 250 == len(stack.cm.messages)
+    assert len(stack.cm.recorded("/sms/send_message")) == 3
+    assert {m["message_id"] for m in answer["messages"]} == {f"cm-{i}" for i in stack.cm.messages}
+    assert len(stack.items()) == 250
+
+
+def test_batch_writes_are_counted(stack: Stack, invoke: Invoke, count_dynamodb_calls: list[str]) -> None:
+    invoke("send", event("send", {"to": cn_numbers(60), "content": "hi"}))
+    assert count_dynamodb_calls == ["BatchWriteItem"] * 3  # ceil(60 / 25)
+
+
+@pytest.mark.parametrize(
+    ("payload", "fields"),
+    [
+        ({"to": ["12345"], "content": ""}, {"to[0]", "content"}),
+        ({"content": "hi"}, {"to"}),
+        ({"to": "17072440811", "content": "hi", "provider": "nope"}, {"provider"}),
+        ({"to": "17072440811", "content": "hi", "colour": "red"}, {"colour"}),
+        ({"to": "+14155552671", "content": "hi", "provider": "cmessages"}, {"to"}),
+        ({"to": "17072440811", "content": "hi", "provider": "cmessages", "sender_id": "x"}, {"sender_id"}),
+        ({"to": "17072440811", "content": "hi", "sender_id": 5}, {"sender_id"}),
+        ([1, 2], {"body"}),
+    ],
+)
+def test_bad_requests_are_422_with_fields_and_reach_no_provider(
+    stack: Stack, invoke: Invoke, payload: object, fields: set[str]
+) -> None:
+    response = invoke("send", event("send", payload))
+    assert response["statusCode"] == 422
+    error = body(response)["error"]
+    assert error["code"] == "validation_error"
+    assert {f["field"] for f in error["fields"]} == fields
+    assert stack.cm.requests == [] and stack.sms230.requests == []
+    assert stack.items() == []
+
+
+@pytest.mark.parametrize("raw", ["{not json", "", None])
+def test_unreadable_body_is_422(stack: Stack, invoke: Invoke, raw: str | None) -> None:
+    response = invoke("send", event("send", raw))
+    assert response["statusCode"] == 422
+    assert body(response)["error"]["fields"][0]["field"] == "body"
+
+
+def test_sample_invalid_event(stack: Stack, invoke: Invoke) -> None:
+    assert invoke("send", event("send_invalid"))["statusCode"] == 422
+
+
+def test_provider_refusal_names_its_code_and_records_nothing(stack: Stack, invoke: Invoke) -> None:
+    stack.cm.balance = 0
+    response = invoke("send", event("send_cmessages"))
+    assert response["statusCode"] == 502
+    error = body(response)["error"]
+    assert (error["code"], error["provider"], error["provider_code"]) == (
+        "provider_rejected",
+        "cmessages",
+        "1009",
+    )
+    assert stack.items() == []
+
+
+def test_content_refusal_is_422_naming_the_code(stack: Stack, invoke: Invoke) -> None:
+    response = invoke(
+        "send", event("send", {"to": "17072440811", "content": "敏感", "provider": "cmessages"})
+    )
+    assert response["statusCode"] == 422
+    assert body(response)["error"]["provider_code"] == "1003"
+
+
+def test_partial_refusal_records_only_the_accepted(stack: Stack, invoke: Invoke) -> None:
+    stack.sms230.faults.inject("error_code", code=202, times=1)
+    payload = {"to": cn_numbers(1500), "content": "hi"}
+    # Two chunks (1000 + 500) go out concurrently; exactly one of them is refused.
+    response = invoke("send", event("send", payload))
+    assert response["statusCode"] == 202
+    answer = body(response)
+    submitted = [m for m in answer["messages"] if m["status"] == "submitted"]
+    rejected = [m for m in answer["messages"] if m["status"] == "rejected"]
+    assert {len(submitted), len(rejected)} == {1000, 500}
+    assert rejected[0]["error"]["provider_code"] == "202" and "message_id" not in rejected[0]
+    assert len(stack.items()) == len(submitted)
+    assert answer["summary"] == {"submitted": len(submitted), "unknown": 0, "rejected": len(rejected)}
+
+
+def test_timeout_after_sending_is_recorded_unknown_and_not_resent(stack: Stack, invoke: Invoke) -> None:
+    stack.sms230.faults.inject("timeout", seconds=3)
+    response = invoke("send", event("send"))
+    assert response["statusCode"] == 202
+    answer = body(response)
+    assert {m["status"] for m in answer["messages"]} == {"unknown"}
+    assert len(stack.sms230.requests) == 1
+    assert {i["status"] for i in stack.items()} == {"unknown"}
+    assert all("pending_shard" not in i for i in stack.items())
+    status = invoke("message_status", status_event(answer["messages"][0]["message_id"]))
+    assert body(status)["status"] == "unknown"
+
+
+def test_unavailable_provider_is_503_with_retry_after(stack: Stack, invoke: Invoke) -> None:
+    stack.cm.stop()
+    response = invoke("send", event("send_cmessages"))
+    assert response["statusCode"] == 503
+    assert (
+        response["multiValueHeaders"]["Retry-After"] == ["5"]
+        or response.get("headers", {}).get("Retry-After") == "5"
+    )
+    assert body(response)["error"]["code"] == "provider_unavailable"
+    assert stack.items() == []
+
+
+def test_verify_code_sample_event(stack: Stack, invoke: Invoke) -> None:
+    response = invoke("verify_code", event("verify_code"))
+    assert response["statusCode"] == 200
+    answer = body(response)
+    assert (answer["provider"], answer["to"], answer["status"]) == ("230sms", "+8617072440811", "submitted")
+    assert len(stack.sms230.recorded("/outauth/verifCodeSend")) == 1
+    assert stack.items()[0]["kind"] == "verify"
+
+
+def test_verify_code_through_cmessages(stack: Stack, invoke: Invoke) -> None:
+    payload = {"to": "17072440811", "content": "code 1234", "provider": "cmessages"}
+    answer = body(invoke("verify_code", event("verify_code", payload)))
+    assert answer["message_id"] == f"cm-{next(iter(stack.cm.messages))}"
+
+
+def test_verify_code_takes_one_number(stack: Stack, invoke: Invoke) -> None:
+    response = invoke("verify_code", event("verify_code", {"to": ["17072440811"], "content": "c"}))
+    assert response["statusCode"] == 422
+    assert stack.sms230.requests == []
+
+
+def test_verify_code_refusal(stack: Stack, invoke: Invoke) -> None:
+    stack.sms230.verify_enabled = False
+    response = invoke("verify_code", event("verify_code"))
+    assert response["statusCode"] == 502
+    assert body(response)["error"]["provider_code"] == "106"
+    assert stack.items() == []
