@@ -1,5 +1,12 @@
 """Shared fixtures: the project's sandbox providers on loopback and clients pointed at them."""
 
+import os
+
+# As in Lambda, Powertools' settings are in the environment before any of our modules is imported.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "sms-gateway")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SmsGateway")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta

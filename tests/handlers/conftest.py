@@ -153,5 +153,16 @@ def invoke(stack: Stack) -> Invoke:
     return run
 
 
+def header(response: dict[str, Any], name: str) -> str | None:
+    """A response header, wherever the resolver put it (REST proxy answers use multiValueHeaders)."""
+    for key, values in (response.get("multiValueHeaders") or {}).items():
+        if key.lower() == name.lower():
+            return str(values[0])
+    for key, value in (response.get("headers") or {}).items():
+        if key.lower() == name.lower():
+            return str(value)
+    return None
+
+
 def body(response: dict[str, Any]) -> Any:
     return json.loads(response["body"])

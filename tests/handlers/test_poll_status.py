@@ -1,0 +1,92 @@
+"""The scheduled poller: cmessages statuses in batches, and `unknown` after the receipt window."""
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from smsgw import service, store
+from tests.conftest import cn_numbers
+from tests.handlers.conftest import Invoke, Stack, body, event, status_event
+
+
+def send_cmessages(invoke: Invoke, count: int) -> list[str]:
+    answer = body(
+        invoke("send", event("send", {"to": cn_numbers(count), "content": "hi", "provider": "cmessages"}))
+    )
+    return [m["message_id"] for m in answer["messages"]]
+
+
+def statuses(invoke: Invoke, ids: list[str]) -> dict[str, str]:
+    return {i: body(invoke("message_status", status_event(i)))["status"] for i in ids}
+
+
+def test_poller_turns_cmessages_statuses_final(stack: Stack, invoke: Invoke) -> None:
+    stack.cm.fail_numbers = {"13800000001"}
+    ids = send_cmessages(invoke, 3)
+    time.sleep(0.2)  # the sandbox settles after 0.1 s
+    report = invoke("poll_status", event("poll_status"))
+    assert (report["pending"], report["queried"], report["settled"]) == (3, 3, 3)
+    assert statuses(invoke, ids) == {ids[0]: "delivered", ids[1]: "failed", ids[2]: "delivered"}
+    assert body(invoke("message_status", status_event(ids[1])))["provider_status"] == "3"
+    again = invoke("poll_status", event("poll_status"))
+    assert again["pending"] == 0  # settled messages left the sparse index
+    assert len(stack.cm.recorded("/sms/query")) == 1
+
+
+def test_intermediate_status_is_written_once(stack: Stack, invoke: Invoke) -> None:
+    stack.cm.status_delays = (0.0, 60.0)  # "sending" for a minute
+    ids = send_cmessages(invoke, 2)
+    assert invoke("poll_status", event("poll_status"))["advanced"] == 2
+    assert set(statuses(invoke, ids).values()) == {"sending"}
+    assert invoke("poll_status", event("poll_status"))["advanced"] == 0  # unchanged: no write
+
+
+def test_queries_are_batched(stack: Stack, invoke: Invoke, monkeypatch: object) -> None:
+    send_cmessages(invoke, 250)
+    report = invoke("poll_status", event("poll_status"))
+    assert report["pending"] == 250
+    assert len(stack.cm.recorded("/sms/query")) == 3  # batches of 100
+    assert max(len(r.body["id_list"]) for r in stack.cm.recorded("/sms/query")) == 100
+
+
+def test_messages_past_the_window_become_unknown(stack: Stack, invoke: Invoke) -> None:
+    stack.cm.status_delays = (3600.0, 7200.0)  # never final within the test
+    cm_ids = send_cmessages(invoke, 2)
+    sms230_ids = [m["message_id"] for m in body(invoke("send", event("send")))["messages"]]
+    later = datetime.now(UTC) + timedelta(hours=71)
+    assert service.poll(later)["expired"] == 0
+    report = service.poll(datetime.now(UTC) + timedelta(hours=73))
+    assert report["expired"] == 4
+    assert set(statuses(invoke, cm_ids + sms230_ids).values()) == {"unknown"}
+    assert service.poll(datetime.now(UTC) + timedelta(hours=74))["pending"] == 0
+
+
+def test_a_late_230sms_receipt_settles_an_unknown_message(stack: Stack, invoke: Invoke) -> None:
+    message_id = body(invoke("send", event("send")))["messages"][0]["message_id"]
+    service.poll(datetime.now(UTC) + timedelta(hours=73))
+    store.message_store().apply_receipt(message_id, "delivered", "DELIVRD", "")
+    assert statuses(invoke, [message_id])[message_id] == "delivered"
+
+
+def test_received_230sms_messages_are_not_overwritten_by_the_window(stack: Stack, invoke: Invoke) -> None:
+    message_id = body(invoke("send", event("send")))["messages"][0]["message_id"]
+    store.message_store().apply_receipt(message_id, "failed", "UNDELIV", "")
+    service.poll(datetime.now(UTC) + timedelta(hours=73))
+    assert statuses(invoke, [message_id])[message_id] == "failed"
+
+
+def test_poller_reads_follow_the_pending_count(
+    stack: Stack, invoke: Invoke, count_dynamodb_calls: list[str]
+) -> None:
+    """Settled history costs nothing: only the sparse index is read, one Query per shard."""
+    settled = [
+        store.Submission(f"cm-h{i}", "cmessages", "+8613800000000", "delivered", str(i), "r", "bulk", 1)
+        for i in range(500)
+    ]
+    store.message_store().record(settled)
+    stack.cm.status_delays = (3600.0, 7200.0)
+    send_cmessages(invoke, 10)
+    count_dynamodb_calls.clear()
+    report = service.poll()
+    assert report["pending"] == 10
+    shards = store.message_store().pending_shards
+    assert count_dynamodb_calls == ["Query"] * (2 * shards)  # cmessages and 230sms shards, no Scan
