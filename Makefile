@@ -1,5 +1,6 @@
 # Everything a developer or CI needs: `make run` starts the local stack, `make test` runs every check.
 SHELL := /bin/bash
+export SAM_CLI_TELEMETRY := 0
 .DEFAULT_GOAL := help
 
 VENV      := .venv
@@ -9,7 +10,7 @@ SAM       := $(SAM_VENV)/bin/sam
 PYTHON313 := $(shell scripts/find-python313.sh)
 SOURCES   := layers/smsgw/smsgw functions sandboxes local_stack tests scripts bench
 
-.PHONY: help venv test unit lint typecheck check pytest run invoke bench build clean
+.PHONY: help venv test unit lint typecheck check pytest run invoke bench build events clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,6 +49,8 @@ check: venv $(SAM_VENV)/.installed ## cfn-lint, sam validate --lint and sam buil
 	$(VENV)/bin/cfn-lint template.yaml
 	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) validate --lint --region us-east-1
 	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) build --build-dir .aws-sam/build
+	@# The layer's package must land in python/smsgw, not python/python/smsgw (DESIGN.md).
+	test -f .aws-sam/build/SmsCoreLayer/python/smsgw/__init__.py
 
 build: check ## sam build (into .aws-sam/build)
 
@@ -59,6 +62,9 @@ invoke: venv ## Run one handler in-process: make invoke FUNCTION=send EVENT=even
 
 bench: venv ## Benchmarks: prints a table, writes bench/results.{json,md}
 	$(PY) -m bench
+
+events: $(SAM_VENV)/.installed ## Regenerate events/*.json with `sam local generate-event`
+	PATH="$(SAM_VENV)/bin:$$PATH" $(PY) scripts/make_events.py
 
 clean: ## Remove virtualenvs and build output
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache

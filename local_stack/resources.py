@@ -57,3 +57,12 @@ def references(
         "AWS::StackName": "sms-gateway-local",
         "AWS::AccountId": "123456789012",
     }
+
+
+def local_names(template: dict[str, Any], prefix: str = "") -> tuple[dict[str, str], dict[str, str]]:
+    """The table and secret names `create_tables` / `create_secrets` give: logical id (with prefix)."""
+    tables = {name: prefix + name for name in tpl.resources_of_type(template, "AWS::DynamoDB::Table")}
+    secret_names = {
+        name: prefix + name for name in tpl.resources_of_type(template, "AWS::SecretsManager::Secret")
+    }
+    return tables, secret_names

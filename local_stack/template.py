@@ -108,3 +108,29 @@ def resolve(value: Any, refs: dict[str, str]) -> str:
 
 def environment(function: Function, refs: dict[str, str]) -> dict[str, str]:
     return {name: resolve(value, refs) for name, value in function.environment.items()}
+
+
+def function_property(template: dict[str, Any], logical_id: str, name: str, default: Any = None) -> Any:
+    """A function's property, else the Globals' Function value, else `default` (e.g. MemorySize)."""
+    props = template["Resources"][logical_id].get("Properties", {})
+    if name in props:
+        return props[name]
+    return template.get("Globals", {}).get("Function", {}).get(name, default)
+
+
+def source_ip_restrictions(template: dict[str, Any]) -> list[str]:
+    """The resource policy's `Deny ... NotIpAddress aws:SourceIp` statements of the REST API, as
+    glob patterns over `STAGE/METHOD/path` (from `execute-api:/*/POST/callbacks/230sms/*`): a request
+    matching one is refused unless its source IP is in the allowed CIDRs."""
+    patterns = []
+    for api in resources_of_type(template, "AWS::Serverless::Api").values():
+        policy = api.get("Auth", {}).get("ResourcePolicy", {})
+        for statement in policy.get("CustomStatements", []):
+            condition = statement.get("Condition", {}).get("NotIpAddress", {})
+            if statement.get("Effect") != "Deny" or "aws:SourceIp" not in condition:
+                continue
+            targets = statement.get("Resource", [])
+            for target in [targets] if isinstance(targets, str) else targets:
+                if isinstance(target, str) and target.startswith("execute-api:/"):
+                    patterns.append(target.removeprefix("execute-api:/"))
+    return patterns

@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw import service
+from smsgw import receipts
 from smsgw.api import new_resolver
 from smsgw.observability import logger, metrics, tracer
 
@@ -20,8 +20,8 @@ def text(status: int, body: str) -> Response[str]:
 @app.post("/callbacks/230sms/<token>")
 def receipt(token: str) -> Response[str]:
     try:
-        service.accept_receipt(token, app.current_event.decoded_body or "")
-    except service.CallbackRefused as refused:
+        receipts.accept_receipt(token, app.current_event.decoded_body or "")
+    except receipts.CallbackRefused as refused:
         logger.warning("receipt refused", extra={"reason": str(refused), "status": refused.status})
         return text(refused.status, str(refused))
     except Exception:

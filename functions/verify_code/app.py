@@ -5,8 +5,8 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw import service
-from smsgw.api import json_body, json_response, new_resolver
+from smsgw import sending
+from smsgw.api import caller, json_body, json_response, new_resolver
 from smsgw.observability import logger, metrics, tracer
 
 app = new_resolver()
@@ -14,7 +14,7 @@ app = new_resolver()
 
 @app.post("/sms/verify-code")
 def verify_code() -> Any:
-    status, answer = service.send_verification(json_body(app), app.current_event.request_context.request_id)
+    status, answer = sending.send_verification(json_body(app), caller(app))
     return json_response(status, answer)
 
 

@@ -3,7 +3,7 @@
 import time
 from datetime import UTC, datetime, timedelta
 
-from smsgw import service, store
+from smsgw import receipts, store
 from tests.conftest import cn_numbers
 from tests.handlers.conftest import Invoke, Stack, body, event, status_event
 
@@ -53,16 +53,16 @@ def test_messages_past_the_window_become_unknown(stack: Stack, invoke: Invoke) -
     cm_ids = send_cmessages(invoke, 2)
     sms230_ids = [m["message_id"] for m in body(invoke("send", event("send")))["messages"]]
     later = datetime.now(UTC) + timedelta(hours=71)
-    assert service.poll(later)["expired"] == 0
-    report = service.poll(datetime.now(UTC) + timedelta(hours=73))
+    assert receipts.poll(later)["expired"] == 0
+    report = receipts.poll(datetime.now(UTC) + timedelta(hours=73))
     assert report["expired"] == 4
     assert set(statuses(invoke, cm_ids + sms230_ids).values()) == {"unknown"}
-    assert service.poll(datetime.now(UTC) + timedelta(hours=74))["pending"] == 0
+    assert receipts.poll(datetime.now(UTC) + timedelta(hours=74))["pending"] == 0
 
 
 def test_a_late_230sms_receipt_settles_an_unknown_message(stack: Stack, invoke: Invoke) -> None:
     message_id = body(invoke("send", event("send")))["messages"][0]["message_id"]
-    service.poll(datetime.now(UTC) + timedelta(hours=73))
+    receipts.poll(datetime.now(UTC) + timedelta(hours=73))
     store.message_store().apply_receipt(message_id, "delivered", "DELIVRD", "")
     assert statuses(invoke, [message_id])[message_id] == "delivered"
 
@@ -70,7 +70,7 @@ def test_a_late_230sms_receipt_settles_an_unknown_message(stack: Stack, invoke: 
 def test_received_230sms_messages_are_not_overwritten_by_the_window(stack: Stack, invoke: Invoke) -> None:
     message_id = body(invoke("send", event("send")))["messages"][0]["message_id"]
     store.message_store().apply_receipt(message_id, "failed", "UNDELIV", "")
-    service.poll(datetime.now(UTC) + timedelta(hours=73))
+    receipts.poll(datetime.now(UTC) + timedelta(hours=73))
     assert statuses(invoke, [message_id])[message_id] == "failed"
 
 
@@ -86,7 +86,7 @@ def test_poller_reads_follow_the_pending_count(
     stack.cm.status_delays = (3600.0, 7200.0)
     send_cmessages(invoke, 10)
     count_dynamodb_calls.clear()
-    report = service.poll()
+    report = receipts.poll()
     assert report["pending"] == 10
     shards = store.message_store().pending_shards
     assert count_dynamodb_calls == ["Query"] * (2 * shards)  # cmessages and 230sms shards, no Scan

@@ -102,7 +102,7 @@ def test_content_refusal_is_422_naming_the_code(stack: Stack, invoke: Invoke) ->
 
 def test_partial_refusal_records_only_the_accepted(stack: Stack, invoke: Invoke) -> None:
     stack.sms230.faults.inject("error_code", code=202, times=1)
-    payload = {"to": cn_numbers(1500), "content": "hi"}
+    payload = {"to": cn_numbers(1500), "content": "hi", "provider": "230sms"}
     # Two chunks (1000 + 500) go out concurrently; exactly one of them is refused.
     response = invoke("send", event("send", payload))
     assert response["statusCode"] == 202
@@ -112,7 +112,7 @@ def test_partial_refusal_records_only_the_accepted(stack: Stack, invoke: Invoke)
     assert {len(submitted), len(rejected)} == {1000, 500}
     assert rejected[0]["error"]["provider_code"] == "202" and "message_id" not in rejected[0]
     assert len(stack.items()) == len(submitted)
-    assert answer["summary"] == {"submitted": len(submitted), "unknown": 0, "rejected": len(rejected)}
+    assert answer["summary"] == {"submitted": len(submitted), "unknown": 0, "rejected": len(rejected), "blocked": 0}
 
 
 def test_timeout_after_sending_is_recorded_unknown_and_not_resent(stack: Stack, invoke: Invoke) -> None:
@@ -163,7 +163,7 @@ def test_verify_code_takes_one_number(stack: Stack, invoke: Invoke) -> None:
 
 def test_verify_code_refusal(stack: Stack, invoke: Invoke) -> None:
     stack.sms230.verify_enabled = False
-    response = invoke("verify_code", event("verify_code"))
+    response = invoke("verify_code", event("verify_code", {"to": "17072440811", "content": "c", "provider": "230sms"}))
     assert response["statusCode"] == 502
     assert body(response)["error"]["provider_code"] == "106"
     assert stack.items() == []

@@ -4,19 +4,36 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 
-from .errors import OutcomeUnknown, ProviderError, ValidationError
+from .errors import NotFound, NothingSent, OutcomeUnknown, ProviderError, ValidationError, describe
+from .idempotency import HEADER, validate_key
+from .limits import RateLimited
 from .observability import logger
-from .service import NotFound, error_body, error_status
+from .sending import Caller
+
+RETRY_AFTER_UNAVAILABLE = "5"
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+    headers = dict(headers or {})
+    if status == 503:
+        headers.setdefault("Retry-After", RETRY_AFTER_UNAVAILABLE)
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
         body=json.dumps(body, ensure_ascii=False),
-        headers=headers,
+        headers=headers or None,
     )
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response[str]:
+    return json_response(status, {"error": {"code": code, "message": message}}, headers)
 
 
 def new_resolver() -> APIGatewayRestResolver:
@@ -24,25 +41,45 @@ def new_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(ValidationError)
     def invalid(error: ValidationError) -> Response[str]:
-        return json_response(422, error_body(error))
+        return json_response(422, {"error": describe(error)})
+
+    @app.exception_handler(NothingSent)
+    def nothing_sent(error: NothingSent) -> Response[str]:
+        logger.warning(
+            "nothing sent",
+            extra={"status": error.status, "provider_code": error.body["error"].get("provider_code")},
+        )
+        return json_response(error.status, error.body)
 
     @app.exception_handler(ProviderError)
     def provider_failed(error: ProviderError) -> Response[str]:
         logger.warning(
             "provider call failed", extra={"provider": error.provider, "provider_code": error.code}
         )
-        headers = {"Retry-After": "5"} if error_status(error) == 503 else None
-        if isinstance(error, OutcomeUnknown):
-            logger.error("provider outcome unknown; not retried", extra={"provider": error.provider})
-        return json_response(error_status(error), error_body(error), headers)
+        status = 504 if isinstance(error, OutcomeUnknown) else 502
+        return json_response(status, {"error": describe(error)})
+
+    @app.exception_handler(RateLimited)
+    def rate_limited(error: RateLimited) -> Response[str]:
+        return error_response(429, "rate_limited", str(error), {"Retry-After": str(error.retry_after)})
+
+    @app.exception_handler(IdempotencyValidationError)
+    def key_reused(_: IdempotencyValidationError) -> Response[str]:
+        message = f"this {HEADER} was used with a different request body"
+        return error_response(422, "idempotency_key_reused", message)
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def in_progress(_: IdempotencyAlreadyInProgressError) -> Response[str]:
+        message = f"a request with this {HEADER} is still in progress; retry later for its answer"
+        return error_response(409, "request_in_progress", message, {"Retry-After": "2"})
 
     @app.exception_handler(NotFound)
     def not_found(error: NotFound) -> Response[str]:
-        return json_response(404, {"error": {"code": "not_found", "message": str(error)}})
+        return error_response(404, "not_found", str(error))
 
     @app.not_found
     def no_route(_: Exception) -> Response[str]:
-        return json_response(404, {"error": {"code": "not_found", "message": "no such route"}})
+        return error_response(404, "not_found", "no such route")
 
     return app
 
@@ -56,3 +93,16 @@ def json_body(app: APIGatewayRestResolver) -> Any:
         return json.loads(raw)
     except ValueError:
         raise ValidationError.single("body", "is not valid JSON") from None
+
+
+def caller(app: APIGatewayRestResolver) -> Caller:
+    """Who is calling: the request id, the API key's id (scopes idempotency and quotas), the
+    Idempotency-Key header, and the Lambda context (idempotency's in-progress expiry)."""
+    event = app.current_event
+    identity = event.request_context.identity
+    return Caller(
+        request_id=event.request_context.request_id,
+        api_key=identity.api_key_id or identity.api_key or "anonymous",
+        idempotency_key=validate_key(event.headers.get(HEADER) or event.headers.get(HEADER.lower())),
+        context=app.lambda_context,
+    )

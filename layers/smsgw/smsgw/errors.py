@@ -1,6 +1,7 @@
 """Domain errors. Provider failures fall in three kinds that the rest of the system depends on."""
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class GatewayError(Exception):
@@ -63,3 +64,45 @@ class ProviderUnavailable(ProviderError):
 @dataclass
 class OutcomeUnknown(ProviderError):
     """A request may have been accepted (read timeout, dropped or garbled answer): never retried."""
+
+
+class NotFound(GatewayError):
+    """Answered 404."""
+
+
+class NothingSent(GatewayError):
+    """Every provider tried refused or could not be reached: nothing was sent, so a retry (even
+    with the same Idempotency-Key) may try again. Carries the answer to give."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        self.status = status
+        self.body = body
+        super().__init__(body["error"]["message"])
+
+
+def describe(error: Exception) -> dict[str, Any]:
+    """The `error` object of an answer: a stable `code`, a message, and the provider's own code."""
+    if isinstance(error, ValidationError):
+        return {
+            "code": "validation_error",
+            "message": "the request is invalid",
+            "fields": [{"field": e.field, "message": e.message} for e in error.errors],
+        }
+    if isinstance(error, ProviderError):
+        kinds = {ProviderRejected: "provider_rejected", OutcomeUnknown: "provider_outcome_unknown"}
+        body: dict[str, Any] = {
+            "code": kinds.get(type(error), "provider_unavailable"),
+            "message": error.describe(),
+            "provider": error.provider,
+        }
+        if error.code:
+            body["provider_code"] = error.code
+        return body
+    return {"code": "internal_error", "message": "internal error"}
+
+
+def can_fail_over(error: ProviderError) -> bool:
+    """True when the provider certainly did not send and another provider may succeed."""
+    return isinstance(error, ProviderUnavailable) or (
+        isinstance(error, ProviderRejected) and error.failover_ok
+    )

@@ -1,0 +1,210 @@
+"""Abuse limits and the blocklist, as atomic counters in the limits table (each item expires by TTL).
+
+Verification codes, per recipient: a cooldown between codes, and at most N per 10 minutes and per day.
+Per API key: recipients per minute and per day. All the counters of one check move in one
+TransactWriteItems, so a refused request consumes nothing.
+"""
+
+import functools
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from .config import Settings, settings
+from .errors import GatewayError
+from .numbers import Recipient
+
+
+class RateLimited(GatewayError):
+    """Answered 429 with Retry-After."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class _Counter:
+    key: str
+    limit: int
+    window: int  # seconds; fixed windows aligned to the epoch
+    message: str
+
+
+def number_key(recipient: Recipient) -> str:
+    """Limits are keyed by a hash: the limits table never holds a phone number."""
+    return hashlib.sha256(recipient.e164.encode()).hexdigest()[:32]
+
+
+class Limits:
+    def __init__(self, table_name: str, config: Settings, clock: Callable[[], float] = time.time) -> None:
+        self.table_name = table_name
+        self.config = config
+        self.clock = clock
+        self.client: Any = boto3.client("dynamodb")
+
+    # -- counters -------------------------------------------------------------------------------
+
+    def check_verification(self, recipient: Recipient) -> None:
+        """Cooldown plus two windows for one recipient; raises RateLimited, or counts the code."""
+        now = self.clock()
+        key = number_key(recipient)
+        cooldown = self.config.verify_cooldown_seconds
+        cooldown_update = {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": {"pk": {"S": f"verify-cooldown#{key}"}},
+                "UpdateExpression": "SET until_ts = :until, expires_at = :expires",
+                "ConditionExpression": "attribute_not_exists(until_ts) OR until_ts <= :now",
+                "ExpressionAttributeValues": {
+                    ":until": {"N": str(now + cooldown)},
+                    ":now": {"N": str(now)},
+                    ":expires": {"N": str(int(now + cooldown + 60))},
+                },
+            }
+        }
+        counters = [
+            _Counter(
+                f"verify-10m#{key}",
+                self.config.verify_max_per_10_minutes,
+                600,
+                "verification codes per 10 minutes",
+            ),
+            _Counter(
+                f"verify-day#{key}", self.config.verify_max_per_day, 86400, "verification codes per day"
+            ),
+        ]
+        reasons = [(f"one verification code per {cooldown} s to a number", cooldown)]
+        self._transact(
+            [cooldown_update, *(self._increment(c, 1, now) for c in counters)], reasons, counters, now
+        )
+
+    def consume_recipients(self, api_key: str, count: int) -> None:
+        now = self.clock()
+        key = hashlib.sha256(api_key.encode()).hexdigest()[:32]
+        counters = [
+            _Counter(
+                f"apikey-minute#{key}", self.config.api_key_recipients_per_minute, 60, "recipients per minute"
+            ),
+            _Counter(
+                f"apikey-day#{key}", self.config.api_key_recipients_per_day, 86400, "recipients per day"
+            ),
+        ]
+        for counter in counters:
+            if count > counter.limit:
+                raise RateLimited(
+                    f"{count} recipients exceed this API key's {counter.limit} {counter.message}", 60
+                )
+        self._transact([self._increment(c, count, now) for c in counters], [], counters, now)
+
+    def _increment(self, counter: _Counter, count: int, now: float) -> dict[str, Any]:
+        window_start = int(now) // counter.window * counter.window
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": {"pk": {"S": f"{counter.key}#{window_start}"}},
+                "UpdateExpression": "ADD hits :count SET expires_at = :expires",
+                "ConditionExpression": "attribute_not_exists(hits) OR hits <= :room",
+                "ExpressionAttributeValues": {
+                    ":count": {"N": str(count)},
+                    ":room": {"N": str(counter.limit - count)},
+                    ":expires": {"N": str(window_start + counter.window + 60)},
+                },
+            }
+        }
+
+    def _transact(
+        self,
+        items: list[dict[str, Any]],
+        reasons: list[tuple[str, int]],
+        counters: list[_Counter],
+        now: float,
+    ) -> None:
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            cancelled = [
+                r.get("Code") == "ConditionalCheckFailed"
+                for r in error.response.get("CancellationReasons", [])
+            ]
+            explained = reasons + [
+                (f"at most {c.limit} {c.message}", c.window - int(now) % c.window) for c in counters
+            ]
+            failed = [explained[i] for i, hit in enumerate(cancelled) if hit and i < len(explained)]
+            if not failed:
+                raise
+            message = "; ".join(m for m, _ in failed)
+            raise RateLimited(f"limit reached: {message}", max(wait for _, wait in failed)) from None
+
+    # -- blocklist ------------------------------------------------------------------------------
+
+    def blocked(self, recipients: Iterable[Recipient]) -> set[Recipient]:
+        """Which recipients are on the blocklist: BatchGetItem, 100 keys a call, calls in parallel."""
+        by_key = {f"block#{number_key(r)}": r for r in recipients}
+        keys = list(by_key)
+        batches = [keys[i : i + 100] for i in range(0, len(keys), 100)]
+        with ThreadPoolExecutor(max_workers=min(8, max(1, len(batches)))) as pool:
+            found = pool.map(self._get_batch, batches)
+        return {by_key[key] for keys_found in found for key in keys_found}
+
+    def _get_batch(self, keys: list[str]) -> list[str]:
+        request: dict[str, Any] = {
+            self.table_name: {"Keys": [{"pk": {"S": k}} for k in keys], "ProjectionExpression": "pk"}
+        }
+        found: list[str] = []
+        while request:
+            answer = self.client.batch_get_item(RequestItems=request)
+            found += [item["pk"]["S"] for item in answer["Responses"].get(self.table_name, [])]
+            request = answer.get("UnprocessedKeys") or {}
+        return found
+
+    def block(self, recipient: Recipient, reason: str) -> dict[str, Any]:
+        item = {
+            "pk": {"S": f"block#{number_key(recipient)}"},
+            "number_masked": {"S": recipient.masked},
+            "reason": {"S": reason},
+            "blocked_at": {"N": str(int(self.clock()))},
+        }
+        self.client.put_item(TableName=self.table_name, Item=item)
+        return self.describe(recipient, item)
+
+    def unblock(self, recipient: Recipient) -> bool:
+        answer = self.client.delete_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": f"block#{number_key(recipient)}"}},
+            ReturnValues="ALL_OLD",
+        )
+        return "Attributes" in answer
+
+    def lookup(self, recipient: Recipient) -> dict[str, Any]:
+        answer = self.client.get_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": f"block#{number_key(recipient)}"}},
+            ConsistentRead=True,
+        )
+        return self.describe(recipient, answer.get("Item"))
+
+    @staticmethod
+    def describe(recipient: Recipient, item: dict[str, Any] | None) -> dict[str, Any]:
+        if not item:
+            return {"number": recipient.e164, "blocked": False}
+        return {
+            "number": recipient.e164,
+            "blocked": True,
+            "reason": item.get("reason", {}).get("S", ""),
+            "blocked_at": int(item["blocked_at"]["N"]),
+        }
+
+
+@functools.cache
+def limits() -> Limits:
+    config = settings()
+    return Limits(config.limits_table, config)

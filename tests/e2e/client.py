@@ -1,0 +1,194 @@
+"""Start, stop and talk to the local stack (`python -m local_stack`) as a subprocess, over HTTP only."""
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+import urllib3
+
+ROOT = Path(__file__).resolve().parents[2]
+READY = "LOCAL_STACK_READY "
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+
+# Variables of the caller's shell that would change what the stack starts (or where boto3 goes).
+SCRUBBED = (
+    "TZ",
+    "PORT",
+    "MOTO_PORT",
+    "API_KEY",
+    "CALLBACK_TOKEN",
+    "CALLBACK_ALLOWED_CIDRS",
+    "CMESSAGES_BASE_URL",
+    "SMS230_BASE_URL",
+    "CMESSAGES_APP_ID",
+    "CMESSAGES_APP_KEY",
+    "SMS230_APIKEY",
+    "SMS230_APISECRET",
+    "AWS_ENDPOINT_URL",
+    "AWS_PROFILE",
+    "DEFAULT_PROVIDER",
+    "PROVIDER_ORDER",
+)
+FAST = {
+    "PORT": "0",
+    "POLL_INTERVAL_SECONDS": "1",
+    "SMS230_RECEIPT_INTERVALS": "0.2,0.2,0.2",
+    "CMESSAGES_STATUS_DELAYS": "0.2,0.5",
+    "PYTHONUNBUFFERED": "1",
+}
+
+
+@dataclass
+class Answer:
+    status: int
+    text: str
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+@dataclass
+class RunningStack:
+    info: dict[str, str]
+    process: subprocess.Popen[str]
+    log_path: Path
+    http: urllib3.PoolManager
+
+    @property
+    def api_url(self) -> str:
+        return self.info["api_url"]
+
+    @property
+    def api_key(self) -> str:
+        return self.info["api_key"]
+
+    @property
+    def callback_url(self) -> str:
+        return self.info["callback_url"]
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> Answer:
+        data = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
+        response = self.http.request(
+            method,
+            url,
+            body=data,
+            headers={**({"Content-Type": "application/json"} if data is not None else {}), **(headers or {})},
+            timeout=timeout,
+            retries=False,
+        )
+        return Answer(response.status, response.data.decode("utf-8"), dict(response.headers))
+
+    def api(self, method: str, path: str, body: Any = None, key: str | None = "", **headers: str) -> Answer:
+        """A call to the gateway: with the right API key unless `key` is given (None = no key)."""
+        if key == "":
+            key = self.api_key
+        if key is not None:
+            headers["x-api-key"] = key
+        return self.request(method, self.api_url + path, body, headers)
+
+    def sandbox(self, provider: str, method: str, path: str, body: Any = None) -> Any:
+        """An admin call to a sandbox (`cmessages` or `sms230`)."""
+        answer = self.request(method, self.info[f"{provider}_url"] + path, body)
+        assert answer.status == 200, answer.text
+        return answer.json()
+
+    def sent_requests(self) -> int:
+        """How many send requests reached either provider so far."""
+        paths = {"/sms/send_message", "/sms/send_verify", "/outauth/send", "/outauth/verifCodeSend"}
+        return sum(
+            1
+            for provider in ("cmessages", "sms230")
+            for request in self.sandbox(provider, "GET", "/_sandbox/requests")
+            if request["path"] in paths
+        )
+
+    def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            result = check()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+            time.sleep(every)
+
+    def status_of(self, message_id: str) -> dict[str, Any]:
+        answer = self.api("GET", f"/sms/messages/{message_id}")
+        assert answer.status == 200, answer.text
+        result: dict[str, Any] = answer.json()
+        return result
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _pump(stream: IO[str], lines: "queue.Queue[str | None]") -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+def _tail(path: Path, count: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-count:])
+
+
+def start_stack(extra_env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    env = {name: value for name, value in os.environ.items() if name not in SCRUBBED}
+    env.update(FAST)
+    env.update(extra_env)
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_stack"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
+    log.close()
+    assert process.stdout is not None
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            line = None
+        if line is not None and line.startswith(READY):
+            return process, json.loads(line[len(READY) :])
+        if line is None:
+            process.kill()
+            process.wait()
+            pytest.fail(f"local stack not ready within {READY_TIMEOUT:.0f} s:\n{_tail(log_path)}")
+
+
+def stop_stack(process: subprocess.Popen[str], log_path: Path) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        code = process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        pytest.fail(f"local stack did not stop within {STOP_TIMEOUT:.0f} s:\n{_tail(log_path)}")
+    assert code == 0, f"local stack exited {code}:\n{_tail(log_path)}"
