@@ -16,7 +16,7 @@ from moto import mock_aws
 from local_stack import resources
 from local_stack import template as tpl
 from sandboxes import CMessagesSandbox, Sms230Sandbox
-from smsgw import config, store
+from smsgw import config, idempotency, limits, store
 from smsgw.providers import registry
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -29,6 +29,10 @@ class LambdaContext:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test"
     aws_request_id: str = "req-1"
+    remaining_millis: int = 29_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_millis
 
 
 @dataclass
@@ -55,6 +59,25 @@ def event(name: str, body: Any = ..., **changes: Any) -> dict[str, Any]:
     return loaded
 
 
+def api_event(
+    method: str,
+    resource: str,
+    path: str,
+    params: dict[str, str] | None = None,
+    body: Any = None,
+    **headers: str,
+) -> dict[str, Any]:
+    """Any route's event, shaped like the samples (which `sam local generate-event` made)."""
+    sample = event("send")
+    sample.update(httpMethod=method, resource=resource, path=path, pathParameters=params, body=None)
+    if body is not None:
+        sample["body"] = body if isinstance(body, str) else json.dumps(body)
+    sample["requestContext"].update(httpMethod=method, resourcePath=resource, path=f"/v1{path}")
+    sample["headers"].update(headers)
+    sample["multiValueHeaders"].update({k: [v] for k, v in headers.items()})
+    return sample
+
+
 def status_event(message_id: str) -> dict[str, Any]:
     """events/message_status.json for another message id."""
     sample = event("message_status")
@@ -77,6 +100,9 @@ def load_handler(function: str) -> ModuleType:
 def reset_caches() -> None:
     config.settings.cache_clear()
     store.message_store.cache_clear()
+    limits.limits.cache_clear()
+    for cached in (idempotency._config, idempotency._persistence, idempotency._runner):
+        cached.cache_clear()
     registry._cmessages.cache_clear()
     registry._sms230.cache_clear()
     parameters.clear_caches()
@@ -132,7 +158,7 @@ def count_dynamodb_calls(stack: Stack) -> Iterator[list[str]]:
     session = boto3.DEFAULT_SESSION or boto3.Session()
     boto3.DEFAULT_SESSION = session
     session.events.register("before-call.dynamodb", record)
-    store.message_store.cache_clear()
+    reset_caches()  # clients made from here on carry the hook
     yield calls
     session.events.unregister("before-call.dynamodb", record)
 

@@ -40,7 +40,8 @@ def test_send_through_cmessages_records_one_item_per_recipient(stack: Stack, inv
 
 def test_batch_writes_are_counted(stack: Stack, invoke: Invoke, count_dynamodb_calls: list[str]) -> None:
     invoke("send", event("send", {"to": cn_numbers(60), "content": "hi"}))
-    assert count_dynamodb_calls == ["BatchWriteItem"] * 3  # ceil(60 / 25)
+    # One blocklist read (100 keys a call), one quota transaction, ceil(60 / 25) batch writes.
+    assert count_dynamodb_calls == ["BatchGetItem", "TransactWriteItems"] + ["BatchWriteItem"] * 3
 
 
 @pytest.mark.parametrize(
@@ -112,7 +113,12 @@ def test_partial_refusal_records_only_the_accepted(stack: Stack, invoke: Invoke)
     assert {len(submitted), len(rejected)} == {1000, 500}
     assert rejected[0]["error"]["provider_code"] == "202" and "message_id" not in rejected[0]
     assert len(stack.items()) == len(submitted)
-    assert answer["summary"] == {"submitted": len(submitted), "unknown": 0, "rejected": len(rejected), "blocked": 0}
+    assert answer["summary"] == {
+        "submitted": len(submitted),
+        "unknown": 0,
+        "rejected": len(rejected),
+        "blocked": 0,
+    }
 
 
 def test_timeout_after_sending_is_recorded_unknown_and_not_resent(stack: Stack, invoke: Invoke) -> None:
@@ -163,7 +169,9 @@ def test_verify_code_takes_one_number(stack: Stack, invoke: Invoke) -> None:
 
 def test_verify_code_refusal(stack: Stack, invoke: Invoke) -> None:
     stack.sms230.verify_enabled = False
-    response = invoke("verify_code", event("verify_code", {"to": "17072440811", "content": "c", "provider": "230sms"}))
+    response = invoke(
+        "verify_code", event("verify_code", {"to": "17072440811", "content": "c", "provider": "230sms"})
+    )
     assert response["statusCode"] == 502
     assert body(response)["error"]["provider_code"] == "106"
     assert stack.items() == []

@@ -91,7 +91,7 @@ def _dispatch(request: SendRequest, recipients: list[Recipient], kind: str) -> D
     for position, name in enumerate(order):
         client = provider(name)
         takes, cannot = _split_for(name, todo)
-        result.failed += [f for f in remaining if any(r in cannot for r in f.recipients)]
+        result.failed += [ChunkFailure([r], f.error) for f in remaining for r in f.recipients if r in cannot]
         outcome = _call(client, takes, request, kind) if takes else SendOutcome(name)
         result.outcomes.append(outcome)
         last = position == len(order) - 1
