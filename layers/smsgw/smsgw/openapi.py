@@ -1,0 +1,249 @@
+"""The API's OpenAPI 3 document, built from the route table below (a test checks the table against
+template.yaml's routes, so the two cannot drift)."""
+
+from typing import Any
+
+NUMBER = {
+    "type": "string",
+    "description": "E.164 (+8617072440811) or a Chinese national mobile (17072440811)",
+}
+PROVIDER = {"type": "string", "enum": ["cmessages", "230sms"]}
+STATUS = {"type": "string", "enum": ["submitted", "sending", "delivered", "failed", "unknown"]}
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "provider": PROVIDER,
+                "provider_code": {"type": "string"},
+                "fields": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["field", "message"],
+                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                    },
+                },
+                "failover": {"type": "array", "items": {"type": "object"}},
+            },
+        }
+    },
+}
+EXTRAS = {
+    "sender_id": {"type": "string", "minLength": 1, "description": "230sms senderid"},
+    "template_id": {"type": "string", "minLength": 1, "description": "230sms templateid"},
+    "sign_name": {"type": "string", "minLength": 1, "description": "230sms signname"},
+}
+MESSAGE = {
+    "type": "object",
+    "required": ["to", "status"],
+    "properties": {
+        "message_id": {"type": "string"},
+        "to": {"type": "string"},
+        "status": {"type": "string", "enum": [*STATUS["enum"], "rejected", "blocked"]},
+        "provider": PROVIDER,
+        "error": ERROR["properties"]["error"],
+    },
+}
+SEND_ANSWER = {
+    "type": "object",
+    "properties": {
+        "provider": PROVIDER,
+        "request_id": {"type": "string"},
+        "segments": {"type": "integer"},
+        "encoding": {"type": "string"},
+        "messages": {"type": "array", "items": MESSAGE},
+        "summary": {"type": "object"},
+        "failover": {"type": "array", "items": {"type": "object"}},
+        "warnings": {"type": "array", "items": {"type": "string"}},
+    },
+}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+    "description": "A retry with the same key returns the first answer without sending again.",
+}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    texts = {
+        404: "Not found",
+        409: "A request with this Idempotency-Key is in progress",
+        422: "Invalid request, or refused by the provider for its content",
+        429: "Rate limited (see Retry-After)",
+        502: "Refused by the provider (account or provider side)",
+        503: "Provider unreachable (see Retry-After)",
+        504: "Provider outcome unknown",
+    }
+    return {str(s): _json(ERROR, texts[s]) for s in statuses}
+
+
+_SEND_ERRORS = (409, 422, 429, 502, 503, 504)
+
+# (method, path, summary, request body schema or None, parameters, answers)
+ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]] = [
+    (
+        "POST",
+        "/sms/send",
+        "Send one content to one or many numbers",
+        {
+            "type": "object",
+            "required": ["to", "content"],
+            "additionalProperties": False,
+            "properties": {
+                "to": {"oneOf": [NUMBER, {"type": "array", "items": NUMBER, "minItems": 1}]},
+                "content": {"type": "string", "minLength": 1},
+                "provider": PROVIDER,
+                **EXTRAS,
+            },
+        },
+        [IDEMPOTENCY_KEY],
+        {
+            "200": _json(SEND_ANSWER, "Every recipient submitted"),
+            "202": _json(SEND_ANSWER, "Some recipients unknown, rejected or blocked"),
+            **_errors(*_SEND_ERRORS),
+        },
+    ),
+    (
+        "POST",
+        "/sms/verify-code",
+        "Send a verification code to one number",
+        {
+            "type": "object",
+            "required": ["to", "content"],
+            "additionalProperties": False,
+            "properties": {
+                "to": NUMBER,
+                "content": {"type": "string", "minLength": 1},
+                "provider": PROVIDER,
+                **EXTRAS,
+            },
+        },
+        [IDEMPOTENCY_KEY],
+        {
+            "200": _json(MESSAGE, "Submitted"),
+            "202": _json(MESSAGE, "Outcome unknown: not sent again"),
+            **_errors(*_SEND_ERRORS),
+        },
+    ),
+    (
+        "GET",
+        "/sms/balance",
+        "Each provider's balance",
+        None,
+        [],
+        {"200": _json({"type": "object", "required": ["balances"]}, "Balances")},
+    ),
+    (
+        "GET",
+        "/sms/messages/{message_id}",
+        "Delivery status of one message",
+        None,
+        [{"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        {
+            "200": _json(
+                {
+                    "type": "object",
+                    "required": ["message_id", "status"],
+                    "properties": {"message_id": {"type": "string"}, "status": STATUS},
+                },
+                "The message",
+            ),
+            **_errors(404),
+        },
+    ),
+    *[
+        (
+            method,
+            "/sms/blocklist/{number}",
+            summary,
+            {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 200}}}
+            if method == "PUT"
+            else None,
+            [{"name": "number", "in": "path", "required": True, "schema": {"type": "string"}}],
+            {
+                "200": _json({"type": "object", "required": ["number", "blocked"]}, "The number's entry"),
+                **_errors(422),
+            },
+        )
+        for method, summary in (
+            ("PUT", "Block a number (opt-out)"),
+            ("GET", "Is a number blocked?"),
+            ("DELETE", "Unblock a number"),
+        )
+    ],
+    (
+        "GET",
+        "/openapi.json",
+        "This document",
+        None,
+        [],
+        {"200": _json({"type": "object"}, "OpenAPI 3 document")},
+    ),
+    (
+        "POST",
+        "/callbacks/230sms/{token}",
+        "230sms delivery receipt (called by 230sms; no API key)",
+        {"type": "object"},
+        [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
+        {
+            "200": {
+                "description": "Stored or already known",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            "400": {
+                "description": "Not a receipt",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            "403": {
+                "description": "Wrong token or account",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            "503": {
+                "description": "Not stored; 230sms retries",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+        },
+    ),
+]
+
+PUBLIC = {"/callbacks/230sms/{token}"}
+
+
+def document(server_url: str = "/") -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, summary, request, parameters, answers in ROUTES:
+        operation: dict[str, Any] = {"summary": summary, "responses": answers}
+        if parameters:
+            operation["parameters"] = parameters
+        if request is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": request}},
+            }
+        if path in PUBLIC:
+            operation["security"] = []
+        else:
+            operation["responses"] = {**answers, "403": {"description": "Missing or wrong x-api-key"}}
+        paths.setdefault(path, {})[method.lower()] = operation
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "SMS gateway", "version": "1.0.0"},
+        "servers": [{"url": server_url}],
+        "security": [{"apiKey": []}],
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}
+        },
+        "paths": paths,
+    }
