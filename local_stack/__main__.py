@@ -10,6 +10,7 @@ import shlex
 import signal
 import sys
 import threading
+import warnings
 from types import FrameType
 from typing import TextIO
 
@@ -46,6 +47,8 @@ def main(out: TextIO | None = None) -> int:
     # Handlers log to stdout as in Lambda (Powertools reads sys.stdout when the layer is imported):
     # send it to stderr so stdout carries only the banner and the READY line.
     sys.stdout = sys.stderr
+    # Powertools warns on every invocation that adds no metric (each one is a Lambda "container").
+    warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

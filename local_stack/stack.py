@@ -13,7 +13,6 @@ import hmac
 import inspect
 import ipaddress
 import json
-import logging
 import os
 import secrets
 import socket
@@ -30,13 +29,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 import boto3
-import urllib3
-from moto.server import ThreadedMotoServer
 
 from sandboxes import CMessagesSandbox, Sms230Sandbox
 
 from . import lambdas, resources
 from . import template as tpl
+from .moto_process import MotoProcess
 
 HOST = "127.0.0.1"
 STAGE = "v1"
@@ -460,7 +458,7 @@ class LocalStack:
         self.routes: list[tuple[tpl.Route, lambdas.LocalFunction]] = []
         self.cmessages: CMessagesSandbox | None = None
         self.sms230: Sms230Sandbox | None = None
-        self._moto: Any = None
+        self._moto: MotoProcess | None = None
         self._api: _ApiServer | None = None
         self._api_thread: threading.Thread | None = None
         self._poller: threading.Thread | None = None
@@ -540,9 +538,6 @@ class LocalStack:
             self._api_thread = None
         if self._moto is not None:
             self._moto.stop()
-            server = getattr(self._moto, "_server", None)
-            if server is not None:
-                server.server_close()  # ThreadedMotoServer.stop() leaves its socket bound
             self._moto = None
         self._restore_environment()
         lambdas.reset_caches()
@@ -553,14 +548,9 @@ class LocalStack:
     # -- parts -------------------------------------------------------------------------------
 
     def _start_moto(self) -> None:
-        # Werkzeug logs every request at INFO: thousands of lines per bulk send.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._moto = ThreadedMotoServer(ip_address=HOST, port=self.settings.moto_port, verbose=False)
+        self._moto = MotoProcess(HOST, self.settings.moto_port)
         self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        self.moto_url = f"http://{host}:{port}"
-        # Moto's state is per process: a stack started again in the same process starts empty.
-        urllib3.request("POST", f"{self.moto_url}/moto-api/reset", timeout=10.0, retries=False)
+        self.moto_url = self._moto.url
 
     def _start_sandboxes(self) -> None:
         settings = self.settings

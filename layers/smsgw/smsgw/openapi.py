@@ -8,8 +8,9 @@ NUMBER = {
     "description": "E.164 (+8617072440811) or a Chinese national mobile (17072440811)",
 }
 PROVIDER = {"type": "string", "enum": ["cmessages", "230sms"]}
-STATUS = {"type": "string", "enum": ["submitted", "sending", "delivered", "failed", "unknown"]}
-ERROR = {
+STATUSES = ["submitted", "sending", "delivered", "failed", "unknown"]
+STATUS: dict[str, Any] = {"type": "string", "enum": STATUSES}
+ERROR: dict[str, Any] = {
     "type": "object",
     "required": ["error"],
     "properties": {
@@ -45,7 +46,7 @@ MESSAGE = {
     "properties": {
         "message_id": {"type": "string"},
         "to": {"type": "string"},
-        "status": {"type": "string", "enum": [*STATUS["enum"], "rejected", "blocked"]},
+        "status": {"type": "string", "enum": [*STATUSES, "rejected", "blocked"]},
         "provider": PROVIDER,
         "error": ERROR["properties"]["error"],
     },
