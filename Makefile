@@ -5,6 +5,7 @@ export SAM_CLI_TELEMETRY := 0
 
 VENV      := .venv
 SAM_VENV  := .venv-sam
+CHECKOV_VENV := .venv-checkov
 PY        := $(VENV)/bin/python
 SAM       := $(SAM_VENV)/bin/sam
 PYTHON313 := $(shell scripts/find-python313.sh)
@@ -28,6 +29,12 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
 	touch $@
 
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON313) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
+
 venv: $(VENV)/.installed ## Create the virtualenv from pinned requirements
 
 test: lint typecheck check pytest ## Lint, type-check, validate the template and run every test
@@ -45,8 +52,10 @@ pytest: venv
 unit: venv ## Fast offline unit tests only
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-check: venv $(SAM_VENV)/.installed ## cfn-lint, sam validate --lint and sam build on template.yaml
+check: venv $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## bandit, cfn-lint, checkov, sam validate --lint, sam build
+	$(VENV)/bin/bandit -q -c pyproject.toml -r layers/smsgw/smsgw functions local_stack sandboxes
 	$(VENV)/bin/cfn-lint template.yaml
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
 	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) validate --lint --region us-east-1
 	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) build --build-dir .aws-sam/build
 	@# The layer's package must land in python/smsgw, not python/python/smsgw (DESIGN.md).
@@ -67,4 +76,4 @@ events: $(SAM_VENV)/.installed ## Regenerate events/*.json with `sam local gener
 	PATH="$(SAM_VENV)/bin:$$PATH" $(PY) scripts/make_events.py
 
 clean: ## Remove virtualenvs and build output
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache

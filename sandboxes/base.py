@@ -33,7 +33,7 @@ def utc_now() -> datetime:
 
 
 def md5_hex(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8")).hexdigest()
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()  # the providers' protocol
 
 
 def parse_beijing_timestamp(text: str) -> datetime | None:
