@@ -7,7 +7,7 @@ import pytest
 from sandboxes import CMessagesSandbox
 from smsgw.errors import OutcomeUnknown, ProviderRejected, ProviderUnavailable, ValidationError
 from smsgw.numbers import parse_number, parse_recipients
-from smsgw.providers.cmessages import CODES, CMessagesClient, Credentials
+from smsgw.providers.cmessages import CODES, CMessagesClient, Credentials, _status_code
 from smsgw.transport import Timeouts
 from tests.conftest import FakeClock, closed_port_url, cm_client_for, cn_numbers
 
@@ -189,3 +189,7 @@ def test_connection_refused_is_unavailable() -> None:
         client.send_verify(ONE, "hello")
     outcome = client.send([ONE], "hello")
     assert isinstance(outcome.failures[0].error, ProviderUnavailable)
+
+
+def test_query_reads_statuses_sent_as_strings_too() -> None:
+    assert [_status_code(v) for v in (0, "2", " 3 ", 4, "x", None, True)] == [0, 2, 3, None, None, None, None]

@@ -121,8 +121,8 @@ class CMessagesClient:
             if not isinstance(data, list):
                 raise after_sending(NAME, "query answer is not a list", True, raw=json.dumps(data))
             for row in data:
-                if isinstance(row, dict) and "id" in row and row.get("message_status") in MESSAGE_STATUSES:
-                    code = int(row["message_status"])
+                code = _status_code(row.get("message_status")) if isinstance(row, dict) else None
+                if code is not None and "id" in row:
                     statuses.append(MessageStatus(str(row["id"]), MESSAGE_STATUSES[code], str(code)))
         return statuses
 
@@ -179,6 +179,15 @@ class CMessagesClient:
                     NAME, "unreadable answer", idempotent, status=200, raw=answer.text
                 ) from None
         raise _error(answer, idempotent)
+
+
+def _status_code(value: Any) -> int | None:
+    """message_status as the document prints it (a number), or as digits in a string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    return value if isinstance(value, int) and value in MESSAGE_STATUSES else None
 
 
 def _mobile(recipient: Recipient) -> str:
