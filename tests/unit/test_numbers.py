@@ -65,3 +65,12 @@ def test_mask_hides_the_middle() -> None:
     assert mask("+8613812345678") == "+86138****5678"
     assert parse_number("13812345678").masked == "+86138****5678"
     assert "1234" not in mask("1234567")
+
+
+def test_policy_refusals_name_the_original_position_after_duplicates() -> None:
+    def policy(recipient: Recipient) -> str | None:
+        return "not allowed" if recipient.country_code == 1 else None
+
+    with pytest.raises(ValidationError) as info:
+        parse_recipients(["17072440811", "+8617072440811", "+14155552671"], policy=policy)
+    assert [(e.field, e.message) for e in info.value.errors] == [("to[2]", "not allowed")]

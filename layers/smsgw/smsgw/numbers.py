@@ -1,6 +1,7 @@
 """Phone numbers: parse and validate with phonenumbers, then format for each provider."""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import phonenumbers
@@ -64,8 +65,14 @@ def parse_number(raw: object, field_name: str = "to") -> Recipient:
     return Recipient(parsed.country_code or CHINA, national)
 
 
-def parse_recipients(raw: object, field_name: str = "to", max_count: int | None = None) -> list[Recipient]:
-    """Validate one number or a list of numbers; duplicates are sent once. All errors are reported."""
+def parse_recipients(
+    raw: object,
+    field_name: str = "to",
+    max_count: int | None = None,
+    policy: Callable[[Recipient], str | None] = lambda _: None,
+) -> list[Recipient]:
+    """Validate one number or a list of numbers; duplicates are sent once. All errors are reported,
+    each under its position in the request; `policy` may refuse a valid number with a reason."""
     values = [raw] if isinstance(raw, str) else raw
     if not isinstance(values, list) or not values:
         raise ValidationError.single(field_name, "must be a phone number or a non-empty list of them")
@@ -76,9 +83,14 @@ def parse_recipients(raw: object, field_name: str = "to", max_count: int | None 
     for index, value in enumerate(values):
         name = field_name if isinstance(raw, str) else f"{field_name}[{index}]"
         try:
-            recipients[parse_number(value, name)] = None
+            recipient = parse_number(value, name)
         except ValidationError as error:
             errors.extend(error.errors)
+            continue
+        refusal = policy(recipient)
+        if refusal:
+            errors.append(FieldError(name, refusal))
+        recipients[recipient] = None
     if errors:
         raise ValidationError(errors)
     return list(recipients)

@@ -6,7 +6,7 @@ from typing import Any
 from .config import PROVIDERS, settings
 from .content import validate_content
 from .errors import FieldError, ValidationError
-from .numbers import CHINA, Recipient, parse_number, parse_recipients
+from .numbers import CHINA, Recipient, parse_recipients
 from .providers import SendOptions
 
 FIELDS = {"to", "content", "provider", "sender_id", "template_id", "sign_name"}
@@ -35,20 +35,22 @@ class SendRequest:
         if name is not None and name not in PROVIDERS:
             errors.append(FieldError("provider", f"must be one of {', '.join(PROVIDERS)}"))
         errors += _check_extras(body, name)
+
+        def policy(recipient: Recipient) -> str | None:
+            if recipient.country_code not in config.allowed_countries:
+                return f"country +{recipient.country_code} is not allowed"
+            if name == "cmessages" and recipient.country_code != CHINA:
+                return "cmessages sends to mainland China numbers only"
+            return None
+
         recipients: list[Recipient] = []
         try:
-            if single:
-                recipients = [parse_number(body.get("to"))]
-            else:
-                recipients = parse_recipients(body.get("to"), max_count=config.max_recipients)
+            to = body.get("to")
+            if single and not isinstance(to, str):
+                raise ValidationError.single("to", "must be one phone number")
+            recipients = parse_recipients(to, max_count=config.max_recipients, policy=policy)
         except ValidationError as error:
             errors.extend(error.errors)
-        for index, recipient in enumerate(recipients):
-            field = "to" if single or isinstance(body.get("to"), str) else f"to[{index}]"
-            if recipient.country_code not in config.allowed_countries:
-                errors.append(FieldError(field, f"country +{recipient.country_code} is not allowed"))
-            elif name == "cmessages" and recipient.country_code != CHINA:
-                errors.append(FieldError(field, "cmessages sends to mainland China numbers only"))
         content = ""
         try:
             content = validate_content(body.get("content"), max_segments=config.max_segments)
