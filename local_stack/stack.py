@@ -50,7 +50,7 @@ AWS_ENV = {
     "AWS_DEFAULT_REGION": lambdas.REGION,
     "AWS_REGION": lambdas.REGION,
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # Moto accepts any credentials
+    "AWS_SECRET_ACCESS_KEY": "testing",  # nosec B105 - Moto accepts any credentials
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
 # Function environment a user may override from the shell (the template supplies the rest).
@@ -376,22 +376,15 @@ class _ApiHandler(BaseHTTPRequestHandler):
     def do_OPTIONS(self) -> None:
         self._serve()
 
+    def do_HEAD(self) -> None:
+        self._serve()
+
     def _serve(self) -> None:
         started = time.perf_counter()
         with self.server.cond:
             self.server.active += 1
         try:
-            body = self._read_body()
-            if body is None:
-                reply, template = _json_reply(413, {"message": "Request Too Long"}, str(uuid.uuid4())), "-"
-                self.close_connection = True
-            elif self.server.gateway is None:
-                reply, template = _json_reply(503, {"message": "Service Unavailable"}, "-"), "-"
-            else:
-                request = Request(
-                    self.command, self.path, list(self.headers.items()), body, self.client_address[0]
-                )
-                reply, template = self.server.gateway.handle(request)
+            reply, template = self._answer()
             self._write(reply)
             elapsed = (time.perf_counter() - started) * 1000
             _log(f"{self.command} {template} {reply.status} {elapsed:.0f}")
@@ -399,6 +392,25 @@ class _ApiHandler(BaseHTTPRequestHandler):
             with self.server.cond:
                 self.server.active -= 1
                 self.server.cond.notify_all()
+
+    def _answer(self) -> tuple[Reply, str]:
+        request_id = str(uuid.uuid4())
+        try:
+            body = self._read_body()
+        except ValueError:  # a malformed chunk size
+            self.close_connection = True
+            return _json_reply(400, {"message": "Bad Request"}, request_id), "-"
+        if body is None:
+            self.close_connection = True
+            return _json_reply(413, {"message": "Request Too Long"}, request_id), "-"
+        if self.server.gateway is None:  # still starting
+            return _json_reply(503, {"message": "Service Unavailable"}, request_id), "-"
+        request = Request(self.command, self.path, list(self.headers.items()), body, self.client_address[0])
+        try:
+            return self.server.gateway.handle(request)
+        except Exception:
+            _log(f"the API emulation failed:\n{traceback.format_exc().rstrip()}")
+            return _json_reply(500, {"message": "Internal server error"}, request_id), "-"
 
     def _read_body(self) -> bytes | None:
         """The request body (Content-Length or chunked); None when beyond API Gateway's limit."""
@@ -489,9 +501,11 @@ class LocalStack:
     def _start(self) -> None:
         lambdas.ensure_import_paths()
         settings = self.settings
+        # Moto boots in its own process while the rest starts here.
+        self._moto = MotoProcess(HOST, settings.moto_port)
+        self._moto.launch()
         template = tpl.load()
 
-        self._start_moto()
         # The API's port first: the 230sms sandbox needs the callback URL. Requests wait for the
         # handlers (503) until everything is ready.
         self._api = _ApiServer((HOST, settings.port), None)
@@ -503,6 +517,8 @@ class LocalStack:
         self._api_thread.start()
 
         self._start_sandboxes()
+        self._moto.wait_ready()
+        self.moto_url = self._moto.url
         refs = self._create_resources(template)
         self._set_environment(template, refs)
         lambdas.reset_caches()
@@ -546,11 +562,6 @@ class LocalStack:
         self._running = False
 
     # -- parts -------------------------------------------------------------------------------
-
-    def _start_moto(self) -> None:
-        self._moto = MotoProcess(HOST, self.settings.moto_port)
-        self._moto.start()
-        self.moto_url = self._moto.url
 
     def _start_sandboxes(self) -> None:
         settings = self.settings

@@ -177,7 +177,7 @@ def start_stack(extra_env: dict[str, str], log_path: Path) -> tuple[subprocess.P
             line = None
         if line is not None and line.startswith(READY):
             return process, json.loads(line[len(READY) :])
-        if line is None:
+        if line is None or time.monotonic() > deadline:
             process.kill()
             process.wait()
             pytest.fail(f"local stack not ready within {READY_TIMEOUT:.0f} s:\n{_tail(log_path)}")
