@@ -379,6 +379,12 @@ class _ApiHandler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._serve()
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, QUERY …) is routed too: API Gateway answers it 403, not 501.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
     def _serve(self) -> None:
         started = time.perf_counter()
         with self.server.cond:

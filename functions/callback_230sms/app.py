@@ -2,25 +2,28 @@
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smsgw import receipts
-from smsgw.api import new_resolver
 from smsgw.observability import logger, metrics, tracer
 
-app = new_resolver()
+
+def text(status: int, body: str) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"Content-Type": "text/plain; charset=utf-8"}, "body": body}
 
 
-def text(status: int, body: str) -> Response[str]:
-    return Response(status_code=status, content_type=content_types.TEXT_PLAIN, body=body)
-
-
-@app.post("/callbacks/230sms/<token>")
-def receipt(token: str) -> Response[str]:
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # API Gateway routed this request here by its template; the token is whatever it matched
+    # (any characters), so it is read from pathParameters rather than re-matched.
+    request = APIGatewayProxyEvent(event)
+    token = (request.path_parameters or {}).get("token", "")
     try:
-        receipts.accept_receipt(token, app.current_event.decoded_body or "")
+        receipts.accept_receipt(token, request.decoded_body or "")
     except receipts.CallbackRefused as refused:
         logger.warning("receipt refused", extra={"reason": str(refused), "status": refused.status})
         return text(refused.status, str(refused))
@@ -29,10 +32,3 @@ def receipt(token: str) -> Response[str]:
         logger.exception("receipt could not be stored")
         return text(503, "retry later")
     return text(200, "OK")
-
-
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)

@@ -5,6 +5,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smsgw.api import json_response, new_resolver
+from smsgw.config import settings
 from smsgw.openapi import document
 
 app = new_resolver()
@@ -16,7 +17,10 @@ def openapi() -> Any:
     event = app.current_event
     full_path = event.request_context.path or event.path
     prefix = full_path[: len(full_path) - len(event.path)] if full_path.endswith(event.path) else ""
-    return json_response(200, document(prefix or "/"))
+    config = settings()
+    return json_response(
+        200, document(prefix or "/", config.allowed_countries, config.max_segments, config.max_recipients)
+    )
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -175,3 +175,12 @@ def test_verify_code_refusal(stack: Stack, invoke: Invoke) -> None:
     assert response["statusCode"] == 502
     assert body(response)["error"]["provider_code"] == "106"
     assert stack.items() == []
+
+
+def test_sender_id_follows_the_230sms_document(stack: Stack, invoke: Invoke) -> None:
+    payload = {"to": "17072440811", "content": "hi", "sender_id": "1"}
+    response = invoke("send", event("send", payload))
+    assert response["statusCode"] == 422
+    assert body(response)["error"]["fields"][0]["field"] == "sender_id"
+    assert invoke("send", event("send", {**payload, "sender_id": "ACME1069"}))["statusCode"] == 200
+    assert stack.sms230.recorded()[0].body["senderid"] == "ACME1069"

@@ -3,10 +3,9 @@ template.yaml's routes, so the two cannot drift)."""
 
 from typing import Any
 
-NUMBER = {
-    "type": "string",
-    "description": "E.164 (+8617072440811) or a Chinese national mobile (17072440811)",
-}
+# Number and content schemas follow the deployment's policy; document() fills them in.
+NUMBER: dict[str, Any] = {"type": "string", "x-phone-number": True}
+CONTENT: dict[str, Any] = {"type": "string", "pattern": "\\S", "x-content": True}
 PROVIDER = {"type": "string", "enum": ["cmessages", "230sms"]}
 STATUSES = ["submitted", "sending", "delivered", "failed", "unknown"]
 STATUS: dict[str, Any] = {"type": "string", "enum": STATUSES}
@@ -36,7 +35,7 @@ ERROR: dict[str, Any] = {
     },
 }
 EXTRAS = {
-    "sender_id": {"type": "string", "minLength": 1, "description": "230sms senderid"},
+    "sender_id": {"type": "string", "pattern": "^[A-Za-z0-9]{2,10}$", "description": "230sms senderid"},
     "template_id": {"type": "string", "minLength": 1, "description": "230sms templateid"},
     "sign_name": {"type": "string", "minLength": 1, "description": "230sms signname"},
 }
@@ -103,8 +102,10 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
             "required": ["to", "content"],
             "additionalProperties": False,
             "properties": {
-                "to": {"oneOf": [NUMBER, {"type": "array", "items": NUMBER, "minItems": 1}]},
-                "content": {"type": "string", "minLength": 1},
+                "to": {
+                    "oneOf": [NUMBER, {"type": "array", "items": NUMBER, "minItems": 1, "x-recipients": True}]
+                },
+                "content": CONTENT,
                 "provider": PROVIDER,
                 **EXTRAS,
             },
@@ -126,7 +127,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
             "additionalProperties": False,
             "properties": {
                 "to": NUMBER,
-                "content": {"type": "string", "minLength": 1},
+                "content": CONTENT,
                 "provider": PROVIDER,
                 **EXTRAS,
             },
@@ -172,10 +173,10 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
             {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 200}}}
             if method == "PUT"
             else None,
-            [{"name": "number", "in": "path", "required": True, "schema": {"type": "string"}}],
+            [{"name": "number", "in": "path", "required": True, "schema": NUMBER}],
             {
                 "200": _json({"type": "object", "required": ["number", "blocked"]}, "The number's entry"),
-                **_errors(422),
+                **_errors(404, 422),
             },
         )
         for method, summary in (
@@ -222,7 +223,12 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
 PUBLIC = {"/callbacks/230sms/{token}"}
 
 
-def document(server_url: str = "/") -> dict[str, Any]:
+def document(
+    server_url: str = "/",
+    allowed_countries: tuple[int, ...] = (86,),
+    max_segments: int = 10,
+    max_recipients: int = 10_000,
+) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, request, parameters, answers in ROUTES:
         operation: dict[str, Any] = {"summary": summary, "responses": answers}
@@ -238,13 +244,42 @@ def document(server_url: str = "/") -> dict[str, Any]:
         else:
             operation["responses"] = {**answers, "403": {"description": "Missing or wrong x-api-key"}}
         paths.setdefault(path, {})[method.lower()] = operation
-    return {
-        "openapi": "3.0.3",
-        "info": {"title": "SMS gateway", "version": "1.0.0"},
-        "servers": [{"url": server_url}],
-        "security": [{"apiKey": []}],
-        "components": {
-            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}
+    filled: dict[str, Any] = _apply_policy(
+        {
+            "openapi": "3.0.3",
+            "info": {"title": "SMS gateway", "version": "1.0.0"},
+            "servers": [{"url": server_url}],
+            "security": [{"apiKey": []}],
+            "components": {
+                "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}
+            },
+            "paths": paths,
         },
-        "paths": paths,
-    }
+        allowed_countries,
+        max_segments,
+        max_recipients,
+    )
+    return filled
+
+
+def _apply_policy(node: Any, countries: tuple[int, ...], max_segments: int, max_recipients: int) -> Any:
+    """A copy of `node` with the placeholders replaced by the deployment's rules."""
+    if isinstance(node, list):
+        return [_apply_policy(n, countries, max_segments, max_recipients) for n in node]
+    if not isinstance(node, dict):
+        return node
+    copy = {k: _apply_policy(v, countries, max_segments, max_recipients) for k, v in node.items()}
+    if copy.pop("x-phone-number", False):
+        if countries == (86,):
+            copy["pattern"] = "^(\\+86)?1[3-9][0-9]{9}$"
+            copy["description"] = "a mainland China mobile: +8617072440811 or 17072440811"
+        else:
+            copy["pattern"] = "^\\+?[0-9]{7,15}$"
+            copy["description"] = f"E.164, or a Chinese national mobile; countries {countries}"
+    if copy.pop("x-content", False):
+        # Segments are counted in UTF-16 units (67 per UCS-2 segment); half keeps any text within.
+        copy["maxLength"] = 67 * max_segments // 2
+        copy["description"] = f"at most {max_segments} SMS segments"
+    if copy.pop("x-recipients", False):
+        copy["maxItems"] = max_recipients
+    return copy

@@ -1,5 +1,6 @@
 """Parsing and policy for send and verify-code requests: every check before any provider call."""
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from .providers import SendOptions
 
 FIELDS = {"to", "content", "provider", "sender_id", "template_id", "sign_name"}
 EXTRAS = ("sender_id", "template_id", "sign_name")  # 230sms' senderid, templateid, signname
+_SENDER_ID = re.compile(r"[A-Za-z0-9]{2,10}")  # the document: 2-10 digits or letters
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,8 @@ def _check_extras(body: dict[str, Any], provider: object) -> list[FieldError]:
         value = body.get(key)
         if value is not None and (not isinstance(value, str) or not value.strip()):
             errors.append(FieldError(key, "must be a non-empty string"))
+        elif key == "sender_id" and value is not None and not _SENDER_ID.fullmatch(value):
+            errors.append(FieldError(key, "must be 2-10 letters or digits (230sms senderid)"))
         elif value is not None and provider == "cmessages":
             errors.append(FieldError(key, "is a 230sms option; cmessages has none"))
     return errors

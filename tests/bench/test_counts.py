@@ -1,0 +1,26 @@
+"""Counts the benchmark reports that tests/handlers does not pin down: the items the poller reads
+(not only its Query calls) follow the pending count whatever the history, and the blocklist is read
+in BatchGetItem calls of 100 keys once a send has more than 100 recipients."""
+
+from bench.dynamo import expected_send_calls, poller
+from bench.stack import Stack, cn_numbers, send_event
+
+
+def test_poller_items_read_follow_pending_not_history() -> None:
+    with Stack(cm_status_delays=(3600.0, 7200.0)) as stack:
+        result = poller(stack, history=300, pending=30)
+    without_history, with_history = result["cycles"]
+    assert with_history["ops"] == without_history["ops"] == {"Query": 2 * result["shards"]}
+    assert with_history["items_count"] == with_history["items_scanned"] == 30  # not 330
+    assert without_history["items_scanned"] == 30
+
+
+def test_blocklist_is_read_in_batches_of_100_keys() -> None:
+    body = {"to": cn_numbers(250), "content": "hi", "provider": "cmessages"}
+    with Stack() as stack:
+        stack.dynamodb.reset()
+        response = stack.invoke("send", send_event(body, "test-key"))
+        calls = stack.dynamodb.snapshot()["ops"]
+    assert response["statusCode"] == 200
+    assert calls == expected_send_calls(250)
+    assert calls == {"BatchGetItem": 3, "BatchWriteItem": 10, "TransactWriteItems": 1}
