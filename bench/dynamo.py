@@ -1,0 +1,82 @@
+"""DynamoDB calls: per send (from the handler runs), per receipt, per poller cycle.
+
+Calls are counted by a `before-call.dynamodb` hook on boto3's default session, items read by an
+`after-call.dynamodb` hook summing `Count` / `ScannedCount` (see bench.stack).
+"""
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from smsgw import receipts, store
+
+from .stack import Stack, cn_numbers, send_event
+
+HISTORY = 100_000
+PENDING = 1_000
+
+
+def expected_send_calls(n: int) -> dict[str, int]:
+    """ceil(n/25) BatchWriteItem, one BatchGetItem per 100 recipients (blocklist), one
+    TransactWriteItems (API-key quota)."""
+    return {"BatchGetItem": math.ceil(n / 100), "BatchWriteItem": math.ceil(n / 25), "TransactWriteItems": 1}
+
+
+def _send_body(count: int) -> dict[str, Any]:
+    return {"to": cn_numbers(count, start=15900000000), "content": "poll me", "provider": "cmessages"}
+
+
+@dataclass
+class PollCycle:
+    history: int
+    pending: int
+    report: dict[str, int]
+    ops: dict[str, int]
+    items_count: int
+    items_scanned: int
+    wall_s: float
+
+
+def _poll(stack: Stack, history: int) -> PollCycle:
+    stack.dynamodb.reset()
+    start = time.perf_counter()
+    report = receipts.poll()
+    wall = time.perf_counter() - start
+    snap = stack.dynamodb.snapshot()
+    return PollCycle(
+        history,
+        report["pending"],
+        report,
+        snap["ops"],
+        sum(snap["count"].values()),
+        sum(snap["scanned"].values()),
+        wall,
+    )
+
+
+def poller(stack: Stack, history: int = HISTORY, pending: int = PENDING) -> dict[str, Any]:
+    """`pending` cmessages messages awaiting a status (sent through the handler; the sandbox keeps
+    them waiting, so the cycle writes nothing), polled with no history, then again after `history`
+    settled messages were recorded directly (status delivered: not in the sparse index)."""
+    response = stack.invoke("send", send_event(_send_body(pending), "bench-poller"))
+    if response["statusCode"] != 200:
+        raise RuntimeError(f"poller setup send failed: {response['body'][:300]}")
+    without_history = _poll(stack, 0)
+    now = datetime.now(UTC)
+    settled = [
+        store.Submission(f"cm-h{i}", "cmessages", "+8613800000000", "delivered", str(i), "bench", "bulk", 1)
+        for i in range(history)
+    ]
+    start = time.perf_counter()
+    store.message_store().record(settled, now)
+    record_s = time.perf_counter() - start
+    with_history = _poll(stack, history)
+    return {
+        "pending": pending,
+        "history": history,
+        "shards": store.message_store().pending_shards,
+        "record_history_s": record_s,
+        "cycles": [vars(without_history), vars(with_history)],
+    }

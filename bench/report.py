@@ -1,0 +1,247 @@
+"""One table from every measurement: rows, targets, PASS/FAIL; rendered for stdout and for Markdown."""
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from . import machine
+from .bulk import Baseline, ClientRun, HandlerRun
+from .coldstart import HANDLERS, TARGET_RATIO, ColdStart
+from .dynamo import expected_send_calls
+from .warm import WarmRun
+
+SPEEDUP_TARGET = 50
+MINIMUM_TARGET = 1.25
+TARGET_SIZE = 10_000
+COLUMNS = ("Area", "Case", "Measured", "Reference", "Target", "Check")
+
+
+@dataclass
+class Row:
+    area: str
+    case: str
+    measured: str
+    reference: str
+    target: str = ""
+    check: str = ""  # PASS / FAIL / "" (information only)
+
+    def cells(self) -> tuple[str, ...]:
+        return (self.area, self.case, self.measured, self.reference, self.target, self.check)
+
+
+def _n(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _s(seconds: float) -> str:
+    if seconds >= 100:
+        return f"{seconds:,.0f} s"
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    return f"{seconds:.3f} s"
+
+
+def _check(*conditions: tuple[bool, str]) -> str:
+    failed = [name for ok, name in conditions if not ok]
+    return "PASS" if not failed else "FAIL (" + "; ".join(failed) + ")"
+
+
+def bulk_rows(runs: list[ClientRun], baselines: dict[str, Baseline]) -> list[Row]:
+    rows = []
+    for run in runs:
+        baseline = baselines[run.provider]
+        speedup = baseline.estimate(run.n) / run.wall_s
+        vs_min = run.wall_s / run.physical_min_s
+        if run.provider == "230sms":
+            minimum = f"min {_s(run.physical_min_s)} (k-1)/100 s+50 ms"
+        else:
+            minimum = (
+                f"min {_s(run.physical_min_s)} ceil(k/{run.concurrency})x50 ms (real cap/limits undocumented)"
+            )
+        reference = (
+            f"{minimum} -> {vs_min:.2f}x; per-number est. {_s(baseline.estimate(run.n))} -> {speedup:,.0f}x"
+        )
+        targets = [(run.requests == run.expected_requests == run.client_requests, "requests")]
+        target = f"k = ceil(n/{run.cap}) = {run.expected_requests}"
+        if run.n == TARGET_SIZE:
+            targets += [
+                (speedup >= SPEEDUP_TARGET, f"<{SPEEDUP_TARGET}x"),
+                (vs_min <= MINIMUM_TARGET, "vs min"),
+            ]
+            target += f"; >= {SPEEDUP_TARGET}x per-number; <= {MINIMUM_TARGET}x min"
+        targets.append((run.failed == 0 and run.accepted == run.n, "not all accepted"))
+        rows.append(
+            Row(
+                "1 bulk (i) client",
+                f"{run.provider} n={_n(run.n)} (cap {run.cap}, concurrency {run.concurrency})",
+                f"k={run.requests} req, {_s(run.wall_s)}, {_n(run.n / run.wall_s)} rcpt/s",
+                reference,
+                target,
+                _check(*targets),
+            )
+        )
+    for provider, baseline in baselines.items():
+        rows.append(
+            Row(
+                "1 bulk baseline",
+                f"{provider} per-number client (new connection per call, 1 number/request, sequential)",
+                f"{baseline.sample} numbers in {_s(baseline.wall_s)}"
+                f" = {1000 * baseline.per_number_s:.1f} ms/number",
+                f"{baseline.requests} requests; extrapolated linearly to n (estimate, not run)",
+                "",
+                "" if baseline.ok == baseline.sample else "FAIL (refused)",
+            )
+        )
+    return rows
+
+
+def handler_rows(runs: list[HandlerRun], caps: dict[str, int]) -> list[Row]:
+    rows = []
+    for run in runs:
+        phases = run.phases_s
+        expected = math.ceil(run.n / caps[run.provider])
+        split = (
+            f"provider {_s(phases.get('provider', 0))}; DynamoDB record {_s(phases.get('record', 0))}"
+            f"; blocklist read {_s(phases.get('blocklist', 0))}; quota {_s(phases.get('quota', 0))}"
+            f"; parse {_s(phases.get('parse', 0))}; other {_s(phases.get('other', 0))}"
+        )
+        ok = run.status == 200 and run.summary.get("submitted") == run.n
+        rows.append(
+            Row(
+                "1 bulk (ii) handler",
+                f"{run.provider} n={_n(run.n)} via send handler (Moto in-process: slower than DynamoDB)",
+                f"k={run.requests} req, {_s(run.wall_s)}, {_n(run.n / run.wall_s)} rcpt/s",
+                split,
+                f"k = ceil(n/{caps[run.provider]}) = {expected}",
+                _check((run.requests == expected, "requests"), (ok, f"HTTP {run.status}")),
+            )
+        )
+    rows.append(
+        Row(
+            "1 bulk (ii) handler",
+            "n=100,000 via the API",
+            "not run",
+            "MAX_RECIPIENTS = 10,000 per request and API Gateway's 29 s limit: measured at the client only",
+            "",
+            "",
+        )
+    )
+    return rows
+
+
+def dynamodb_rows(handler_runs: list[HandlerRun], receipt: WarmRun | None, poll: dict[str, Any]) -> list[Row]:
+    rows = []
+    by_n: dict[int, list[HandlerRun]] = {}
+    for run in handler_runs:
+        by_n.setdefault(run.n, []).append(run)
+    for n, runs in by_n.items():
+        expected = expected_send_calls(n)
+        shapes = {", ".join(f"{k} {v}" for k, v in run.dynamodb.items()) for run in runs}
+        rows.append(
+            Row(
+                "2 DynamoDB",
+                f"send n={_n(n)} ({', '.join(r.provider for r in runs)})",
+                " / ".join(sorted(shapes)),
+                "expected " + ", ".join(f"{k} {v}" for k, v in expected.items()),
+                "BatchWriteItem ceil(n/25), BatchGetItem ceil(n/100), 1 TransactWriteItems",
+                _check(*((run.dynamodb == expected, run.provider) for run in runs)),
+            )
+        )
+    if receipt is not None:
+        shapes = receipt.dynamodb
+        single = shapes.get("UpdateItem x1", 0) == len(receipt.totals) and len(shapes) == 1
+        rows.append(
+            Row(
+                "2 DynamoDB",
+                "per 230sms receipt (callback handler)",
+                "; ".join(f"{shape} in {count}/{len(receipt.totals)}" for shape, count in shapes.items()),
+                "no read before the write",
+                "one UpdateItem, no read",
+                _check((single, "calls")),
+            )
+        )
+    cycles = poll["cycles"]
+    empty, full = cycles[0], cycles[-1]
+    same = empty["ops"] == full["ops"] and empty["items_scanned"] == full["items_scanned"]
+    follows = full["items_scanned"] == full["items_count"] == poll["pending"]
+    queries = full["ops"].get("Query", 0)
+    rows.append(
+        Row(
+            "2 DynamoDB",
+            f"poller cycle: {_n(poll['history'])} settled + {_n(poll['pending'])} pending",
+            f"{queries} Query ({poll['shards']} shards x 2 providers), items read {_n(full['items_count'])}"
+            f" (scanned {_n(full['items_scanned'])}); other calls "
+            + (", ".join(f"{k} {v}" for k, v in full["ops"].items() if k != "Query") or "none"),
+            f"same cycle with 0 settled: {empty['ops'].get('Query', 0)} Query,"
+            f" {_n(empty['items_count'])} items",
+            "reads follow pending, not history",
+            _check((same and follows, "reads")),
+        )
+    )
+    return rows
+
+
+def cold_rows(cold: ColdStart) -> list[Row]:
+    """The check is on CPU time: on a shared machine, wall time also counts waiting for a core."""
+    boto3, boto3_cpu = cold.median("boto3"), cold.median("boto3", cpu=True)
+    rows = [
+        Row(
+            "3 cold start",
+            "import boto3 alone",
+            f"{1000 * boto3_cpu:.0f} ms CPU ({1000 * boto3:.0f} ms wall)",
+            f"median of {cold.runs} fresh processes",
+            "",
+            "",
+        )
+    ]
+    for handler in HANDLERS:
+        key, compiled = f"deployed:{handler}", f"compiled:{handler}"
+        cpu, wall = cold.median(key, cpu=True), cold.median(key)
+        compiled_cpu = cold.median(compiled, cpu=True)
+        rows.append(
+            Row(
+                "3 cold start",
+                f"functions/{handler} (as deployed)",
+                f"{1000 * cpu:.0f} ms CPU = {cpu / boto3_cpu:.2f}x"
+                f" ({1000 * wall:.0f} ms wall = {wall / boto3:.2f}x)",
+                f"with .pyc shipped: {1000 * compiled_cpu:.0f} ms CPU = {compiled_cpu / boto3_cpu:.2f}x",
+                f"<= {TARGET_RATIO}x boto3",
+                _check((cpu <= TARGET_RATIO * boto3_cpu, f"{cpu / boto3_cpu:.2f}x")),
+            )
+        )
+    return rows
+
+
+def warm_rows(runs: list[WarmRun]) -> list[Row]:
+    rows = []
+    for run in runs:
+        s = run.summary()
+        rows.append(
+            Row(
+                "4 warm overhead",
+                f"{run.handler}: {run.what}",
+                f"{s['overhead_median_ms']:.2f} ms median (p90 {s['overhead_p90_ms']:.2f})",
+                f"raw {s['raw_median_ms']:.2f} ms incl. botocore+Moto {s['aws_median_ms']:.2f},"
+                f" provider HTTP {s['provider_http_median_ms']:.2f}, pacer {s['pacer_median_ms']:.2f}",
+                "",
+                "" if set(s["statuses"]) == {200} else f"FAIL (HTTP {sorted(s['statuses'])})",
+            )
+        )
+    return rows
+
+
+def render(rows: list[Row]) -> str:
+    """A pipe table: aligned for the terminal, and valid Markdown."""
+    cells = [COLUMNS, *(tuple(cell.replace("|", "/") for cell in row.cells()) for row in rows)]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+
+    def line(values: tuple[str, ...]) -> str:
+        return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(cells[0]), rule, *(line(c) for c in cells[1:])])
+
+
+def title(info: dict[str, Any], elapsed_s: float | None = None) -> str:
+    text = machine.line(info)
+    return text + (f"; bench run time {elapsed_s:.0f} s" if elapsed_s is not None else "")
