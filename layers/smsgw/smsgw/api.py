@@ -4,16 +4,19 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 
-from .errors import NotFound, NothingSent, OutcomeUnknown, ProviderError, ValidationError, describe
-from .idempotency import HEADER, validate_key
-from .limits import RateLimited
+from .errors import (
+    IdempotencyConflict,
+    NotFound,
+    NothingSent,
+    OutcomeUnknown,
+    ProviderError,
+    RateLimited,
+    ValidationError,
+    describe,
+)
+from .idempotency import HEADER, Caller, validate_key
 from .observability import logger
-from .sending import Caller
 
 RETRY_AFTER_UNAVAILABLE = "5"
 
@@ -63,15 +66,10 @@ def new_resolver() -> APIGatewayRestResolver:
     def rate_limited(error: RateLimited) -> Response[str]:
         return error_response(429, "rate_limited", str(error), {"Retry-After": str(error.retry_after)})
 
-    @app.exception_handler(IdempotencyValidationError)
-    def key_reused(_: IdempotencyValidationError) -> Response[str]:
-        message = f"this {HEADER} was used with a different request body"
-        return error_response(422, "idempotency_key_reused", message)
-
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def in_progress(_: IdempotencyAlreadyInProgressError) -> Response[str]:
-        message = f"a request with this {HEADER} is still in progress; retry later for its answer"
-        return error_response(409, "request_in_progress", message, {"Retry-After": "2"})
+    @app.exception_handler(IdempotencyConflict)
+    def conflict(error: IdempotencyConflict) -> Response[str]:
+        headers = {"Retry-After": "2"} if error.status == 409 else None
+        return error_response(error.status, error.code, str(error), headers)
 
     @app.exception_handler(NotFound)
     def not_found(error: NotFound) -> Response[str]:

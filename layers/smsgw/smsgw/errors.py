@@ -70,6 +70,23 @@ class NotFound(GatewayError):
     """Answered 404."""
 
 
+class RateLimited(GatewayError):
+    """Answered 429 with Retry-After."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__(message)
+
+
+class IdempotencyConflict(GatewayError):
+    """The Idempotency-Key was used with another body (422), or its request is still running (409)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status = status
+        self.code = code
+        super().__init__(message)
+
+
 class NothingSent(GatewayError):
     """Every provider tried refused or could not be reached: nothing was sent, so a retry (even
     with the same Idempotency-Key) may try again. Carries the answer to give."""

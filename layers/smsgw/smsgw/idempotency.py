@@ -11,24 +11,30 @@ import functools
 import re
 import time
 from collections.abc import Callable
-from typing import Any
-
-import boto3
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .config import settings
-from .errors import GatewayError, NothingSent, ValidationError
+from .errors import GatewayError, IdempotencyConflict, NothingSent, ValidationError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# Powertools' idempotency package is imported on first use: read-only handlers never pay for it.
 
 HEADER = "Idempotency-Key"
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
 
 Answer = tuple[int, dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    request_id: str
+    api_key: str  # the API key's id: scopes idempotency keys and quotas
+    idempotency_key: str | None = None
+    context: "LambdaContext | None" = None
 
 
 class PreviousAttemptUnknown(GatewayError):
@@ -44,7 +50,9 @@ def validate_key(raw: str | None) -> str | None:
 
 
 @functools.cache
-def _config() -> IdempotencyConfig:
+def _config() -> "IdempotencyConfig":
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig  # noqa: PLC0415
+
     return IdempotencyConfig(
         event_key_jmespath="key",
         payload_validation_jmespath="body",
@@ -53,12 +61,16 @@ def _config() -> IdempotencyConfig:
 
 
 @functools.cache
-def _persistence() -> DynamoDBPersistenceLayer:
+def _persistence() -> "DynamoDBPersistenceLayer":
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer  # noqa: PLC0415
+
     return DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
 
 
 @functools.cache
 def _runner() -> Callable[..., dict[str, Any]]:
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function  # noqa: PLC0415
+
     @idempotent_function(data_keyword_argument="request", config=_config(), persistence_store=_persistence())
     def run(request: dict[str, Any], work: Callable[[Callable[[], None]], Answer]) -> dict[str, Any]:
         try:
@@ -78,7 +90,7 @@ def once(
     scope: str,
     body: Any,
     work: Callable[[Callable[[], None]], Answer],
-    context: LambdaContext | None,
+    context: "LambdaContext | None",
 ) -> Answer:
     """Run `work` at most once per (operation, API key, Idempotency-Key). `work` receives a hook to
     call right before the provider call; without a key it is a no-op."""
@@ -86,13 +98,30 @@ def once(
         return work(lambda: None)
     if context is not None:
         _config().register_lambda_context(context)  # INPROGRESS expires with this invocation
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
     request = {"key": f"{operation}#{scope}#{key}", "body": body}
-    result = _runner()(request=request, work=work)
+    try:
+        result = _runner()(request=request, work=work)
+    except IdempotencyValidationError:
+        raise IdempotencyConflict(
+            422, "idempotency_key_reused", f"this {HEADER} was used with a different request body"
+        ) from None
+    except IdempotencyAlreadyInProgressError:
+        raise IdempotencyConflict(
+            409, "request_in_progress", f"a request with this {HEADER} is still in progress; retry later"
+        ) from None
     return int(result["status"]), dict(result["answer"])
 
 
 def mark_intent(key: str) -> None:
     """One conditional put: the first attempt to reach the provider call for this key wins."""
+    import boto3  # noqa: PLC0415
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
     expires = int(time.time()) + settings().idempotency_ttl_seconds
     try:
         boto3.client("dynamodb").put_item(
@@ -109,6 +138,8 @@ def mark_intent(key: str) -> None:
 
 
 def clear_intent(key: str) -> None:
+    import boto3  # noqa: PLC0415
+
     boto3.client("dynamodb").delete_item(
         TableName=settings().idempotency_table, Key={"id": {"S": f"intent#{key}"}}
     )

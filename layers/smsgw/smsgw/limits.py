@@ -17,16 +17,8 @@ import boto3
 from botocore.exceptions import ClientError
 
 from .config import Settings, settings
-from .errors import GatewayError
+from .errors import RateLimited
 from .numbers import Recipient
-
-
-class RateLimited(GatewayError):
-    """Answered 429 with Retry-After."""
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        self.retry_after = max(1, retry_after)
-        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +143,11 @@ class Limits:
         by_key = {f"block#{number_key(r)}": r for r in recipients}
         keys = list(by_key)
         batches = [keys[i : i + 100] for i in range(0, len(keys), 100)]
-        with ThreadPoolExecutor(max_workers=min(8, max(1, len(batches)))) as pool:
-            found = pool.map(self._get_batch, batches)
+        if len(batches) == 1:
+            found = [self._get_batch(batches[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=min(8, len(batches))) as pool:
+                found = list(pool.map(self._get_batch, batches))
         return {by_key[key] for keys_found in found for key in keys_found}
 
     def _get_batch(self, keys: list[str]) -> list[str]:

@@ -4,8 +4,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import phonenumbers
-
 from .errors import FieldError, ValidationError
 
 CHINA = 86
@@ -48,6 +46,9 @@ def mask(number: str) -> str:
 
 def parse_number(raw: object, field_name: str = "to") -> Recipient:
     """A Recipient from E.164 (`+8617072440811`) or a Chinese national mobile (`17072440811`)."""
+    # Imported on first use: the handlers that never parse a number skip its cost at cold start.
+    import phonenumbers  # noqa: PLC0415
+
     if not isinstance(raw, str) or not raw.strip():
         raise ValidationError.single(field_name, "must be a phone number string")
     try:

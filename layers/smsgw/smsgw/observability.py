@@ -4,7 +4,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 logger = Logger()
-tracer = Tracer()
+# Only what we call: patching everything also imports and patches sqlite3 and friends at cold start.
+tracer = Tracer(patch_modules=("botocore", "httplib"))
 metrics = Metrics()
 
 

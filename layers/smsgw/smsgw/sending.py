@@ -4,8 +4,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from . import idempotency
 from . import store as st
 from .content import count_segments
@@ -18,6 +16,7 @@ from .errors import (
     can_fail_over,
     describe,
 )
+from .idempotency import Caller
 from .limits import limits
 from .numbers import CHINA, Recipient
 from .observability import count, logger
@@ -26,14 +25,6 @@ from .providers.registry import provider
 from .requests import SendRequest
 
 Answer = tuple[int, dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    request_id: str
-    api_key: str  # the API key's id: scopes idempotency keys and quotas
-    idempotency_key: str | None = None
-    context: LambdaContext | None = None
 
 
 def send_messages(body: Any, caller: Caller) -> Answer:
