@@ -17,14 +17,12 @@ from types import ModuleType, TracebackType
 from typing import Any, Self
 
 import boto3
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from local_stack import moto_speedups, resources
 from local_stack import template as tpl
+from local_stack.lambdas import reset_caches
 from sandboxes import CMessagesSandbox, Sms230Sandbox
-from smsgw import config, idempotency, limits, store
-from smsgw.providers import registry
 
 from . import ROOT
 
@@ -43,18 +41,6 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 29_000
-
-
-def reset_caches() -> None:
-    """Forget every per-container client, so clients made from here on carry the probes' hooks."""
-    config.settings.cache_clear()
-    store.message_store.cache_clear()
-    limits.limits.cache_clear()
-    for cached in (idempotency._config, idempotency._persistence, idempotency._runner):
-        cached.cache_clear()
-    registry._cmessages.cache_clear()
-    registry._sms230.cache_clear()
-    parameters.clear_caches()
 
 
 # -- probes -----------------------------------------------------------------------------------------

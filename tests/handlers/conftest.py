@@ -10,14 +10,12 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from local_stack import resources
 from local_stack import template as tpl
+from local_stack.lambdas import reset_caches
 from sandboxes import CMessagesSandbox, Sms230Sandbox
-from smsgw import config, idempotency, limits, store
-from smsgw.providers import registry
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TOKEN = "local-callback-token"
@@ -95,17 +93,6 @@ def load_handler(function: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def reset_caches() -> None:
-    config.settings.cache_clear()
-    store.message_store.cache_clear()
-    limits.limits.cache_clear()
-    for cached in (idempotency._config, idempotency._persistence, idempotency._runner):
-        cached.cache_clear()
-    registry._cmessages.cache_clear()
-    registry._sms230.cache_clear()
-    parameters.clear_caches()
 
 
 @pytest.fixture
