@@ -12,7 +12,6 @@ import os
 import threading
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from types import ModuleType, TracebackType
 from typing import Any, Self
 
@@ -21,7 +20,7 @@ from moto import mock_aws
 
 from local_stack import moto_speedups, resources
 from local_stack import template as tpl
-from local_stack.lambdas import reset_caches
+from local_stack.lambdas import LambdaContext, reset_caches
 from sandboxes import CMessagesSandbox, Sms230Sandbox
 
 from . import ROOT
@@ -32,15 +31,8 @@ TOKEN = "bench-callback-token"  # noqa: S105 - a local test token
 BIG_BALANCE = 10**9  # sandboxes' balances: never the limit in a benchmark
 
 
-@dataclass
-class LambdaContext:
-    function_name: str = "bench"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-    aws_request_id: str = "bench-request"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 29_000
+def context() -> LambdaContext:
+    return LambdaContext("bench", timeout_seconds=29.0)
 
 
 # -- probes -----------------------------------------------------------------------------------------
@@ -246,7 +238,7 @@ class Stack:
         return self.handlers[function]
 
     def invoke(self, function: str, lambda_event: dict[str, Any]) -> Any:
-        return self.handler(function).lambda_handler(lambda_event, LambdaContext())
+        return self.handler(function).lambda_handler(lambda_event, context())
 
 
 def body_of(response: dict[str, Any]) -> Any:

@@ -18,7 +18,6 @@ from botocore.client import BaseClient
 from smsgw.providers import cmessages, sms230
 
 from .stack import (
-    LambdaContext,
     Stack,
     Timers,
     body_of,
@@ -28,6 +27,7 @@ from .stack import (
     send_event,
     status_event,
 )
+from .stack import context as stack_context
 
 INVOCATIONS = 200
 WARM_UPS = 5
@@ -110,7 +110,7 @@ def measure(stack: Stack, invocations: int = INVOCATIONS) -> list[WarmRun]:
         for handler, (what, supply) in _events(stack, invocations).items():
             run = WarmRun(handler, what)
             invoke: Callable[[dict[str, Any]], Any] = stack.handler(handler).lambda_handler
-            context = LambdaContext()
+            context = stack_context()
             for number in range(WARM_UPS + invocations):
                 lambda_event = next(supply)
                 timers.reset()

@@ -14,23 +14,15 @@ from moto import mock_aws
 
 from local_stack import resources
 from local_stack import template as tpl
-from local_stack.lambdas import reset_caches
+from local_stack.lambdas import LambdaContext, reset_caches
 from sandboxes import CMessagesSandbox, Sms230Sandbox
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TOKEN = "local-callback-token"
 
 
-@dataclass
-class LambdaContext:
-    function_name: str = "test"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    aws_request_id: str = "req-1"
-    remaining_millis: int = 29_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_millis
+def context(timeout_seconds: float = 29.0) -> LambdaContext:
+    return LambdaContext("test", timeout_seconds=timeout_seconds)
 
 
 @dataclass
@@ -160,7 +152,7 @@ def invoke(stack: Stack) -> Invoke:
     def run(function: str, lambda_event: dict[str, Any]) -> dict[str, Any]:
         if function not in handlers:
             handlers[function] = load_handler(function)
-        result: dict[str, Any] = handlers[function].lambda_handler(lambda_event, LambdaContext())
+        result: dict[str, Any] = handlers[function].lambda_handler(lambda_event, context())
         return result
 
     return run

@@ -8,7 +8,7 @@ import pytest
 
 from smsgw import config, limits, sending
 from tests.conftest import cn_numbers
-from tests.handlers.conftest import Invoke, LambdaContext, Stack, api_event, body, event, header, load_handler
+from tests.handlers.conftest import Invoke, Stack, api_event, body, context, event, header, load_handler
 
 
 def keyed(name: str, key: str, payload: Any = ...) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def test_request_in_progress_answers_409_with_retry_after(stack: Stack, invoke: 
     thread.start()
     while not stack.sms230.requests:
         threading.Event().wait(0.01)
-    second = load_handler("send").lambda_handler(keyed("send", "slow-1"), LambdaContext())
+    second = load_handler("send").lambda_handler(keyed("send", "slow-1"), context())
     thread.join()
     assert second["statusCode"] == 409
     assert header(second, "Retry-After") == "2"
@@ -91,14 +91,14 @@ def test_a_lambda_timeout_mid_send_ends_unknown_not_as_a_second_send(
         raise LambdaTimedOut
 
     monkeypatch.setattr(sending, "_answer", killed_after_the_provider_call)
-    nearly_out_of_time = LambdaContext(remaining_millis=1)
+    nearly_out_of_time = context(timeout_seconds=0.001)
     handler = load_handler("send")
     with pytest.raises(LambdaTimedOut):
         handler.lambda_handler(keyed("send", "order-44"), nearly_out_of_time)
     assert len(stack.sms230.tasks) == 1  # the provider did take it
     monkeypatch.setattr(sending, "_answer", real_answer)
     threading.Event().wait(0.01)  # past the in-progress expiry
-    retry = handler.lambda_handler(keyed("send", "order-44"), LambdaContext())
+    retry = handler.lambda_handler(keyed("send", "order-44"), context())
     assert retry["statusCode"] == 202
     answer = body(retry)
     assert {m["status"] for m in answer["messages"]} == {"unknown"}
