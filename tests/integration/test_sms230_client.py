@@ -198,3 +198,19 @@ def test_receipt_as_the_document_prints_it() -> None:
 def test_bad_receipts_are_refused(body: str) -> None:
     with pytest.raises(ValueError):
         parse_receipt(body)
+
+
+def test_receipt_exactly_as_the_document_prints_it_with_its_trailing_comma() -> None:
+    raw = """{
+    "apikey":"230sms",
+    "taskid":"857319414809231360",
+    "mobile":"861234****",
+    "status":"DELIVRD",
+    "times":"2020-08-04 17:42",
+}"""
+    receipt = parse_receipt(raw.encode())
+    assert (receipt.taskid, receipt.status, receipt.times) == (
+        "857319414809231360",
+        "DELIVRD",
+        "2020-08-04 17:42",
+    )

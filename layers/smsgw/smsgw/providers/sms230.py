@@ -1,6 +1,7 @@
 """230sms: bulk send (≤1000 numbers, one taskid per request), verification codes, pushed receipts."""
 
 import json
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -95,8 +96,16 @@ class Receipt:
 
 
 def parse_receipt(body: str | bytes) -> Receipt:
-    """Parse a pushed receipt; `taskid` stays an exact string even if sent as a JSON number."""
-    data = loads_exact(body)
+    """Parse a pushed receipt; `taskid` stays an exact string even if sent as a JSON number.
+
+    The document's own example ends in a trailing comma (`"times":"…",}`), which strict JSON
+    refuses; a receipt is worth more than the nicety, so that one slip is forgiven.
+    """
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    try:
+        data = loads_exact(text)
+    except ValueError:
+        data = loads_exact(_TRAILING_COMMA.sub(r"\1", text))
     if not isinstance(data, dict):
         raise ValueError("receipt is not a JSON object")
     fields = {name: data.get(name) for name in ("apikey", "taskid", "mobile", "status", "times")}
@@ -104,6 +113,9 @@ def parse_receipt(body: str | bytes) -> Receipt:
     if missing:
         raise ValueError(f"receipt lacks {', '.join(missing)}")
     return Receipt(**{name: str(value or "").strip() for name, value in fields.items()})
+
+
+_TRAILING_COMMA = re.compile(r",\s*([}\]])")
 
 
 def loads_exact(body: str | bytes) -> Any:
