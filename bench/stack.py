@@ -140,14 +140,6 @@ def send_event(body: dict[str, Any], api_key_id: str) -> dict[str, Any]:
     return sample
 
 
-def status_event(message_id: str) -> dict[str, Any]:
-    sample = event("message_status")
-    sample["path"] = f"/sms/messages/{message_id}"
-    sample["pathParameters"] = {"message_id": message_id}
-    sample["requestContext"]["path"] = f"/v1/sms/messages/{message_id}"
-    return sample
-
-
 def receipt_event(receipt: dict[str, str], token: str = TOKEN) -> dict[str, Any]:
     sample = event("callback_230sms")
     sample["body"] = json.dumps(receipt)

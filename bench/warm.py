@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.client import BaseClient
 
+from local_stack.events import status_event
 from smsgw.providers import cmessages, sms230
 
 from .stack import (
@@ -25,7 +26,6 @@ from .stack import (
     event,
     receipt_event,
     send_event,
-    status_event,
 )
 from .stack import context as stack_context
 

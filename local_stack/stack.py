@@ -358,29 +358,8 @@ class _ApiHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _ApiServer
 
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
-    def do_OPTIONS(self) -> None:
-        self._serve()
-
-    def do_HEAD(self) -> None:
-        self._serve()
-
     def __getattr__(self, name: str) -> Any:
-        # Any other method (TRACE, QUERY …) is routed too: API Gateway answers it 403, not 501.
+        # Every method is served (TRACE, QUERY …): API Gateway answers unknown ones 403, not 501.
         if name.startswith("do_"):
             return self._serve
         raise AttributeError(name)

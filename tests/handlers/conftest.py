@@ -68,15 +68,6 @@ def api_event(
     return sample
 
 
-def status_event(message_id: str) -> dict[str, Any]:
-    """events/message_status.json for another message id."""
-    sample = event("message_status")
-    sample["path"] = f"/sms/messages/{message_id}"
-    sample["pathParameters"] = {"message_id": message_id}
-    sample["requestContext"]["path"] = f"/v1/sms/messages/{message_id}"
-    return sample
-
-
 def load_handler(function: str) -> ModuleType:
     """Each function's app.py under a distinct module name (they all share the name `app`)."""
     path = Path(__file__).resolve().parents[2] / "functions" / function / "app.py"

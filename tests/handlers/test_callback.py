@@ -5,8 +5,9 @@ from typing import Any
 
 import pytest
 
+from local_stack.events import status_event
 from smsgw import config, store
-from tests.handlers.conftest import TOKEN, Invoke, Stack, body, event, header, status_event
+from tests.handlers.conftest import TOKEN, Invoke, Stack, body, event, header
 
 RECEIPT = json.loads(event("callback_230sms")["body"])
 

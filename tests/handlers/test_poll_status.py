@@ -3,9 +3,10 @@
 import time
 from datetime import UTC, datetime, timedelta
 
+from local_stack.events import status_event
 from smsgw import receipts, store
 from tests.conftest import cn_numbers
-from tests.handlers.conftest import Invoke, Stack, body, event, status_event
+from tests.handlers.conftest import Invoke, Stack, body, event
 
 
 def send_cmessages(invoke: Invoke, count: int) -> list[str]:

@@ -2,8 +2,9 @@
 
 import pytest
 
+from local_stack.events import status_event
 from tests.conftest import cn_numbers
-from tests.handlers.conftest import Invoke, Stack, body, event, status_event
+from tests.handlers.conftest import Invoke, Stack, body, event
 
 
 def test_send_sample_event_through_230sms(stack: Stack, invoke: Invoke) -> None:

@@ -1,6 +1,7 @@
 """GET /sms/balance and GET /sms/messages/{message_id}."""
 
-from tests.handlers.conftest import Invoke, Stack, body, event, status_event
+from local_stack.events import status_event
+from tests.handlers.conftest import Invoke, Stack, body, event
 
 
 def test_balance_reports_cmessages_and_says_230sms_has_none(stack: Stack, invoke: Invoke) -> None:
