@@ -1,7 +1,8 @@
 """`make run`: start the whole gateway on loopback until Ctrl-C (or SIGTERM).
 
-Configured by environment variables (DESIGN.md, "Local stack"). Once ready, prints the URLs, the API
-key, copy-paste curl lines and one machine-readable line `LOCAL_STACK_READY {json}` on stdout.
+Configured by environment variables: ports, API key, callback token, poll interval, real provider URLs
+instead of the sandboxes, credentials (all listed in settings.Settings). Once ready, prints the URLs,
+the API key, copy-paste curl lines and one machine-readable line `LOCAL_STACK_READY {json}` on stdout.
 Everything else (the access log, the handlers' Powertools logs and metrics) goes to stderr.
 """
 

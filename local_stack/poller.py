@@ -1,0 +1,45 @@
+"""EventBridge's rate schedule for the status poller, as a thread of the local stack."""
+
+import threading
+import traceback
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from . import events, lambdas
+from .log import log
+
+POLLER = "PollStatusFunction"
+
+
+def poll_once(function: lambdas.LocalFunction) -> Any:
+    """One scheduled invocation of the poller. Errors are logged, not raised: the next tick retries."""
+    event = events.sample("poll_status")
+    event.update(id=str(uuid.uuid4()), time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    try:
+        return function.invoke(event)
+    except Exception:
+        log(f"{POLLER} failed:\n{traceback.format_exc().rstrip()}")
+        return None
+
+
+class Schedule:
+    """A tick every `interval` seconds (the first one an interval after start()) until stop()."""
+
+    def __init__(self, function: lambdas.LocalFunction, interval: float) -> None:
+        self.function = function
+        self.interval = interval
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="local-poller", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Waits for a tick under way."""
+        self._stopping.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            poll_once(self.function)
