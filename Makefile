@@ -58,7 +58,7 @@ check: venv $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## bandit, cfn-lin
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
 	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) validate --lint --region us-east-1
 	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) build --build-dir .aws-sam/build
-	@# The layer's package must land in python/smsgw, not python/python/smsgw (DESIGN.md).
+	@# The layer's package must land in python/smsgw, not python/python/smsgw (the import path of every handler).
 	test -f .aws-sam/build/SmsCoreLayer/python/smsgw/__init__.py
 
 build: check ## sam build (into .aws-sam/build)

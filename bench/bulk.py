@@ -19,28 +19,25 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from smsgw import limits, requests, sending
+from smsgw import blocklist, limits, send_request, sending
 from smsgw.numbers import Recipient
-from smsgw.providers import cmessages, registry, sms230
+from smsgw.providers import registry
 from smsgw.signing import beijing_timestamp, sign
 
 from .stack import Stack, Timers, body_of, cn_numbers, send_event
 
 DELAY = 0.05  # seconds the sandboxes hold every provider request
 SMS230_DOCUMENTED_RPS = 100
-CAPS = {"230sms": sms230.MAX_NUMBERS}  # cmessages: the client's configured chunk size (undocumented cap)
 PATHS = {"230sms": "/outauth/send", "cmessages": "/sms/send_message"}
 PROVIDERS = ("230sms", "cmessages")
 
 
 def cap_of(provider: str) -> int:
-    client = registry.provider(provider)
-    return int(client.chunk_size) if isinstance(client, cmessages.CMessagesClient) else CAPS[provider]
+    return registry.provider(provider).batch_size
 
 
 def concurrency_of(provider: str) -> int:
-    client = registry.provider(provider)
-    return int(getattr(client, "concurrency", 1))
+    return registry.provider(provider).settings.concurrency
 
 
 def physical_minimum(provider: str, n: int, cap: int, concurrency: int, delay: float = DELAY) -> float:
@@ -135,7 +132,7 @@ class PerNumberClient:
                 "apikey": self.key,
                 "timestamp": timestamp,
                 "sign": signature,
-                "mobile": recipient.sms230,
+                "mobile": f"{recipient.country_code}{recipient.national}",
                 "content": content,
             }
             status, raw = _post_on_new_connection(self.base_url, PATHS["230sms"], payload)
@@ -144,7 +141,7 @@ class PerNumberClient:
             "app_id": self.key,
             "datetime": timestamp,
             "sign": signature,
-            "mobile": [recipient.cmessages],
+            "mobile": [recipient.national],
             "content": content,
         }
         status, _ = _post_on_new_connection(self.base_url, PATHS["cmessages"], payload)
@@ -186,11 +183,11 @@ def per_number_baseline(stack: Stack, sample: int) -> dict[str, Baseline]:
 # -- (ii) through the send handler -----------------------------------------------------------------
 
 PHASES = {
-    "parse": (requests.SendRequest, "parse"),
-    "blocklist": (limits.Limits, "blocked"),
+    "parse": (send_request.SendRequest, "parse"),
+    "blocklist": (blocklist.Blocklist, "blocked"),
     "quota": (limits.Limits, "consume_recipients"),
     "provider": (sending, "_dispatch"),
-    "record": (sending, "_record"),
+    "record": (sending, "_store"),
 }
 
 

@@ -43,7 +43,7 @@ RUNS = 5
 TARGET_RATIO = 1.5
 DETAIL_RUNS = 3  # -X importtime runs per handler for the breakdown
 # One handler per import shape: API + send machinery, API read-only, callback, scheduled poller.
-DETAIL_FOR = ("send", "balance", "callback_230sms", "poll_status")
+DETAIL_FOR = ("send", "balance", "callback", "poll_status")
 HANDLERS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 
 # The child: time the import only (interpreter start-up is the same for every target).

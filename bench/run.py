@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         poll = dynamo.poller(stack, args.history, args.pending)
     progress(f"3 cold start: {args.runs} fresh processes per handler (+1 warm-up round)")
     cold = coldstart.measure(args.runs)
-    receipt_run = next((run for run in warm_runs if run.handler == "callback_230sms"), None)
+    receipt_run = next((run for run in warm_runs if run.handler == "callback"), None)
     rows = [
         *report.bulk_rows(client_runs, baselines),
         *report.handler_rows(handler_runs, caps),
@@ -135,8 +135,8 @@ def markdown(heading: str, table: str, results: dict[str, Any]) -> str:
         " SDKs send it). It sends a sample; the n-recipient figures are linear extrapolations.",
         "- **Through the send handler**: `functions/send/app.py` in-process, Moto in-process"
         " (`mock_aws`, tables and secrets from template.yaml). Phases are timed by wrapping"
-        " `SendRequest.parse`, `Limits.blocked`, `Limits.consume_recipients`, `sending._dispatch` and"
-        f" `sending._record`. Moto in-process takes {moto_ms:.0f} ms of this machine's CPU per 25-item"
+        " `SendRequest.parse`, `Blocklist.blocked`, `Limits.consume_recipients`, `sending._dispatch` and"
+        f" `sending._store`. Moto in-process takes {moto_ms:.0f} ms of this machine's CPU per 25-item"
         " BatchWriteItem (GIL-bound, so 8 in flight do not overlap), far more than DynamoDB's few ms of"
         " latency with 8 in flight, so the recording phase measures Moto, not what AWS would take."
         " 100,000 recipients cannot go through the"

@@ -141,9 +141,9 @@ def send_event(body: dict[str, Any], api_key_id: str) -> dict[str, Any]:
 
 
 def receipt_event(receipt: dict[str, str], token: str = TOKEN) -> dict[str, Any]:
-    sample = event("callback_230sms")
+    sample = event("callback")
     sample["body"] = json.dumps(receipt)
-    sample["pathParameters"] = {"token": token}
+    sample["pathParameters"] = {"provider": "230sms", "token": token}
     sample["path"] = f"/callbacks/230sms/{token}"
     return sample
 

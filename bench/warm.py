@@ -16,7 +16,7 @@ from typing import Any
 from botocore.client import BaseClient
 
 from local_stack.events import status_event
-from smsgw.providers import cmessages, sms230
+from smsgw.providers import base, cmessages, sms230
 
 from .stack import (
     Stack,
@@ -93,7 +93,7 @@ def _events(stack: Stack, invocations: int) -> dict[str, tuple[str, Iterator[dic
         "balance": ("GET /sms/balance (cmessages balance call)", cycle([event("balance")])),
         "message_status": ("GET /sms/messages/{id} (one Query)", (status_event(i) for i in cycle(ids))),
         "send": ("POST /sms/send, 1 recipient, 230sms", cycle([send_event(one, "bench-warm")])),
-        "callback_230sms": ("POST /callbacks/230sms/{token} (one receipt)", (receipt(r) for r in receipts)),
+        "callback": ("POST /callbacks/230sms/{token} (one receipt)", (receipt(r) for r in receipts)),
     }
 
 
@@ -104,7 +104,7 @@ def measure(stack: Stack, invocations: int = INVOCATIONS) -> list[WarmRun]:
     timers.wrap(BaseClient, "_make_api_call", "aws")
     timers.wrap(sms230, "post_json", "http")
     timers.wrap(cmessages, "post_json", "http")
-    timers.wrap(sms230.RequestPacer, "wait", "pacer")
+    timers.wrap(base.RequestPacer, "wait", "pacer")
     runs = []
     try:
         for handler, (what, supply) in _events(stack, invocations).items():

@@ -52,11 +52,11 @@ API_EVENTS: dict[str, tuple[str, str, str, dict[str, str], Any]] = {
         {"message_id": "cm-521"},
         None,
     ),
-    "callback_230sms": (
+    "callback": (
         "POST",
-        "/callbacks/230sms/{token}",
+        "/callbacks/{provider}/{token}",
         f"/callbacks/230sms/{TOKEN}",
-        {"token": TOKEN},
+        {"provider": "230sms", "token": TOKEN},
         RECEIPT,
     ),
 }

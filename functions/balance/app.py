@@ -5,8 +5,8 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw import service
-from smsgw.api import json_response, new_resolver
+from smsgw.api import balances_answer, json_response, new_resolver
+from smsgw.balances import balances
 from smsgw.observability import logger, metrics, tracer
 
 app = new_resolver()
@@ -14,7 +14,7 @@ app = new_resolver()
 
 @app.get("/sms/balance")
 def balance() -> Any:
-    return json_response(200, service.balances())
+    return json_response(200, balances_answer(balances()))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -1,4 +1,4 @@
-"""POST /callbacks/230sms/{token}: one 230sms delivery receipt. `OK` once stored (or already known)."""
+"""POST /callbacks/{provider}/{token}: one pushed delivery receipt. `OK` once stored (or already known)."""
 
 from typing import Any
 
@@ -18,17 +18,19 @@ def text(status: int, body: str) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # API Gateway routed this request here by its template; the token is whatever it matched
-    # (any characters), so it is read from pathParameters rather than re-matched.
+    # API Gateway routed this request here by its template; the parameters are whatever it matched
+    # (any characters), so they are read from pathParameters rather than re-matched.
     request = APIGatewayProxyEvent(event)
-    token = (request.path_parameters or {}).get("token", "")
+    params = request.path_parameters or {}
     try:
-        receipts.accept_receipt(token, request.decoded_body or "")
-    except receipts.CallbackRefused as refused:
+        receipts.accept_receipt(
+            params.get("provider", ""), params.get("token", ""), request.decoded_body or ""
+        )
+    except receipts.ReceiptRefused as refused:
         logger.warning("receipt refused", extra={"reason": str(refused), "status": refused.status})
         return text(refused.status, str(refused))
     except Exception:
-        # Not OK: 230sms retries (3 times: 5, 15, 30 min), so a storage hiccup loses nothing.
+        # Not OK: providers retry (230sms 3 times: 5, 15, 30 min), so a storage hiccup loses nothing.
         logger.exception("receipt could not be stored")
         return text(503, "retry later")
     return text(200, "OK")

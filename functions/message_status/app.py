@@ -5,16 +5,16 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw import service
 from smsgw.api import json_response, new_resolver
 from smsgw.observability import logger, metrics, tracer
+from smsgw.store import message_store
 
 app = new_resolver()
 
 
 @app.get("/sms/messages/<message_id>")
 def message_status(message_id: str) -> Any:
-    return json_response(200, service.message_status(message_id))
+    return json_response(200, message_store().lookup(message_id))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

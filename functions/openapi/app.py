@@ -6,7 +6,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smsgw.api import json_response, new_resolver
 from smsgw.config import settings
-from smsgw.openapi import document
+from smsgw.openapi import Policy, document
+from smsgw.providers.registry import classes
 
 app = new_resolver()
 
@@ -18,9 +19,13 @@ def openapi() -> Any:
     full_path = event.request_context.path or event.path
     prefix = full_path[: len(full_path) - len(event.path)] if full_path.endswith(event.path) else ""
     config = settings()
-    return json_response(
-        200, document(prefix or "/", config.allowed_countries, config.max_segments, config.max_recipients)
+    policy = Policy(
+        {name: cls.options for name, cls in classes().items()},
+        config.allowed_countries,
+        config.max_segments,
+        config.max_recipients,
     )
+    return json_response(200, document(policy, prefix or "/"))
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

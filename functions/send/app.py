@@ -5,8 +5,8 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw import sending
-from smsgw.api import caller, json_body, json_response, new_resolver
+from smsgw.api import new_resolver, send_endpoint
+from smsgw.messages import Kind
 from smsgw.observability import logger, metrics, tracer
 
 app = new_resolver()
@@ -14,8 +14,7 @@ app = new_resolver()
 
 @app.post("/sms/send")
 def send() -> Any:
-    status, answer = sending.send_messages(json_body(app), caller(app))
-    return json_response(status, answer)
+    return send_endpoint(app, Kind.BULK)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -7,14 +7,16 @@ import pytest
 
 from local_stack.events import status_event
 from smsgw import config, store
+from smsgw.messages import Kind, Status
+from smsgw.providers.registry import provider
 from tests.handlers.conftest import TOKEN, Invoke, Stack, body, event, header
 
-RECEIPT = json.loads(event("callback_230sms")["body"])
+RECEIPT = json.loads(event("callback")["body"])
 
 
 def receipt_event(token: str = TOKEN, **fields: Any) -> dict[str, Any]:
-    sample = event("callback_230sms", {**RECEIPT, **fields})
-    sample["pathParameters"] = {"token": token}
+    sample = event("callback", {**RECEIPT, **fields})
+    sample["pathParameters"] = {"provider": "230sms", "token": token}
     sample["path"] = f"/callbacks/230sms/{token}"
     return sample
 
@@ -31,7 +33,7 @@ def taskid_of(message_id: str) -> str:
 
 def test_receipt_marks_the_message_delivered(stack: Stack, invoke: Invoke) -> None:
     message = sent_230sms(invoke)
-    response = invoke("callback_230sms", receipt_event(taskid=taskid_of(message["message_id"])))
+    response = invoke("callback", receipt_event(taskid=taskid_of(message["message_id"])))
     assert (response["statusCode"], response["body"]) == (200, "OK")
     assert (header(response, "Content-Type") or "").startswith("text/plain")
     status = body(invoke("message_status", status_event(message["message_id"])))
@@ -40,7 +42,7 @@ def test_receipt_marks_the_message_delivered(stack: Stack, invoke: Invoke) -> No
 
 def test_other_statuses_are_failed_with_the_raw_status_kept(stack: Stack, invoke: Invoke) -> None:
     message = sent_230sms(invoke)
-    invoke("callback_230sms", receipt_event(taskid=taskid_of(message["message_id"]), status="UNDELIV"))
+    invoke("callback", receipt_event(taskid=taskid_of(message["message_id"]), status="UNDELIV"))
     status = body(invoke("message_status", status_event(message["message_id"])))
     assert (status["status"], status["provider_status"]) == ("failed", "UNDELIV")
 
@@ -48,10 +50,10 @@ def test_other_statuses_are_failed_with_the_raw_status_kept(stack: Stack, invoke
 def test_repeat_changes_nothing_and_final_never_regresses(stack: Stack, invoke: Invoke) -> None:
     message = sent_230sms(invoke)
     taskid = taskid_of(message["message_id"])
-    assert invoke("callback_230sms", receipt_event(taskid=taskid))["body"] == "OK"
+    assert invoke("callback", receipt_event(taskid=taskid))["body"] == "OK"
     before = stack.items()
-    assert invoke("callback_230sms", receipt_event(taskid=taskid))["body"] == "OK"
-    assert invoke("callback_230sms", receipt_event(taskid=taskid, status="UNDELIV"))["body"] == "OK"
+    assert invoke("callback", receipt_event(taskid=taskid))["body"] == "OK"
+    assert invoke("callback", receipt_event(taskid=taskid, status="UNDELIV"))["body"] == "OK"
     assert stack.items() == before
     assert body(invoke("message_status", status_event(message["message_id"])))["status"] == "delivered"
 
@@ -59,9 +61,9 @@ def test_repeat_changes_nothing_and_final_never_regresses(stack: Stack, invoke: 
 def test_one_write_and_no_read_per_receipt(
     stack: Stack, invoke: Invoke, count_dynamodb_calls: list[str]
 ) -> None:
-    invoke("callback_230sms", receipt_event())  # warm: secrets read once per container
+    invoke("callback", receipt_event())  # warm: secrets read once per container
     count_dynamodb_calls.clear()
-    invoke("callback_230sms", receipt_event(mobile="8613800138000"))
+    invoke("callback", receipt_event(mobile="8613800138000"))
     assert count_dynamodb_calls == ["UpdateItem"]
 
 
@@ -69,12 +71,12 @@ def test_one_write_and_no_read_per_receipt(
 def test_both_orders_end_in_the_same_state(stack: Stack, receipt_first: bool) -> None:
     """The receipt race: 230sms may push before the send has recorded its batch."""
     message_store = store.message_store()
-    message_id = store.sms230_message_id("857319414809231361", "+8617072440811")
+    message_id = provider("230sms").message_id("857319414809231361", "+8617072440811")
     submission = store.Submission(
-        message_id, "230sms", "+8617072440811", "submitted", "857319414809231361", "req", "bulk", 1
+        message_id, "230sms", "+8617072440811", Status.SUBMITTED, "857319414809231361", "req", Kind.BULK, 1
     )
     steps = [
-        lambda: message_store.apply_receipt(message_id, "delivered", "DELIVRD", "2026-11-23 17:42"),
+        lambda: message_store.apply_receipt(message_id, Status.DELIVERED, "DELIVRD", "2026-11-23 17:42"),
         lambda: message_store.record([submission]),
     ]
     for step in steps if receipt_first else reversed(steps):
@@ -90,28 +92,28 @@ def test_both_orders_end_in_the_same_state(stack: Stack, receipt_first: bool) ->
 
 
 def test_unknown_taskid_is_kept_for_reconciliation(stack: Stack, invoke: Invoke) -> None:
-    response = invoke("callback_230sms", receipt_event(taskid="111111111111111111"))
+    response = invoke("callback", receipt_event(taskid="111111111111111111"))
     assert response["body"] == "OK"
-    message_id = store.sms230_message_id("111111111111111111", "+8617072440811")
+    message_id = provider("230sms").message_id("111111111111111111", "+8617072440811")
     kept = body(invoke("message_status", status_event(message_id)))
     assert (kept["status"], kept["recorded"]) == ("delivered", False)
 
 
 def test_wrong_token_is_refused_and_nothing_stored(stack: Stack, invoke: Invoke) -> None:
-    response = invoke("callback_230sms", receipt_event(token="wrong-token"))
+    response = invoke("callback", receipt_event(token="wrong-token"))
     assert response["statusCode"] == 403 and response["body"] != "OK"
     assert stack.items() == []
 
 
 def test_receipt_for_another_account_is_refused(stack: Stack, invoke: Invoke) -> None:
-    response = invoke("callback_230sms", receipt_event(apikey="someone-else"))
+    response = invoke("callback", receipt_event(apikey="someone-else"))
     assert response["statusCode"] == 403
     assert stack.items() == []
 
 
 @pytest.mark.parametrize("raw", ["not json", "{}", '{"apikey": "sandbox-apikey"}'])
 def test_malformed_receipt_is_400(stack: Stack, invoke: Invoke, raw: str) -> None:
-    response = invoke("callback_230sms", event("callback_230sms", raw))
+    response = invoke("callback", event("callback", raw))
     assert response["statusCode"] == 400
     assert stack.items() == []
 
@@ -120,7 +122,7 @@ def test_numeric_taskid_keeps_every_digit(stack: Stack, invoke: Invoke) -> None:
     message = sent_230sms(invoke)
     taskid = taskid_of(message["message_id"])
     raw = json.dumps({**RECEIPT}).replace(f'"{RECEIPT["taskid"]}"', taskid)
-    assert invoke("callback_230sms", event("callback_230sms", raw))["body"] == "OK"
+    assert invoke("callback", event("callback", raw))["body"] == "OK"
     assert body(invoke("message_status", status_event(message["message_id"])))["status"] == "delivered"
 
 
@@ -130,7 +132,7 @@ def test_storage_failure_is_not_ok_so_230sms_retries(
     monkeypatch.setenv("MESSAGES_TABLE", "no-such-table")
     store.message_store.cache_clear()
     config.settings.cache_clear()
-    response = invoke("callback_230sms", receipt_event())
+    response = invoke("callback", receipt_event())
     assert response["statusCode"] == 503 and response["body"] != "OK"
 
 
@@ -145,7 +147,7 @@ def test_receipts_pushed_by_the_sandbox_reach_every_message(stack: Stack, invoke
             "mobile": mobile,
             "status": "DELIVRD",
         }
-        assert invoke("callback_230sms", receipt_event(**push, times="2026-11-23 17:42"))["body"] == "OK"
+        assert invoke("callback", receipt_event(**push, times="2026-11-23 17:42"))["body"] == "OK"
     statuses = {
         body(invoke("message_status", status_event(m["message_id"])))["status"] for m in answer["messages"]
     }

@@ -37,9 +37,9 @@ def test_a_full_run_logs_no_number_secret_sign_or_code(
         "mobile": "8617072440811",
         "status": "DELIVRD",
     }
-    callback = event("callback_230sms", receipt)
-    invoke("callback_230sms", callback)
-    invoke("callback_230sms", {**callback, "body": "not json"})
+    callback = event("callback", receipt)
+    invoke("callback", callback)
+    invoke("callback", {**callback, "body": "not json"})
     invoke("message_status", status_event(sent["messages"][0]["message_id"]))
     invoke("poll_status", event("poll_status"))
     invoke(

@@ -7,7 +7,7 @@ from tests.handlers.conftest import Invoke, Stack, api_event, body
 
 def test_route_table_matches_the_template() -> None:
     template_routes = {(r.method, r.path, r.api_key_required) for r in tpl.routes(tpl.load())}
-    documented = {(method, path, path != "/callbacks/230sms/{token}") for method, path, *_ in ROUTES}
+    documented = {(method, path, path != "/callbacks/{provider}/{token}") for method, path, *_ in ROUTES}
     assert documented == template_routes
 
 
@@ -18,6 +18,6 @@ def test_document_is_served_with_the_stage_prefix(stack: Stack, invoke: Invoke) 
     assert document["openapi"].startswith("3.")
     assert document["servers"] == [{"url": "/v1"}]
     assert set(document["paths"]) == {path for _, path, *_ in ROUTES}
-    assert document["paths"]["/callbacks/230sms/{token}"]["post"]["security"] == []
+    assert document["paths"]["/callbacks/{provider}/{token}"]["post"]["security"] == []
     send = document["paths"]["/sms/send"]["post"]
     assert {"200", "202", "403", "422", "429", "502", "503"} <= set(send["responses"])

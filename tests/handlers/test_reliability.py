@@ -85,18 +85,18 @@ def test_a_lambda_timeout_mid_send_ends_unknown_not_as_a_second_send(
     stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Powertools issue #8049: the INPROGRESS record expires with the invocation, so the retry runs."""
-    real_answer = sending._answer
+    real_answer = sending._record
 
     def killed_after_the_provider_call(*args: Any, **kwargs: Any) -> Any:
         raise LambdaTimedOut
 
-    monkeypatch.setattr(sending, "_answer", killed_after_the_provider_call)
+    monkeypatch.setattr(sending, "_record", killed_after_the_provider_call)
     nearly_out_of_time = context(timeout_seconds=0.001)
     handler = load_handler("send")
     with pytest.raises(LambdaTimedOut):
         handler.lambda_handler(keyed("send", "order-44"), nearly_out_of_time)
     assert len(stack.sms230.tasks) == 1  # the provider did take it
-    monkeypatch.setattr(sending, "_answer", real_answer)
+    monkeypatch.setattr(sending, "_record", real_answer)
     threading.Event().wait(0.01)  # past the in-progress expiry
     retry = handler.lambda_handler(keyed("send", "order-44"), context())
     assert retry["statusCode"] == 202

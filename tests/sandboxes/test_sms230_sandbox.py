@@ -6,9 +6,8 @@ import hashlib
 import itertools
 import json
 import re
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 import urllib3
 
 from sandboxes import Sms230Sandbox
+from tests.conftest import Receiver
 
 BEIJING = timezone(timedelta(hours=8))
 APIKEY = "sandbox-apikey"
@@ -60,55 +60,6 @@ def code_of(response: urllib3.BaseHTTPResponse) -> str:
     answer = response.json()
     assert answer["status"] == answer["code"]
     return str(answer["code"])
-
-
-class Receiver:
-    """A tiny customer callback endpoint; `reply(body, nth_for_this_mobile)` decides the answer."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[float, dict[str, Any], str]] = []
-        self.reply: Callable[[dict[str, Any], int], tuple[int, bytes]] = lambda body, nth: (200, b"OK")
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with receiver.lock:
-                    receiver.received.append((time.monotonic(), body, self.headers["Content-Type"]))
-                    nth = sum(1 for _, b, _ in receiver.received if b["mobile"] == body["mobile"])
-                status, data = receiver.reply(body, nth)
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/callbacks/230sms/token"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})
-        self.thread.start()
-
-    def bodies(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return [body for _, body, _ in self.received]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
 
 
 @pytest.fixture

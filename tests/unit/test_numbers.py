@@ -2,6 +2,13 @@ import pytest
 
 from smsgw.errors import ValidationError
 from smsgw.numbers import Recipient, mask, parse_number, parse_recipients
+from smsgw.providers.cmessages import CMessages
+from smsgw.providers.sms230 import Sms230
+from tests.conftest import client_for
+
+# How each provider writes a number on the wire (no request is made here).
+CM = client_for(CMessages, "http://127.0.0.1:9", {"app_id": "a", "app_key": "b"})
+SMS230 = client_for(Sms230, "http://127.0.0.1:9", {"apikey": "a", "apisecret": "b"})
 
 
 @pytest.mark.parametrize("raw", ["17072440811", "+8617072440811", "+86 170 7244 0811", "008617072440811"])
@@ -9,21 +16,21 @@ def test_chinese_mobile_in_any_accepted_form(raw: str) -> None:
     recipient = parse_number(raw)
     assert recipient == Recipient(86, "17072440811")
     assert recipient.e164 == "+8617072440811"
-    assert recipient.cmessages == "17072440811"
-    assert recipient.sms230 == "8617072440811"
+    assert CM.address(recipient) == "17072440811"
+    assert SMS230.address(recipient) == "8617072440811"
 
 
 def test_new_mainland_prefix_from_the_cmessages_document_is_accepted() -> None:
-    assert parse_number("16014635797").sms230 == "8616014635797"
+    assert SMS230.address(parse_number("16014635797")) == "8616014635797"
 
 
 def test_foreign_number_in_e164() -> None:
     recipient = parse_number("+14155552671")
-    assert (recipient.e164, recipient.sms230) == ("+14155552671", "14155552671")
+    assert (recipient.e164, SMS230.address(recipient)) == ("+14155552671", "14155552671")
 
 
 def test_italian_leading_zero_is_kept() -> None:
-    assert parse_number("+390612345678").sms230 == "390612345678"
+    assert SMS230.address(parse_number("+390612345678")) == "390612345678"
 
 
 @pytest.mark.parametrize("raw", ["12345", "10012345678", "0101234567", "+86123", "abc", "", "  ", "+1415555"])

@@ -1,30 +1,36 @@
-"""The HTTP face shared by the API handlers: one resolver factory, domain errors mapped in one place."""
+"""The HTTP face of the gateway: the one place that turns results and errors into status codes and
+bodies, and the resolver every API handler shares."""
 
 import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
-from .errors import (
-    IdempotencyConflict,
-    NotFound,
-    NothingSent,
-    OutcomeUnknown,
-    ProviderError,
-    RateLimited,
-    ValidationError,
-    describe,
-)
+from . import idempotency
+from .balances import Balance
+from .errors import GatewayError, NothingSent, Problem, ProviderError, RateLimited, ValidationError
 from .idempotency import HEADER, Caller, validate_key
+from .messages import Kind
 from .observability import logger
+from .send_request import SendRequest
+from .sending import MessageResult, SendResult, send
 
-RETRY_AFTER_UNAVAILABLE = "5"
+# Problem -> (HTTP status, the error `code` callers see). Every error answer comes from this table.
+ANSWERS: dict[Problem, tuple[int, str]] = {
+    Problem.INVALID: (422, "validation_error"),
+    Problem.NOT_FOUND: (404, "not_found"),
+    Problem.RATE_LIMITED: (429, "rate_limited"),
+    Problem.KEY_REUSED: (422, "idempotency_key_reused"),
+    Problem.IN_PROGRESS: (409, "request_in_progress"),
+    Problem.REFUSED_REQUEST: (422, "provider_rejected"),  # the request's fault: fix it
+    Problem.REFUSED_ACCOUNT: (502, "provider_rejected"),  # the provider's or our account's fault
+    Problem.UNAVAILABLE: (503, "provider_unavailable"),
+    Problem.OUTCOME_UNKNOWN: (504, "provider_outcome_unknown"),
+}
+RETRY_AFTER = {Problem.UNAVAILABLE: 5, Problem.IN_PROGRESS: 2}
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
-    headers = dict(headers or {})
-    if status == 503:
-        headers.setdefault("Retry-After", RETRY_AFTER_UNAVAILABLE)
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -33,53 +39,66 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     )
 
 
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> Response[str]:
-    return json_response(status, {"error": {"code": code, "message": message}}, headers)
+def error_body(error: GatewayError) -> dict[str, Any]:
+    """The `error` object of an answer: a stable `code`, a message, details by kind."""
+    _, code = ANSWERS[error.problem]
+    if isinstance(error, ValidationError):
+        return {
+            "code": code,
+            "message": "the request is invalid",
+            "fields": [{"field": e.field, "message": e.message} for e in error.errors],
+        }
+    if isinstance(error, NothingSent):
+        body = error_body(error.error)
+        if error.failovers:
+            body["failover"] = [
+                {"provider": f.provider, "recipients": f.recipients, "error": error_body(f.error)}
+                for f in error.failovers
+            ]
+        return body
+    if isinstance(error, ProviderError):
+        body = {"code": code, "message": error.describe(), "provider": error.provider}
+        if error.code:
+            body["provider_code"] = error.code
+        return body
+    return {"code": code, "message": str(error)}
+
+
+def error_response(error: GatewayError) -> Response[str]:
+    status, _ = ANSWERS[error.problem]
+    headers = {}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    elif error.problem in RETRY_AFTER:
+        headers["Retry-After"] = str(RETRY_AFTER[error.problem])
+    return json_response(status, {"error": error_body(error)}, headers)
 
 
 def new_resolver() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver()
 
-    @app.exception_handler(ValidationError)
-    def invalid(error: ValidationError) -> Response[str]:
-        return json_response(422, {"error": describe(error)})
-
-    @app.exception_handler(NothingSent)
-    def nothing_sent(error: NothingSent) -> Response[str]:
-        logger.warning(
-            "nothing sent",
-            extra={"status": error.status, "provider_code": error.body["error"].get("provider_code")},
-        )
-        return json_response(error.status, error.body)
-
-    @app.exception_handler(ProviderError)
-    def provider_failed(error: ProviderError) -> Response[str]:
-        logger.warning(
-            "provider call failed", extra={"provider": error.provider, "provider_code": error.code}
-        )
-        status = 504 if isinstance(error, OutcomeUnknown) else 502
-        return json_response(status, {"error": describe(error)})
-
-    @app.exception_handler(RateLimited)
-    def rate_limited(error: RateLimited) -> Response[str]:
-        return error_response(429, "rate_limited", str(error), {"Retry-After": str(error.retry_after)})
-
-    @app.exception_handler(IdempotencyConflict)
-    def conflict(error: IdempotencyConflict) -> Response[str]:
-        headers = {"Retry-After": "2"} if error.status == 409 else None
-        return error_response(error.status, error.code, str(error), headers)
-
-    @app.exception_handler(NotFound)
-    def not_found(error: NotFound) -> Response[str]:
-        return error_response(404, "not_found", str(error))
+    @app.exception_handler(GatewayError)
+    def failed(error: GatewayError) -> Response[str]:
+        if isinstance(error, ProviderError | NothingSent):
+            cause = error.error if isinstance(error, NothingSent) else error
+            logger.warning(
+                "provider refused or failed",
+                extra={
+                    "provider": cause.provider,
+                    "provider_code": cause.code,
+                    "problem": str(error.problem),
+                },
+            )
+        return error_response(error)
 
     @app.not_found
     def no_route(_: Exception) -> Response[str]:
-        return error_response(404, "not_found", "no such route")
+        return json_response(404, {"error": {"code": "not_found", "message": "no such route"}})
 
     return app
+
+
+# -- requests -------------------------------------------------------------------------------------
 
 
 def json_body(app: APIGatewayRestResolver) -> Any:
@@ -104,3 +123,70 @@ def caller(app: APIGatewayRestResolver) -> Caller:
         idempotency_key=validate_key(event.headers.get(HEADER) or event.headers.get(HEADER.lower())),
         context=app.lambda_context,
     )
+
+
+# -- send and verify-code -------------------------------------------------------------------------
+
+
+def send_endpoint(app: APIGatewayRestResolver, kind: Kind) -> Response[str]:
+    """POST /sms/send and /sms/verify-code: at most once per Idempotency-Key (the HTTP answer is
+    what is kept and replayed)."""
+    body = json_body(app)
+    request = SendRequest.parse(body, single=kind is Kind.VERIFY)
+    who = caller(app)
+
+    def work(before_provider_call: Any) -> tuple[int, dict[str, Any]]:
+        return send_answer(send(request, kind, who, before_provider_call))
+
+    status, answer = idempotency.once(
+        kind, key=who.idempotency_key, scope=who.api_key, body=body, work=work, context=who.context
+    )
+    return json_response(status, answer)
+
+
+def send_answer(result: SendResult) -> tuple[int, dict[str, Any]]:
+    """200 when every recipient was submitted, else 202, with a line per recipient."""
+    answer: dict[str, Any] = {}
+    if result.provider:
+        answer["provider"] = result.provider
+    if result.request_id:
+        answer["request_id"] = result.request_id
+    if result.segments:
+        answer["segments"] = result.segments.count
+        answer["encoding"] = result.segments.encoding
+    answer["messages"] = [_message(m) for m in result.messages]
+    answer["summary"] = result.summary
+    if result.failovers:
+        answer["failover"] = [
+            {"provider": f.provider, "recipients": f.recipients, "error": error_body(f.error)}
+            for f in result.failovers
+        ]
+    if result.warnings:
+        answer["warnings"] = result.warnings
+    if result.kind is Kind.VERIFY:  # one recipient: its fields at the top level
+        (message,) = answer.pop("messages")
+        answer.update(message)
+    return (200 if result.complete else 202), answer
+
+
+def _message(message: MessageResult) -> dict[str, Any]:
+    line: dict[str, Any] = {"to": message.to, "status": str(message.status)}
+    if message.message_id:
+        line = {"message_id": message.message_id, **line, "provider": message.provider}
+    if message.error:
+        line["error"] = error_body(message.error)
+    return line
+
+
+def balances_answer(balances: list[Balance]) -> dict[str, Any]:
+    lines: list[dict[str, Any]] = []
+    for b in balances:
+        line: dict[str, Any] = {"provider": b.provider, "supported": b.supported}
+        if not b.supported:
+            line["reason"] = f"{b.provider} has no balance API"
+        elif b.error:
+            line["error"] = error_body(b.error)
+        else:
+            line["balance"] = b.balance
+        lines.append(line)
+    return {"balances": lines}

@@ -4,7 +4,8 @@ import functools
 import os
 from dataclasses import dataclass
 
-PROVIDERS = ("cmessages", "230sms")
+from .providers.base import ProviderSettings
+from .transport import Timeouts
 
 
 class ConfigError(RuntimeError):
@@ -14,21 +15,16 @@ class ConfigError(RuntimeError):
 @dataclass(frozen=True)
 class Settings:
     messages_table: str
-    cmessages_secret_id: str
-    sms230_secret_id: str
     callback_token_secret_id: str
     idempotency_table: str = ""
     limits_table: str = ""
-    cmessages_base_url: str = "https://api.cmessages.com"
-    sms230_base_url: str = "https://api.230sms.com"
-    default_provider: str = "230sms"
-    provider_order: tuple[str, ...] = ("230sms", "cmessages")
+    # The provider modules to load (each defines PROVIDER; empty: the built-in ones), and which
+    # to try in which order (empty: all, in module order).
+    provider_modules: tuple[str, ...] = ()
+    provider_order: tuple[str, ...] = ()
     receipt_window_hours: float = 72
     retention_days: int = 90
     max_recipients: int = 10_000  # per API request: what fits in API Gateway's 29 s
-    cmessages_chunk_size: int = 100
-    cmessages_query_batch: int = 100
-    sms230_requests_per_second: float = 95
     provider_concurrency: int = 8
     connect_timeout: float = 3.05
     read_timeout: float = 10.0
@@ -62,13 +58,10 @@ class Settings:
                 raise ConfigError(f"{name} must be positive")
             return value
 
-        default_provider = values.get("DEFAULT_PROVIDER") or cls.default_provider
-        order = tuple(
-            p.strip() for p in (values.get("PROVIDER_ORDER") or default_provider).split(",") if p.strip()
-        )
-        for name in (default_provider, *order):
-            if name not in PROVIDERS:
-                raise ConfigError(f"unknown provider {name!r}; expected one of {', '.join(PROVIDERS)}")
+        def names(name: str) -> tuple[str, ...]:
+            return tuple(p.strip() for p in (values.get(name) or "").split(",") if p.strip())
+
+        order = names("PROVIDER_ORDER")  # checked by the registry
         try:
             countries = tuple(
                 int(c) for c in (values.get("ALLOWED_COUNTRIES") or "86").replace("+", "").split(",")
@@ -79,21 +72,12 @@ class Settings:
             messages_table=required("MESSAGES_TABLE"),
             idempotency_table=required("IDEMPOTENCY_TABLE"),
             limits_table=required("LIMITS_TABLE"),
-            cmessages_secret_id=required("CMESSAGES_SECRET_ID"),
-            sms230_secret_id=required("SMS230_SECRET_ID"),
             callback_token_secret_id=required("CALLBACK_TOKEN_SECRET_ID"),
-            cmessages_base_url=values.get("CMESSAGES_BASE_URL") or cls.cmessages_base_url,
-            sms230_base_url=values.get("SMS230_BASE_URL") or cls.sms230_base_url,
-            default_provider=default_provider,
+            provider_modules=names("PROVIDER_MODULES"),
             provider_order=order,
             receipt_window_hours=number("RECEIPT_WINDOW_HOURS", float, cls.receipt_window_hours),
             retention_days=number("RETENTION_DAYS", int, cls.retention_days),
             max_recipients=number("MAX_RECIPIENTS", int, cls.max_recipients),
-            cmessages_chunk_size=number("CMESSAGES_CHUNK_SIZE", int, cls.cmessages_chunk_size),
-            cmessages_query_batch=number("CMESSAGES_QUERY_BATCH", int, cls.cmessages_query_batch),
-            sms230_requests_per_second=number(
-                "SMS230_REQUESTS_PER_SECOND", float, cls.sms230_requests_per_second
-            ),
             provider_concurrency=number("PROVIDER_CONCURRENCY", int, cls.provider_concurrency),
             connect_timeout=number("PROVIDER_CONNECT_TIMEOUT", float, cls.connect_timeout),
             read_timeout=number("PROVIDER_READ_TIMEOUT", float, cls.read_timeout),
@@ -109,6 +93,45 @@ class Settings:
             api_key_recipients_per_day=number(
                 "API_KEY_RECIPIENTS_PER_DAY", int, cls.api_key_recipients_per_day
             ),
+        )
+
+    def provider(
+        self,
+        prefix: str,
+        *,
+        base_url: str,
+        batch_size: int,
+        requests_per_second: float | None,
+        env: dict[str, str] | None = None,
+    ) -> ProviderSettings:
+        """One provider's settings from `<prefix>_BASE_URL`, `_SECRET_ID`, `_BATCH_SIZE`,
+        `_REQUESTS_PER_SECOND` (0: unpaced) and `_QUERY_BATCH`; the defaults are the provider's."""
+        values: dict[str, str] = dict(os.environ) if env is None else env
+
+        def value(name: str, default: str) -> str:
+            return values.get(f"{prefix}_{name}") or default
+
+        secret_id = value("SECRET_ID", "")
+        if not secret_id:
+            raise ConfigError(f"environment variable {prefix}_SECRET_ID is required")
+        try:
+            batch = int(value("BATCH_SIZE", str(batch_size)))
+            rate = float(value("REQUESTS_PER_SECOND", str(requests_per_second or 0)))
+            query_batch = int(value("QUERY_BATCH", "100"))
+        except ValueError:
+            raise ConfigError(
+                f"{prefix}_BATCH_SIZE, _REQUESTS_PER_SECOND and _QUERY_BATCH are numbers"
+            ) from None
+        if batch <= 0 or rate < 0 or query_batch <= 0:
+            raise ConfigError(f"{prefix}_BATCH_SIZE and _QUERY_BATCH must be positive, the rate not negative")
+        return ProviderSettings(
+            base_url=value("BASE_URL", base_url),
+            secret_id=secret_id,
+            batch_size=batch,
+            requests_per_second=rate or None,
+            query_batch=query_batch,
+            concurrency=self.provider_concurrency,
+            timeouts=Timeouts(connect=self.connect_timeout, read=self.read_timeout),
         )
 
 

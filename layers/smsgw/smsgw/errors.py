@@ -1,11 +1,29 @@
-"""Domain errors. Provider failures fall in three kinds that the rest of the system depends on."""
+"""Domain errors. Each names its `Problem`; the API layer alone turns a problem into an HTTP answer.
+
+Provider failures fall in three kinds that the rest of the system depends on: rejected (nothing
+sent), unavailable (nothing sent, may fail over) and outcome unknown (never retried or failed over).
+"""
 
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+
+
+class Problem(StrEnum):
+    INVALID = "invalid"
+    NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"
+    KEY_REUSED = "key_reused"
+    IN_PROGRESS = "in_progress"
+    REFUSED_REQUEST = "refused_request"  # the provider refused the request: would fail anywhere
+    REFUSED_ACCOUNT = "refused_account"  # the provider refused for the account or itself
+    UNAVAILABLE = "unavailable"
+    OUTCOME_UNKNOWN = "outcome_unknown"
 
 
 class GatewayError(Exception):
-    """Base of every error the gateway maps to an HTTP answer."""
+    """Base of every error the gateway answers for."""
+
+    problem: Problem
 
 
 @dataclass
@@ -15,7 +33,9 @@ class FieldError:
 
 
 class ValidationError(GatewayError):
-    """The caller's request is wrong: answered 4xx with field-level details, nothing is sent."""
+    """The caller's request is wrong: field-level details, nothing is sent."""
+
+    problem = Problem.INVALID
 
     def __init__(self, errors: list[FieldError]) -> None:
         self.errors = errors
@@ -49,29 +69,40 @@ class ProviderRejected(ProviderError):
     """The provider answered and did not send: safe to report.
 
     `failover_ok` is set for refusals about the account or the provider itself (balance, locked,
-    no channel, system error, credentials): another provider may succeed. Refusals about the request
-    (content, numbers) would fail anywhere.
+    no channel, credentials, rate limit): another provider may succeed. Refusals about the request
+    (content, numbers) would fail anywhere. `back_off`: rate limited, worth a retry after a pause.
     """
 
     failover_ok: bool = False
+    back_off: bool = False
+
+    @property
+    def problem(self) -> Problem:  # type: ignore[override]
+        return Problem.REFUSED_ACCOUNT if self.failover_ok else Problem.REFUSED_REQUEST
 
 
 @dataclass
 class ProviderUnavailable(ProviderError):
-    """No request reached the provider (connection refused, connect timeout, DNS): safe to retry."""
+    """Certainly not processed (connection refused, connect timeout, an answer proving it): may retry."""
+
+    problem = Problem.UNAVAILABLE
 
 
 @dataclass
 class OutcomeUnknown(ProviderError):
     """A request may have been accepted (read timeout, dropped or garbled answer): never retried."""
 
+    problem = Problem.OUTCOME_UNKNOWN
+
 
 class NotFound(GatewayError):
-    """Answered 404."""
+    problem = Problem.NOT_FOUND
 
 
 class RateLimited(GatewayError):
-    """Answered 429 with Retry-After."""
+    """Refused by a gateway limit; `retry_after` seconds."""
+
+    problem = Problem.RATE_LIMITED
 
     def __init__(self, message: str, retry_after: int) -> None:
         self.retry_after = max(1, retry_after)
@@ -79,43 +110,31 @@ class RateLimited(GatewayError):
 
 
 class IdempotencyConflict(GatewayError):
-    """The Idempotency-Key was used with another body (422), or its request is still running (409)."""
+    """The Idempotency-Key was used with another body, or its request is still running."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
-        self.status = status
-        self.code = code
+    def __init__(self, problem: Problem, message: str) -> None:
+        self.problem = problem
         super().__init__(message)
+
+
+@dataclass
+class Failover:
+    """Recipients a provider certainly did not send, moved on to the next provider."""
+
+    provider: str
+    recipients: int
+    error: ProviderError
 
 
 class NothingSent(GatewayError):
     """Every provider tried refused or could not be reached: nothing was sent, so a retry (even
-    with the same Idempotency-Key) may try again. Carries the answer to give."""
+    with the same Idempotency-Key) may try again. The last provider's error decides the answer."""
 
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        self.status = status
-        self.body = body
-        super().__init__(body["error"]["message"])
-
-
-def describe(error: Exception) -> dict[str, Any]:
-    """The `error` object of an answer: a stable `code`, a message, and the provider's own code."""
-    if isinstance(error, ValidationError):
-        return {
-            "code": "validation_error",
-            "message": "the request is invalid",
-            "fields": [{"field": e.field, "message": e.message} for e in error.errors],
-        }
-    if isinstance(error, ProviderError):
-        kinds = {ProviderRejected: "provider_rejected", OutcomeUnknown: "provider_outcome_unknown"}
-        body: dict[str, Any] = {
-            "code": kinds.get(type(error), "provider_unavailable"),
-            "message": error.describe(),
-            "provider": error.provider,
-        }
-        if error.code:
-            body["provider_code"] = error.code
-        return body
-    return {"code": "internal_error", "message": "internal error"}
+    def __init__(self, error: ProviderError, failovers: list[Failover]) -> None:
+        self.error = error
+        self.failovers = failovers
+        self.problem = error.problem
+        super().__init__(str(error))
 
 
 def can_fail_over(error: ProviderError) -> bool:

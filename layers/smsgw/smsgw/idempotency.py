@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .config import settings
-from .errors import GatewayError, IdempotencyConflict, NothingSent, ValidationError
+from .errors import GatewayError, IdempotencyConflict, NothingSent, Problem, ValidationError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 HEADER = "Idempotency-Key"
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
 
-Answer = tuple[int, dict[str, Any]]
+HttpAnswer = tuple[int, dict[str, Any]]  # status and body: what a retry gets again
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +72,7 @@ def _runner() -> Callable[..., dict[str, Any]]:
     from aws_lambda_powertools.utilities.idempotency import idempotent_function  # noqa: PLC0415
 
     @idempotent_function(data_keyword_argument="request", config=_config(), persistence_store=_persistence())
-    def run(request: dict[str, Any], work: Callable[[Callable[[], None]], Answer]) -> dict[str, Any]:
+    def run(request: dict[str, Any], work: Callable[[Callable[[], None]], HttpAnswer]) -> dict[str, Any]:
         try:
             status, answer = work(lambda: mark_intent(request["key"]))
         except NothingSent:
@@ -89,9 +89,9 @@ def once(
     key: str | None,
     scope: str,
     body: Any,
-    work: Callable[[Callable[[], None]], Answer],
+    work: Callable[[Callable[[], None]], HttpAnswer],
     context: "LambdaContext | None",
-) -> Answer:
+) -> HttpAnswer:
     """Run `work` at most once per (operation, API key, Idempotency-Key). `work` receives a hook to
     call right before the provider call; without a key it is a no-op."""
     if key is None:
@@ -108,11 +108,11 @@ def once(
         result = _runner()(request=request, work=work)
     except IdempotencyValidationError:
         raise IdempotencyConflict(
-            422, "idempotency_key_reused", f"this {HEADER} was used with a different request body"
+            Problem.KEY_REUSED, f"this {HEADER} was used with a different request body"
         ) from None
     except IdempotencyAlreadyInProgressError:
         raise IdempotencyConflict(
-            409, "request_in_progress", f"a request with this {HEADER} is still in progress; retry later"
+            Problem.IN_PROGRESS, f"a request with this {HEADER} is still in progress; retry later"
         ) from None
     return int(result["status"]), dict(result["answer"])
 

@@ -1,4 +1,4 @@
-"""Abuse limits and the blocklist, as atomic counters in the limits table (each item expires by TTL).
+"""Abuse limits, as atomic counters in the limits table (each item expires by TTL).
 
 Verification codes, per recipient: a cooldown between codes, and at most N per 10 minutes and per day.
 Per API key: recipients per minute and per day. All the counters of one check move in one
@@ -8,8 +8,7 @@ TransactWriteItems, so a refused request consumes nothing.
 import functools
 import hashlib
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +39,6 @@ class Limits:
         self.config = config
         self.clock = clock
         self.client: Any = boto3.client("dynamodb")
-
-    # -- counters -------------------------------------------------------------------------------
 
     def check_verification(self, recipient: Recipient) -> None:
         """Cooldown plus two windows for one recipient; raises RateLimited, or counts the code."""
@@ -135,68 +132,6 @@ class Limits:
                 raise
             message = "; ".join(m for m, _ in failed)
             raise RateLimited(f"limit reached: {message}", max(wait for _, wait in failed)) from None
-
-    # -- blocklist ------------------------------------------------------------------------------
-
-    def blocked(self, recipients: Iterable[Recipient]) -> set[Recipient]:
-        """Which recipients are on the blocklist: BatchGetItem, 100 keys a call, calls in parallel."""
-        by_key = {f"block#{number_key(r)}": r for r in recipients}
-        keys = list(by_key)
-        batches = [keys[i : i + 100] for i in range(0, len(keys), 100)]
-        if len(batches) == 1:
-            found = [self._get_batch(batches[0])]
-        else:
-            with ThreadPoolExecutor(max_workers=min(8, len(batches))) as pool:
-                found = list(pool.map(self._get_batch, batches))
-        return {by_key[key] for keys_found in found for key in keys_found}
-
-    def _get_batch(self, keys: list[str]) -> list[str]:
-        request: dict[str, Any] = {
-            self.table_name: {"Keys": [{"pk": {"S": k}} for k in keys], "ProjectionExpression": "pk"}
-        }
-        found: list[str] = []
-        while request:
-            answer = self.client.batch_get_item(RequestItems=request)
-            found += [item["pk"]["S"] for item in answer["Responses"].get(self.table_name, [])]
-            request = answer.get("UnprocessedKeys") or {}
-        return found
-
-    def block(self, recipient: Recipient, reason: str) -> dict[str, Any]:
-        item = {
-            "pk": {"S": f"block#{number_key(recipient)}"},
-            "number_masked": {"S": recipient.masked},
-            "reason": {"S": reason},
-            "blocked_at": {"N": str(int(self.clock()))},
-        }
-        self.client.put_item(TableName=self.table_name, Item=item)
-        return self.describe(recipient, item)
-
-    def unblock(self, recipient: Recipient) -> bool:
-        answer = self.client.delete_item(
-            TableName=self.table_name,
-            Key={"pk": {"S": f"block#{number_key(recipient)}"}},
-            ReturnValues="ALL_OLD",
-        )
-        return "Attributes" in answer
-
-    def lookup(self, recipient: Recipient) -> dict[str, Any]:
-        answer = self.client.get_item(
-            TableName=self.table_name,
-            Key={"pk": {"S": f"block#{number_key(recipient)}"}},
-            ConsistentRead=True,
-        )
-        return self.describe(recipient, answer.get("Item"))
-
-    @staticmethod
-    def describe(recipient: Recipient, item: dict[str, Any] | None) -> dict[str, Any]:
-        if not item:
-            return {"number": recipient.e164, "blocked": False}
-        return {
-            "number": recipient.e164,
-            "blocked": True,
-            "reason": item.get("reason", {}).get("S", ""),
-            "blocked_at": int(item["blocked_at"]["N"]),
-        }
 
 
 @functools.cache

@@ -23,16 +23,6 @@ class Recipient:
         return f"+{self.country_code}{self.national}"
 
     @property
-    def cmessages(self) -> str:
-        """cmessages takes the 11-digit national number (it serves mainland China only)."""
-        return self.national
-
-    @property
-    def sms230(self) -> str:
-        """230sms takes country code + number, without `+` or `00`."""
-        return f"{self.country_code}{self.national}"
-
-    @property
     def masked(self) -> str:
         return mask(self.e164)
 

@@ -1,12 +1,16 @@
 """The API's OpenAPI 3 document, built from the route table below (a test checks the table against
 template.yaml's routes, so the two cannot drift)."""
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from .providers.base import Option
 
 # Number and content schemas follow the deployment's policy; document() fills them in.
 NUMBER: dict[str, Any] = {"type": "string", "x-phone-number": True}
 CONTENT: dict[str, Any] = {"type": "string", "pattern": "\\S", "x-content": True}
-PROVIDER = {"type": "string", "enum": ["cmessages", "230sms"]}
+PROVIDER: dict[str, Any] = {"type": "string", "x-provider": True}
 STATUSES = ["submitted", "sending", "delivered", "failed", "unknown"]
 STATUS: dict[str, Any] = {"type": "string", "enum": STATUSES}
 ERROR: dict[str, Any] = {
@@ -33,11 +37,6 @@ ERROR: dict[str, Any] = {
             },
         }
     },
-}
-EXTRAS = {
-    "sender_id": {"type": "string", "pattern": "^[A-Za-z0-9]{2,10}$", "description": "230sms senderid"},
-    "template_id": {"type": "string", "minLength": 1, "description": "230sms templateid"},
-    "sign_name": {"type": "string", "minLength": 1, "description": "230sms signname"},
 }
 MESSAGE = {
     "type": "object",
@@ -107,7 +106,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
                 },
                 "content": CONTENT,
                 "provider": PROVIDER,
-                **EXTRAS,
+                "x-provider-options": True,
             },
         },
         [IDEMPOTENCY_KEY],
@@ -129,7 +128,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
                 "to": NUMBER,
                 "content": CONTENT,
                 "provider": PROVIDER,
-                **EXTRAS,
+                "x-provider-options": True,
             },
         },
         [IDEMPOTENCY_KEY],
@@ -195,10 +194,13 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
     ),
     (
         "POST",
-        "/callbacks/230sms/{token}",
-        "230sms delivery receipt (called by 230sms; no API key)",
+        "/callbacks/{provider}/{token}",
+        "A provider's pushed delivery receipt (called by the provider; no API key)",
         {"type": "object"},
-        [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
+        [
+            {"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}},
+        ],
         {
             "200": {
                 "description": "Stored or already known",
@@ -208,27 +210,36 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
                 "description": "Not a receipt",
                 "content": {"text/plain": {"schema": {"type": "string"}}},
             },
+            "404": {
+                "description": "No such provider pushes receipts",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
             "403": {
                 "description": "Wrong token or account",
                 "content": {"text/plain": {"schema": {"type": "string"}}},
             },
             "503": {
-                "description": "Not stored; 230sms retries",
+                "description": "Not stored; the provider retries",
                 "content": {"text/plain": {"schema": {"type": "string"}}},
             },
         },
     ),
 ]
 
-PUBLIC = {"/callbacks/230sms/{token}"}
+PUBLIC = {"/callbacks/{provider}/{token}"}
 
 
-def document(
-    server_url: str = "/",
-    allowed_countries: tuple[int, ...] = (86,),
-    max_segments: int = 10,
-    max_recipients: int = 10_000,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Policy:
+    """What the deployment allows, filled into the document's placeholders."""
+
+    providers: Mapping[str, tuple[Option, ...]]  # name -> its optional send fields
+    allowed_countries: tuple[int, ...] = (86,)
+    max_segments: int = 10
+    max_recipients: int = 10_000
+
+
+def document(policy: Policy, server_url: str = "/") -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, request, parameters, answers in ROUTES:
         operation: dict[str, Any] = {"summary": summary, "responses": answers}
@@ -255,20 +266,27 @@ def document(
             },
             "paths": paths,
         },
-        allowed_countries,
-        max_segments,
-        max_recipients,
+        policy,
     )
     return filled
 
 
-def _apply_policy(node: Any, countries: tuple[int, ...], max_segments: int, max_recipients: int) -> Any:
+def _apply_policy(node: Any, policy: Policy) -> Any:
     """A copy of `node` with the placeholders replaced by the deployment's rules."""
     if isinstance(node, list):
-        return [_apply_policy(n, countries, max_segments, max_recipients) for n in node]
+        return [_apply_policy(n, policy) for n in node]
     if not isinstance(node, dict):
         return node
-    copy = {k: _apply_policy(v, countries, max_segments, max_recipients) for k, v in node.items()}
+    copy = {k: _apply_policy(v, policy) for k, v in node.items()}
+    countries, max_segments = policy.allowed_countries, policy.max_segments
+    if copy.pop("x-provider", False):
+        copy["enum"] = list(policy.providers)
+    if copy.pop("x-provider-options", False):
+        for name, options in policy.providers.items():
+            for option in options:
+                schema = option.schema()
+                schema["description"] = f"{schema['description']} (only {name} takes it)"
+                copy.setdefault(option.field, schema)  # the marker sits among the properties
     if copy.pop("x-phone-number", False):
         if countries == (86,):
             copy["pattern"] = "^(\\+86)?1[3-9][0-9]{9}$"
@@ -281,5 +299,5 @@ def _apply_policy(node: Any, countries: tuple[int, ...], max_segments: int, max_
         copy["maxLength"] = 67 * max_segments // 2
         copy["description"] = f"at most {max_segments} SMS segments"
     if copy.pop("x-recipients", False):
-        copy["maxItems"] = max_recipients
+        copy["maxItems"] = policy.max_recipients
     return copy

@@ -1,18 +1,44 @@
 """Parsing and policy for send and verify-code requests: every check before any provider call."""
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from .config import PROVIDERS, settings
+from .config import settings
 from .content import validate_content
 from .errors import FieldError, ValidationError
-from .numbers import CHINA, Recipient, parse_recipients
-from .providers import SendOptions
+from .numbers import Recipient, parse_recipients
+from .providers import registry
+from .providers.base import Option, Provider
 
-FIELDS = {"to", "content", "provider", "sender_id", "template_id", "sign_name"}
-EXTRAS = ("sender_id", "template_id", "sign_name")  # 230sms' senderid, templateid, signname
-_SENDER_ID = re.compile(r"[A-Za-z0-9]{2,10}")  # the document: 2-10 digits or letters
+BASE_FIELDS = ("to", "content", "provider")
+
+
+def options() -> dict[str, list[Option]]:
+    """Every registered provider's optional send fields, by field name."""
+    found: dict[str, list[Option]] = {}
+    for cls in registry.classes().values():
+        for option in cls.options:
+            found.setdefault(option.field, []).append(option)
+    return found
+
+
+def _options(
+    body: dict[str, Any], named: "type[Provider] | None", errors: list[FieldError]
+) -> dict[str, str]:
+    """The optional send fields given, each checked by its provider's rule; with a provider named,
+    only that provider's options are allowed."""
+    chosen: dict[str, str] = {}
+    for field, candidates in options().items():
+        if body.get(field) is None:
+            continue
+        theirs = [o for o in candidates if named is None or o in named.options]
+        if not theirs:
+            errors.append(FieldError(field, f"is not an option of {named.name if named else 'any provider'}"))
+        elif problem := theirs[0].problem(body[field]):
+            errors.append(FieldError(field, problem))
+        else:
+            chosen[field] = body[field]
+    return chosen
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,11 +46,11 @@ class SendRequest:
     recipients: list[Recipient]
     content: str
     provider: str | None  # named by the caller: that provider only, no failover
-    options: SendOptions
+    options: dict[str, str]  # optional send fields; each provider takes those it declares
 
     @property
     def providers(self) -> tuple[str, ...]:
-        return (self.provider,) if self.provider else settings().provider_order
+        return (self.provider,) if self.provider else registry.order()
 
     @classmethod
     def parse(cls, body: Any, *, single: bool) -> "SendRequest":
@@ -32,18 +58,25 @@ class SendRequest:
         if not isinstance(body, dict):
             raise ValidationError.single("body", "must be a JSON object")
         config = settings()
-        errors = [FieldError(name, "unknown field") for name in body if name not in FIELDS]
+        known = options()
+        errors = [
+            FieldError(name, "unknown field")
+            for name in body
+            if name not in BASE_FIELDS and name not in known
+        ]
         name = body.get("provider")
-        if name is not None and name not in PROVIDERS:
-            errors.append(FieldError("provider", f"must be one of {', '.join(PROVIDERS)}"))
-        errors += _check_extras(body, name)
+        named = None
+        if name is not None:
+            if name in registry.names():
+                named = registry.classes()[name]
+            else:
+                errors.append(FieldError("provider", f"must be one of {', '.join(registry.names())}"))
+        chosen = _options(body, named, errors)
 
         def policy(recipient: Recipient) -> str | None:
             if recipient.country_code not in config.allowed_countries:
                 return f"country +{recipient.country_code} is not allowed"
-            if name == "cmessages" and recipient.country_code != CHINA:
-                return "cmessages sends to mainland China numbers only"
-            return None
+            return named.refuses(recipient) if named else None
 
         recipients: list[Recipient] = []
         try:
@@ -60,18 +93,4 @@ class SendRequest:
             errors.extend(error.errors)
         if errors:
             raise ValidationError(errors)
-        options = SendOptions(*(body.get(key) for key in EXTRAS))
-        return cls(recipients, content, name, options)
-
-
-def _check_extras(body: dict[str, Any], provider: object) -> list[FieldError]:
-    errors = []
-    for key in EXTRAS:
-        value = body.get(key)
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            errors.append(FieldError(key, "must be a non-empty string"))
-        elif key == "sender_id" and value is not None and not _SENDER_ID.fullmatch(value):
-            errors.append(FieldError(key, "must be 2-10 letters or digits (230sms senderid)"))
-        elif value is not None and provider == "cmessages":
-            errors.append(FieldError(key, "is a 230sms option; cmessages has none"))
-    return errors
+        return cls(recipients, content, name, chosen)

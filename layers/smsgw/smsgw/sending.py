@@ -1,65 +1,82 @@
-"""Send and verify-code: policy, limits, idempotency, failover, recording, and the answer."""
+"""Send and verify-code: blocklist, limits, failover across providers, recording. Returns a result;
+the API layer decides how to answer it."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from . import idempotency
 from . import store as st
-from .content import count_segments
+from .blocklist import blocklist
+from .content import Segments, count_segments
 from .errors import (
+    Failover,
     NothingSent,
     OutcomeUnknown,
     ProviderError,
-    ProviderRejected,
     ValidationError,
     can_fail_over,
-    describe,
 )
-from .idempotency import Caller
+from .idempotency import Caller, PreviousAttemptUnknown
 from .limits import limits
-from .numbers import CHINA, Recipient
+from .messages import Kind, Status
+from .numbers import Recipient
 from .observability import count, logger
 from .providers import ChunkFailure, Provider, SendOutcome
 from .providers.registry import provider
-from .requests import SendRequest
-
-Answer = tuple[int, dict[str, Any]]
+from .send_request import SendRequest
 
 
-def send_messages(body: Any, caller: Caller) -> Answer:
-    request = SendRequest.parse(body, single=False)
-    return _send(request, body, caller, "bulk")
+@dataclass(frozen=True, slots=True)
+class MessageResult:
+    to: str  # E.164
+    status: Status
+    message_id: str | None = None
+    provider: str | None = None
+    error: ProviderError | None = None
 
 
-def send_verification(body: Any, caller: Caller) -> Answer:
-    request = SendRequest.parse(body, single=True)
-    status, answer = _send(request, body, caller, "verify")
-    if "messages" in answer:  # one recipient: its fields at the top level
-        (message,) = answer.pop("messages")
-        answer.update(message)
-    return status, answer
+@dataclass
+class SendResult:
+    kind: Kind
+    messages: list[MessageResult]
+    request_id: str | None = None
+    provider: str | None = None  # the provider of the first recorded message
+    segments: Segments | None = None
+    failovers: list[Failover] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    provider_requests: int = 0
+
+    def counted(self, status: Status) -> int:
+        return sum(1 for m in self.messages if m.status is status)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        statuses = (Status.SUBMITTED, Status.UNKNOWN, Status.REJECTED, Status.BLOCKED)
+        return {str(s): self.counted(s) for s in statuses}
+
+    @property
+    def complete(self) -> bool:
+        """Every recipient submitted."""
+        return self.counted(Status.SUBMITTED) == len(self.messages)
 
 
-def _send(request: SendRequest, body: Any, caller: Caller, kind: str) -> Answer:
-    def work(before_provider_call: Callable[[], None]) -> Answer:
-        blocked = limits().blocked(request.recipients)
-        allowed = [r for r in request.recipients if r not in blocked]
-        if not allowed:
-            raise ValidationError.single("to", "every recipient is on the blocklist")
-        if kind == "verify":
-            limits().check_verification(allowed[0])
-        limits().consume_recipients(caller.api_key, len(allowed))
-        try:
-            before_provider_call()
-        except idempotency.PreviousAttemptUnknown as error:
-            return _previous_attempt(allowed, str(error))
-        result = _dispatch(request, allowed, kind)
-        return _answer(request, result, blocked, caller.request_id, kind)
-
-    return idempotency.once(
-        kind, key=caller.idempotency_key, scope=caller.api_key, body=body, work=work, context=caller.context
-    )
+def send(
+    request: SendRequest, kind: Kind, caller: Caller, before_provider_call: Callable[[], None]
+) -> SendResult:
+    """Check the blocklist and limits, then call `before_provider_call` (the idempotency intent)
+    and the providers. Raises NothingSent when no provider took any recipient."""
+    blocked = blocklist().blocked(request.recipients)
+    allowed = [r for r in request.recipients if r not in blocked]
+    if not allowed:
+        raise ValidationError.single("to", "every recipient is on the blocklist")
+    if kind is Kind.VERIFY:
+        limits().check_verification(allowed[0])
+    limits().consume_recipients(caller.api_key, len(allowed))
+    try:
+        before_provider_call()
+    except PreviousAttemptUnknown as error:
+        return _previous_attempt(kind, allowed, str(error))
+    dispatch = _dispatch(request, allowed, kind)
+    return _record(request, dispatch, blocked, caller.request_id, kind)
 
 
 # -- failover -------------------------------------------------------------------------------------
@@ -67,12 +84,12 @@ def _send(request: SendRequest, body: Any, caller: Caller, kind: str) -> Answer:
 
 @dataclass
 class Dispatch:
-    outcomes: list[SendOutcome] = field(default_factory=list)  # one per provider tried
+    outcomes: list[tuple[Provider, SendOutcome]] = field(default_factory=list)  # one per provider tried
     failed: list[ChunkFailure] = field(default_factory=list)  # not sent, final
-    failovers: list[dict[str, Any]] = field(default_factory=list)  # what failed before
+    failovers: list[Failover] = field(default_factory=list)  # what failed before
 
 
-def _dispatch(request: SendRequest, recipients: list[Recipient], kind: str) -> Dispatch:
+def _dispatch(request: SendRequest, recipients: list[Recipient], kind: Kind) -> Dispatch:
     """Try the providers in order. Only recipients a provider certainly did not send (unavailable,
     or refused for an account/provider reason) move on; an uncertain outcome never does."""
     result = Dispatch()
@@ -81,10 +98,11 @@ def _dispatch(request: SendRequest, recipients: list[Recipient], kind: str) -> D
     order = request.providers
     for position, name in enumerate(order):
         client = provider(name)
-        takes, cannot = _split_for(name, todo)
+        cannot = {r for r in todo if client.refuses(r)}
+        takes = [r for r in todo if r not in cannot]
         result.failed += [ChunkFailure([r], f.error) for f in remaining for r in f.recipients if r in cannot]
         outcome = _call(client, takes, request, kind) if takes else SendOutcome(name)
-        result.outcomes.append(outcome)
+        result.outcomes.append((client, outcome))
         last = position == len(order) - 1
         remaining = [f for f in outcome.failures if not last and can_fail_over(f.error)]
         result.failed += [
@@ -92,24 +110,14 @@ def _dispatch(request: SendRequest, recipients: list[Recipient], kind: str) -> D
         ]
         if not remaining:
             break
-        result.failovers += [
-            {"provider": name, "recipients": len(f.recipients), "error": describe(f.error)} for f in remaining
-        ]
+        result.failovers += [Failover(name, len(f.recipients), f.error) for f in remaining]
         todo = [r for f in remaining for r in f.recipients]
         logger.warning("failing over", extra={"from": name, "recipients": len(todo)})
     return result
 
 
-def _split_for(name: str, recipients: list[Recipient]) -> tuple[list[Recipient], set[Recipient]]:
-    if name != "cmessages":
-        return recipients, set()
-    return [r for r in recipients if r.country_code == CHINA], {
-        r for r in recipients if r.country_code != CHINA
-    }
-
-
-def _call(client: Provider, recipients: Sequence[Recipient], request: SendRequest, kind: str) -> SendOutcome:
-    if kind == "bulk":
+def _call(client: Provider, recipients: list[Recipient], request: SendRequest, kind: Kind) -> SendOutcome:
+    if kind is Kind.BULK:
         return client.send(recipients, request.content, request.options)
     outcome = SendOutcome(client.name, requests=1)
     try:
@@ -119,109 +127,83 @@ def _call(client: Provider, recipients: Sequence[Recipient], request: SendReques
     return outcome
 
 
-# -- the answer -----------------------------------------------------------------------------------
+# -- recording ------------------------------------------------------------------------------------
 
 
-def _answer(
-    request: SendRequest, result: Dispatch, blocked: set[Recipient], request_id: str, kind: str
-) -> Answer:
-    """Record what a provider took (or may have taken); answer for every recipient."""
-    segments = count_segments(request.content).count
+def _record(
+    request: SendRequest, dispatch: Dispatch, blocked: set[Recipient], request_id: str, kind: Kind
+) -> SendResult:
+    """Record what a provider took (or may have taken); a result for every recipient."""
+    segments = count_segments(request.content)
     submissions: list[st.Submission] = []
-    for outcome in result.outcomes:
+    for client, outcome in dispatch.outcomes:
         for accepted in outcome.accepted:
-            message_id = (
-                st.cmessages_message_id(accepted.provider_id)
-                if outcome.provider == "cmessages"
-                else st.sms230_message_id(accepted.provider_id, accepted.recipient.e164)
-            )
+            number = accepted.recipient.e164
             submissions.append(
                 st.Submission(
-                    message_id,
-                    outcome.provider,
-                    accepted.recipient.e164,
-                    "submitted",
+                    client.message_id(accepted.provider_id, number),
+                    client.name,
+                    number,
+                    Status.SUBMITTED,
                     accepted.provider_id,
                     request_id,
                     kind,
-                    segments,
+                    segments.count,
                 )
             )
-        for failure in outcome.failures:
-            if isinstance(failure.error, OutcomeUnknown):
-                submissions += [
-                    st.Submission(
-                        st.unknown_message_id(outcome.provider),
-                        outcome.provider,
-                        r.e164,
-                        "unknown",
-                        None,
-                        request_id,
-                        kind,
-                        segments,
-                    )
-                    for r in failure.recipients
-                ]
-    refused = [(r, f.error) for f in result.failed for r in f.recipients]
+        submissions += [
+            st.Submission(
+                client.unknown_message_id(),
+                client.name,
+                r.e164,
+                Status.UNKNOWN,
+                None,
+                request_id,
+                kind,
+                segments.count,
+            )
+            for failure in outcome.failures
+            if isinstance(failure.error, OutcomeUnknown)
+            for r in failure.recipients
+        ]
+    refused = [(r, f.error) for f in dispatch.failed for r in f.recipients]
     if not submissions:  # nothing sent: the (last) provider's refusal is the answer
-        error = result.failed[-1].error
+        error = dispatch.failed[-1].error
         count("MessagesFailed", len(refused), error.provider)
-        detail = describe(error)
-        if result.failovers:
-            detail["failover"] = result.failovers
-        raise NothingSent(_error_status(error), {"error": detail})
-    warnings = _record(submissions)
-    unknown = [s for s in submissions if s.status == "unknown"]
+        raise NothingSent(error, dispatch.failovers)
+    warnings = _store(submissions)
     for name in {s.provider for s in submissions}:
-        count(
-            "MessagesSubmitted",
-            sum(1 for s in submissions if s.provider == name and s.status != "unknown"),
-            name,
-        )
-        count("MessagesUnknown", sum(1 for s in unknown if s.provider == name), name)
+        mine = [s for s in submissions if s.provider == name]
+        count("MessagesSubmitted", sum(1 for s in mine if s.status is Status.SUBMITTED), name)
+        count("MessagesUnknown", sum(1 for s in mine if s.status is Status.UNKNOWN), name)
     for error_provider in {e.provider for _, e in refused}:
         count("MessagesFailed", sum(1 for _, e in refused if e.provider == error_provider), error_provider)
-    messages: list[dict[str, Any]] = [
-        {"message_id": s.message_id, "to": s.to, "status": s.status, "provider": s.provider}
-        for s in submissions
-    ]
-    messages += [{"to": r.e164, "status": "rejected", "error": describe(e)} for r, e in refused]
-    messages += [{"to": r.e164, "status": "blocked"} for r in request.recipients if r in blocked]
-    summary = {
-        "submitted": len(submissions) - len(unknown),
-        "unknown": len(unknown),
-        "rejected": len(refused),
-        "blocked": len(blocked),
-    }
-    answer: dict[str, Any] = {
-        "provider": submissions[0].provider,
-        "request_id": request_id,
-        "segments": segments,
-        "encoding": count_segments(request.content).encoding,
-        "messages": messages,
-        "summary": summary,
-    }
-    if result.failovers:
-        answer["failover"] = result.failovers
-    if warnings:
-        answer["warnings"] = warnings
-    logger.info(
-        "send finished",
-        extra={"kind": kind, "provider_requests": sum(o.requests for o in result.outcomes), **summary},
+    messages = [MessageResult(s.to, s.status, s.message_id, s.provider) for s in submissions]
+    messages += [MessageResult(r.e164, Status.REJECTED, error=e) for r, e in refused]
+    messages += [MessageResult(r.e164, Status.BLOCKED) for r in request.recipients if r in blocked]
+    result = SendResult(
+        kind,
+        messages,
+        request_id,
+        submissions[0].provider,
+        segments,
+        dispatch.failovers,
+        warnings,
+        sum(o.requests for _, o in dispatch.outcomes),
     )
-    return (200 if summary["submitted"] == len(messages) else 202), answer
+    logger.info(
+        "send finished", extra={"kind": kind, "provider_requests": result.provider_requests, **result.summary}
+    )
+    return result
 
 
-def _previous_attempt(recipients: list[Recipient], reason: str) -> Answer:
+def _previous_attempt(kind: Kind, recipients: list[Recipient], reason: str) -> SendResult:
     logger.warning("earlier attempt with this Idempotency-Key did not finish; not sending again")
-    return 202, {
-        "messages": [{"to": r.e164, "status": "unknown"} for r in recipients],
-        "summary": {"submitted": 0, "unknown": len(recipients), "rejected": 0, "blocked": 0},
-        "warnings": [reason + "; nothing was sent again. Check the delivery status before sending anew."],
-    }
+    warning = reason + "; nothing was sent again. Check the delivery status before sending anew."
+    return SendResult(kind, [MessageResult(r.e164, Status.UNKNOWN) for r in recipients], warnings=[warning])
 
 
-def _record(submissions: list[st.Submission]) -> list[str]:
+def _store(submissions: list[st.Submission]) -> list[str]:
     """The provider has already sent: failing the request now would invite a retry and a double send.
     So a storage failure is logged, counted and reported in the answer, not raised."""
     try:
@@ -231,9 +213,3 @@ def _record(submissions: list[st.Submission]) -> list[str]:
         count("RecordFailed", len(submissions))
         return ["the messages were sent but their status could not be recorded; status lookups may 404"]
     return []
-
-
-def _error_status(error: ProviderError) -> int:
-    if isinstance(error, ProviderRejected):
-        return 502 if error.failover_ok else 422  # the provider's or our account's fault vs. the request's
-    return 504 if isinstance(error, OutcomeUnknown) else 503

@@ -1,7 +1,7 @@
 """The messages table: one submission item and one status item per message.
 
 Keys: `pk` = message id, `sk` = "MSG" (written by send, in batches) or "DLR" (written by receipts).
-A 230sms receipt can arrive before its batch is recorded; BatchWriteItem can only put whole items,
+A pushed receipt can arrive before its batch is recorded; BatchWriteItem can only put whole items,
 so if both lived in one item the later "submitted" put would erase the receipt. Kept apart, either
 order ends in the same state, the receipt is one conditional UpdateItem with no read, and a lookup
 is one Query that merges the two. Messages awaiting a final status carry `pending_shard`, which
@@ -9,9 +9,7 @@ feeds the sparse `Pending` index: the poller's reads follow the pending count, n
 """
 
 import functools
-import hashlib
 import time
-import uuid
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,33 +22,18 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from .config import settings
+from .errors import NotFound
+from .messages import FINAL, OPEN, RANK, Kind, Status
 from .numbers import mask
 
 SUBMISSION, STATUS = "MSG", "DLR"
 WRITE_CONCURRENCY = 8
 PENDING_INDEX = "Pending"
-FINAL = frozenset({"delivered", "failed", "unknown"})
-# A receipt may still settle a message the window marked unknown; nothing replaces delivered/failed.
-_OPEN = ("submitted", "sending", "unknown")
-_RANK = {"submitted": 0, "sending": 1, "unknown": 2, "delivered": 3, "failed": 3}
+_NOT_FINAL = (Status.SUBMITTED, Status.SENDING)
 
 
 def now_iso(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def cmessages_message_id(provider_id: str) -> str:
-    return f"cm-{provider_id}"
-
-
-def sms230_message_id(taskid: str, e164: str) -> str:
-    """Derivable from a receipt (taskid + number) without a read, and without the number in clear."""
-    digest = hashlib.sha256(f"{taskid}:{e164}".encode()).hexdigest()[:16]
-    return f"230-{taskid}-{digest}"
-
-
-def unknown_message_id(provider: str) -> str:
-    return f"{'cm' if provider == 'cmessages' else '230'}-x{uuid.uuid4().hex[:20]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +41,10 @@ class Submission:
     message_id: str
     provider: str
     to: str  # E.164
-    status: str  # "submitted", or "unknown" when the provider may or may not have taken it
+    status: Status  # submitted, or unknown when the provider may or may not have taken it
     provider_id: str | None
     request_id: str
-    kind: str  # "bulk" or "verify"
+    kind: Kind
     segments: int
 
 
@@ -103,7 +86,7 @@ class MessageStore:
     def apply_receipt(
         self,
         message_id: str,
-        status: str,
+        status: Status,
         provider_status: str,
         provider_time: str,
         now: datetime | None = None,
@@ -114,21 +97,21 @@ class MessageStore:
         )
 
     def apply_poll(
-        self, message_id: str, status: str, provider_status: str, now: datetime | None = None
+        self, message_id: str, status: Status, provider_status: str, now: datetime | None = None
     ) -> bool:
-        """A polled cmessages status, written on the submission item; a final one leaves the index."""
+        """A polled status, written on the submission item; a final one leaves the index."""
         return self._settle(message_id, SUBMISSION, status, provider_status, now, leave_index=status in FINAL)
 
-    def expire(self, item: dict[str, Any], now: datetime | None = None) -> None:
-        """Past the receipt window: no final status came. 230sms receipts live on their own item, so
+    def expire(self, item: dict[str, Any], *, pushed: bool, now: datetime | None = None) -> None:
+        """Past the receipt window: no final status came. Pushed receipts live on their own item, so
         `unknown` goes there only if none came; then the message leaves the index either way."""
         message_id = item["pk"]
-        if item.get("provider") == "230sms":
-            self._settle(message_id, STATUS, "unknown", "", now, allowed=("submitted", "sending"))
+        if pushed:
+            self._settle(message_id, STATUS, Status.UNKNOWN, "", now, allowed=_NOT_FINAL)
             self._leave_index(message_id)
         else:
             self._settle(
-                message_id, SUBMISSION, "unknown", "", now, leave_index=True, allowed=("submitted", "sending")
+                message_id, SUBMISSION, Status.UNKNOWN, "", now, leave_index=True, allowed=_NOT_FINAL
             )
 
     # -- reads ----------------------------------------------------------------------------------
@@ -142,7 +125,7 @@ class MessageStore:
             return None
         by_sort = {item["sk"]: item for item in items}
         submission, status = by_sort.get(SUBMISSION, {}), by_sort.get(STATUS, {})
-        best = max((submission, status), key=lambda i: _RANK.get(str(i.get("status", "")), -1))
+        best = max((submission, status), key=lambda i: RANK.get(str(i.get("status", "")), -1))
         return {
             "message_id": message_id,
             "provider": submission.get("provider") or status.get("provider"),
@@ -155,6 +138,13 @@ class MessageStore:
             "kind": submission.get("kind"),
             "recorded": bool(submission),  # False: a receipt for a send we have no record of
         }
+
+    def lookup(self, message_id: str) -> dict[str, Any]:
+        """`get`, or NotFound."""
+        message = self.get(message_id)
+        if message is None:
+            raise NotFound(f"no message {message_id}")
+        return message
 
     def pending(self, provider: str, submitted_before: datetime | None = None) -> Iterator[dict[str, Any]]:
         """Messages of `provider` still awaiting a final status, from the sparse index."""
@@ -179,8 +169,8 @@ class MessageStore:
             "provider": submission.provider,
             "to": submission.to,
             "to_masked": mask(submission.to),
-            "status": submission.status,
-            "kind": submission.kind,
+            "status": str(submission.status),
+            "kind": str(submission.kind),
             "segments": submission.segments,
             "request_id": submission.request_id,
             "submitted_at": now_iso(now),
@@ -198,21 +188,21 @@ class MessageStore:
         self,
         message_id: str,
         sort_key: str,
-        status: str,
+        status: Status,
         provider_status: str,
         now: datetime | None,
         *,
         leave_index: bool = False,
-        allowed: tuple[str, ...] = _OPEN,
+        allowed: tuple[Status, ...] = OPEN,
         extra: dict[str, str] | None = None,
     ) -> bool:
         now = now or datetime.now(UTC)
         values: dict[str, Any] = {
-            ":status": status,
+            ":status": str(status),
             ":provider_status": provider_status,
             ":now": now_iso(now),
             ":expires": int((now + self.retention).timestamp()),
-            **{f":{i}": value for i, value in enumerate(allowed)},
+            **{f":{i}": str(value) for i, value in enumerate(allowed)},
         }
         sets = ["#status = :status", "provider_status = :provider_status", "updated_at = :now"]
         sets.append("expires_at = if_not_exists(expires_at, :expires)")

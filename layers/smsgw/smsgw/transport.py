@@ -29,7 +29,7 @@ def pool(maxsize: int = 64) -> urllib3.PoolManager:
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
+class HttpReply:
     status: int
     text: str
 
@@ -45,7 +45,7 @@ def post_json(
     timeouts: Timeouts,
     idempotent: bool,
     http: urllib3.PoolManager | None = None,
-) -> Answer:
+) -> HttpReply:
     """POST a JSON body. Failures before the request left are `ProviderUnavailable`; after it, a
     non-idempotent call raises `OutcomeUnknown` (the provider may have acted on it)."""
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
@@ -61,7 +61,7 @@ def post_json(
         raise ProviderUnavailable(provider, f"could not connect: {type(error).__name__}") from error
     except HTTPError as error:  # read timeout, connection dropped mid-answer
         raise after_sending(provider, f"no answer: {type(error).__name__}", idempotent) from error
-    return Answer(response.status, response.data.decode("utf-8", errors="replace"))
+    return HttpReply(response.status, response.data.decode("utf-8", errors="replace"))
 
 
 def after_sending(

@@ -1,5 +1,5 @@
-"""The providers behind one small interface; one module per provider."""
+"""The providers behind one interface (`base.Provider`); one module per provider."""
 
-from .base import Accepted, ChunkFailure, Provider, SendOptions, SendOutcome
+from .base import Accepted, ChunkFailure, Provider, Receipts, SendOutcome, StatusUpdate
 
-__all__ = ["Accepted", "ChunkFailure", "Provider", "SendOptions", "SendOutcome"]
+__all__ = ["Accepted", "ChunkFailure", "Provider", "Receipts", "SendOutcome", "StatusUpdate"]

@@ -1,26 +1,112 @@
-"""What every provider client offers, and what a send returns."""
+"""The provider interface: each provider states its capabilities; callers never ask for its name.
 
-from collections.abc import Callable, Sequence
+A provider module defines one subclass of `Provider` and names it `PROVIDER`; the registry builds it
+from its settings (`ProviderSettings`, read from `<ENV_PREFIX>_*` variables) and its secret.
+"""
+
+import hashlib
+import re
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, ClassVar
 
-from ..errors import ProviderError
+from ..errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable, ValidationError
+from ..messages import Status
 from ..numbers import Recipient
+from ..signing import Clock, utc_now
+from ..transport import HttpReply, Timeouts, post_json
+
+
+class Receipts(StrEnum):
+    """How final statuses arrive: pushed to our callback, or polled from the provider."""
+
+    PUSHED = "pushed"
+    POLLED = "polled"
+
+
+class Verdict(StrEnum):
+    """What an error answer proves about the request."""
+
+    REJECTED = "rejected"  # refused for the request itself (content, numbers): would fail anywhere
+    REFUSED_ACCOUNT = "refused_account"  # refused for the account or provider: another may take it
+    UNAVAILABLE = "unavailable"  # certainly not processed: may fail over
+    OUTCOME_UNKNOWN = "outcome_unknown"  # may have been sent: never retried, never failed over
+    BACK_OFF = "back_off"  # rate limited, certainly not sent: retry after a pause
 
 
 @dataclass(frozen=True, slots=True)
-class SendOptions:
-    """230sms' optional extras; cmessages has none."""
+class Code:
+    """One row of a provider's classification table."""
 
-    sender_id: str | None = None
-    template_id: str | None = None
-    sign_name: str | None = None
+    text: str
+    verdict: Verdict
+
+
+def provider_error(
+    provider: str,
+    row: Code,
+    *,
+    code: str | None,
+    message: str | None = None,
+    status: int | None = None,
+    raw: str = "",
+) -> ProviderError:
+    """The domain error for a classified answer."""
+    text, raw = message or row.text, raw[:500]
+    if row.verdict is Verdict.UNAVAILABLE:
+        return ProviderUnavailable(provider, text, code, status, raw)
+    if row.verdict is Verdict.OUTCOME_UNKNOWN:
+        return OutcomeUnknown(provider, text, code, status, raw)
+    failover = row.verdict in (Verdict.REFUSED_ACCOUNT, Verdict.BACK_OFF)
+    return ProviderRejected(provider, text, code, status, raw, failover, row.verdict is Verdict.BACK_OFF)
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """An optional send field a provider takes: validated once, described once for OpenAPI."""
+
+    field: str  # the API's name
+    wire: str  # the provider's name
+    description: str
+    pattern: str | None = None
+
+    def problem(self, value: object) -> str | None:
+        if not isinstance(value, str) or not value.strip():
+            return "must be a non-empty string"
+        if self.pattern and not re.fullmatch(self.pattern, value):
+            return f"must match {self.pattern}"
+        return None
+
+    def schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string", "minLength": 1, "description": self.description}
+        if self.pattern:
+            schema["pattern"] = f"^{self.pattern}$"
+        return schema
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    """One provider's configuration, in the same shape for every provider."""
+
+    base_url: str
+    secret_id: str
+    batch_size: int  # recipients per request, at most the provider's cap
+    requests_per_second: float | None  # per account, across this container; None: unpaced
+    query_batch: int = 100  # ids per status query (polled providers)
+    concurrency: int = 8  # requests in flight per send
+    timeouts: Timeouts = Timeouts()
 
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """A recipient the provider accepted. `provider_id` is cmessages' message id or 230sms' taskid."""
+    """A recipient the provider accepted, and the provider's id for it (a message id or a task id)."""
 
     recipient: Recipient
     provider_id: str
@@ -48,37 +134,217 @@ class SendOutcome:
         self.requests += other.requests
 
 
-class Provider(Protocol):
-    name: str
-    supports_balance: bool
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """A status from the provider: a pushed receipt (with the number) or a polled row (without)."""
 
-    def send(self, recipients: Sequence[Recipient], content: str, options: SendOptions = ...) -> SendOutcome:
-        """Send one content to many recipients, in chunks."""
+    provider_id: str
+    status: Status
+    provider_status: str
+    number: str | None = None  # E.164 where the provider says which number it is about
+    provider_time: str | None = None
 
-    def send_verify(self, recipient: Recipient, content: str, options: SendOptions = ...) -> Accepted:
-        """Send a verification code to one recipient through the provider's verification endpoint."""
 
-    def balance(self) -> float:
-        """The account balance (only where `supports_balance`)."""
+class ReceiptRefused(Exception):
+    """A pushed body that is not a receipt for our account (answered 4xx, never stored)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class RequestPacer:
+    """Spaces requests evenly to stay within an account's requests-per-second limit (per container)."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+_pacers: dict[tuple[str, str, float], RequestPacer] = {}
+_pacers_lock = threading.Lock()
+
+
+def pacer_for(provider: str, account: str, per_second: float) -> RequestPacer:
+    """One pacer per provider account, shared by every client of that account in this container."""
+    with _pacers_lock:
+        return _pacers.setdefault((provider, account, per_second), RequestPacer(per_second))
+
+
+NO_OPTIONS: Mapping[str, str] = MappingProxyType({})
 
 
 def chunked[T](items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def send_chunks(
-    provider: str,
-    chunks: list[Sequence[Recipient]],
-    send_chunk: Callable[[Sequence[Recipient]], SendOutcome],
-    concurrency: int,
-) -> SendOutcome:
-    """Send chunks concurrently (bounded), keeping the recipients' order in the result."""
-    outcome = SendOutcome(provider)
-    if len(chunks) == 1 or concurrency <= 1:
-        results = [send_chunk(chunk) for chunk in chunks]
-    else:
-        with ThreadPoolExecutor(max_workers=min(concurrency, len(chunks))) as executor:
-            results = list(executor.map(send_chunk, chunks))
-    for result in results:
-        outcome.merge(result)
-    return outcome
+class Provider(ABC):
+    """A provider client. Class attributes state what it can do; the gateway reads nothing else."""
+
+    name: ClassVar[str]
+    env_prefix: ClassVar[str]  # its settings: <env_prefix>_BASE_URL, _SECRET_ID, _BATCH_SIZE, ...
+    default_base_url: ClassVar[str]
+    id_prefix: ClassVar[str]  # the gateway's message ids for it start with "<id_prefix>-"
+    # One provider id per request (a task) rather than per number: message ids add a hash of the number.
+    id_per_request: ClassVar[bool] = False
+    batch_cap: ClassVar[int]  # most recipients one request may carry
+    default_requests_per_second: ClassVar[float | None] = None
+    receipts: ClassVar[Receipts]
+    has_balance: ClassVar[bool] = False
+    options: ClassVar[tuple[Option, ...]] = ()
+    codes: ClassVar[Mapping[str, Code]]  # the provider's error codes, classified
+    backoff: tuple[float, ...] = (0.25, 0.5, 1.0)  # pauses after a BACK_OFF answer
+
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        secret: Mapping[str, str],
+        *,
+        clock: Clock = utc_now,
+        http: Any = None,
+        backoff: tuple[float, ...] | None = None,
+    ) -> None:
+        self.base_url = settings.base_url.rstrip("/")
+        self.settings = settings
+        self.batch_size = max(1, min(settings.batch_size, self.batch_cap))
+        self.clock = clock
+        self.http = http
+        self.backoff = self.backoff if backoff is None else backoff
+        self.account = self.credentials(secret)
+        rate = settings.requests_per_second
+        self.pacer = pacer_for(self.name, self.account, rate) if rate else None
+
+    # -- what a provider module implements ------------------------------------------------------
+
+    @abstractmethod
+    def credentials(self, secret: Mapping[str, str]) -> str:
+        """Keep the credentials from the secret; return the account's public id (pacing key)."""
+
+    @abstractmethod
+    def address(self, recipient: Recipient) -> str:
+        """How the provider writes this number on the wire."""
+
+    @classmethod
+    def refuses(cls, recipient: Recipient) -> str | None:
+        """Why this provider cannot send to the recipient, or None."""
+        return None
+
+    @abstractmethod
+    def send_chunk(
+        self, chunk: Sequence[Recipient], content: str, options: Mapping[str, str] = NO_OPTIONS
+    ) -> SendOutcome:
+        """One provider request (at most `batch_size` recipients); errors reported in the outcome."""
+
+    @abstractmethod
+    def send_verify(
+        self, recipient: Recipient, content: str, options: Mapping[str, str] = NO_OPTIONS
+    ) -> Accepted:
+        """A verification code to one recipient; raises ProviderError."""
+
+    def message_id(self, provider_id: str, number: str) -> str:
+        """The gateway's message id for an accepted recipient, derivable again from a status update
+        (with no read, and without the number in clear)."""
+        if not self.id_per_request:
+            return f"{self.id_prefix}-{provider_id}"
+        digest = hashlib.sha256(f"{provider_id}:{number}".encode()).hexdigest()[:16]
+        return f"{self.id_prefix}-{provider_id}-{digest}"
+
+    def balance(self) -> float:
+        raise NotImplementedError(f"{self.name} has no balance API")
+
+    def parse_receipt(self, body: str | bytes) -> StatusUpdate:
+        """A pushed receipt (Receipts.PUSHED); raises ReceiptRefused."""
+        raise NotImplementedError(f"{self.name} does not push receipts")
+
+    def query(self, provider_ids: Sequence[str]) -> list[StatusUpdate]:
+        """Current statuses of these ids (Receipts.POLLED); ids the provider does not know are left out."""
+        raise NotImplementedError(f"{self.name} is not polled")
+
+    # -- shared behaviour -----------------------------------------------------------------------
+
+    def unknown_message_id(self) -> str:
+        """An id for a recipient whose outcome is unknown: the provider gave us no id for it."""
+        return f"{self.id_prefix}-x{uuid.uuid4().hex[:20]}"
+
+    def send(
+        self, recipients: Sequence[Recipient], content: str, options: Mapping[str, str] = NO_OPTIONS
+    ) -> SendOutcome:
+        """Send one content to many recipients: chunked at the batch size, chunks concurrently (bounded),
+        the recipients' order kept in the result."""
+
+        for recipient in recipients:  # every number is checked before any request
+            if reason := self.refuses(recipient):
+                raise ValidationError.single("to", reason)
+
+        def one(chunk: Sequence[Recipient]) -> SendOutcome:
+            return self.send_chunk(chunk, content, options)
+
+        chunks = chunked(recipients, self.batch_size)
+        outcome = SendOutcome(self.name)
+        if len(chunks) <= 1 or self.settings.concurrency <= 1:
+            results = [one(chunk) for chunk in chunks]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.settings.concurrency, len(chunks))) as executor:
+                results = list(executor.map(one, chunks))
+        for result in results:
+            outcome.merge(result)
+        return outcome
+
+    def paced[T](self, call: Callable[[], T], outcome: SendOutcome | None = None) -> T:
+        """One request within the account's pace, counted in `outcome`; a BACK_OFF answer (certainly
+        not sent) is retried after each pause of `backoff`, then raised."""
+        for delay in (*self.backoff, None):
+            if self.pacer:
+                self.pacer.wait()
+            if outcome is not None:
+                outcome.requests += 1
+            try:
+                return call()
+            except ProviderRejected as error:
+                if not error.back_off or delay is None:
+                    raise
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def one_id_for_all(self, chunk: Sequence[Recipient], request: Callable[[], str]) -> SendOutcome:
+        """A chunk sent as one paced request whose answer is one id for all its recipients (a task
+        or batch id); a failure is reported for the whole chunk."""
+        outcome = SendOutcome(self.name)
+        try:
+            provider_id = self.paced(request, outcome)
+        except ProviderError as error:
+            outcome.failures.append(ChunkFailure(list(chunk), error))
+        else:
+            outcome.accepted.extend(Accepted(r, provider_id) for r in chunk)
+        return outcome
+
+    def post(self, path: str, payload: dict[str, Any], *, idempotent: bool) -> HttpReply:
+        """POST a JSON body to the provider (pooled, timeouts, no transport retries)."""
+        return post_json(
+            self.name,
+            self.base_url + path,
+            payload,
+            timeouts=self.settings.timeouts,
+            idempotent=idempotent,
+            http=self.http,
+        )
+
+    def classify(
+        self, code: str | None, *, message: str | None = None, status: int | None = None, raw: str = ""
+    ) -> ProviderError | None:
+        """The error for a documented code, or None when the code is not in the table."""
+        row = self.codes.get(code or "")
+        return (
+            provider_error(self.name, row, code=code, message=message, status=status, raw=raw)
+            if row
+            else None
+        )

@@ -1,70 +1,80 @@
-"""Provider clients, built once per container from configuration and Secrets Manager."""
+"""Provider name -> provider, built once per container from configuration and Secrets Manager.
+
+The providers are the modules listed in PROVIDER_MODULES (each defines `PROVIDER`, a `Provider`
+subclass); adding one is a module and its configuration, never an edit here.
+"""
 
 import functools
-from typing import Any
+import importlib
 
-from aws_lambda_powertools.utilities import parameters
-
-from ..config import Settings, settings
+from ..config import ConfigError, settings
 from ..errors import ValidationError
-from ..transport import Timeouts
-from . import cmessages, sms230
-from .base import Provider
+from .base import Provider, ProviderSettings
+
+BUILTIN = ("smsgw.providers.cmessages", "smsgw.providers.sms230")
+
+
+@functools.cache
+def classes() -> dict[str, type[Provider]]:
+    """The registered provider classes by name, in PROVIDER_MODULES order."""
+    found: dict[str, type[Provider]] = {}
+    for module_name in settings().provider_modules or BUILTIN:
+        cls = getattr(importlib.import_module(module_name), "PROVIDER", None)
+        if not (isinstance(cls, type) and issubclass(cls, Provider)):
+            raise ConfigError(f"{module_name} defines no PROVIDER (a Provider subclass)")
+        found[cls.name] = cls
+    return found
+
+
+def names() -> tuple[str, ...]:
+    return tuple(classes())
+
+
+def order() -> tuple[str, ...]:
+    """The providers to try, in order (PROVIDER_ORDER; by default every registered one)."""
+    chosen = settings().provider_order or names()
+    unknown = [name for name in chosen if name not in classes()]
+    if unknown:
+        raise ConfigError(f"unknown provider {unknown[0]!r}; expected one of {', '.join(names())}")
+    return chosen
 
 
 def provider(name: str) -> Provider:
     """The client for `name`. Credentials come through Powertools' cached secret reader, so a rotated
     secret is picked up within POWERTOOLS_PARAMETERS_MAX_AGE while clients and pools are reused."""
-    config = settings()
-    if name == cmessages.NAME:
-        secret = _secret(config.cmessages_secret_id)
-        return _cmessages(config, cmessages.Credentials(str(secret["app_id"]), str(secret["app_key"])))
-    if name == sms230.NAME:
-        secret = _secret(config.sms230_secret_id)
-        return _sms230(config, sms230.Credentials(str(secret["apikey"]), str(secret["apisecret"])))
-    raise ValidationError.single("provider", f"unknown provider {name!r}; expected cmessages or 230sms")
+    cls = classes().get(name)
+    if cls is None:
+        raise ValidationError.single(
+            "provider", f"unknown provider {name!r}; expected one of {', '.join(names())}"
+        )
+    config = _settings(name)
+    return _build(name, tuple(sorted(_secret(config.secret_id).items())))
 
 
-def cmessages_client() -> cmessages.CMessagesClient:
-    client = provider(cmessages.NAME)
-    assert isinstance(client, cmessages.CMessagesClient)  # noqa: S101 - narrows the type
-    return client
+def every() -> list[Provider]:
+    return [provider(name) for name in names()]
 
 
-def sms230_credentials() -> sms230.Credentials:
-    secret = _secret(settings().sms230_secret_id)
-    return sms230.Credentials(str(secret["apikey"]), str(secret["apisecret"]))
+@functools.cache
+def _settings(name: str) -> ProviderSettings:
+    cls = classes()[name]
+    return settings().provider(
+        cls.env_prefix,
+        base_url=cls.default_base_url,
+        batch_size=cls.batch_cap,
+        requests_per_second=cls.default_requests_per_second,
+    )
 
 
-def _secret(secret_id: str) -> dict[str, Any]:
+@functools.lru_cache(maxsize=8)
+def _build(name: str, secret: tuple[tuple[str, str], ...]) -> Provider:
+    return classes()[name](_settings(name), dict(secret))
+
+
+def _secret(secret_id: str) -> dict[str, str]:
+    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - only handlers that call out
+
     value = parameters.get_secret(secret_id, transform="json")
     if not isinstance(value, dict):
         raise RuntimeError(f"secret {secret_id} must hold a JSON object")
-    return value
-
-
-def _timeouts(config: Settings) -> Timeouts:
-    return Timeouts(connect=config.connect_timeout, read=config.read_timeout)
-
-
-@functools.lru_cache(maxsize=4)
-def _cmessages(config: Settings, credentials: cmessages.Credentials) -> cmessages.CMessagesClient:
-    return cmessages.CMessagesClient(
-        config.cmessages_base_url,
-        credentials,
-        chunk_size=config.cmessages_chunk_size,
-        query_batch=config.cmessages_query_batch,
-        concurrency=config.provider_concurrency,
-        timeouts=_timeouts(config),
-    )
-
-
-@functools.lru_cache(maxsize=4)
-def _sms230(config: Settings, credentials: sms230.Credentials) -> sms230.Sms230Client:
-    return sms230.Sms230Client(
-        config.sms230_base_url,
-        credentials,
-        concurrency=config.provider_concurrency,
-        requests_per_second=config.sms230_requests_per_second,
-        timeouts=_timeouts(config),
-    )
+    return {str(k): str(v) for k, v in value.items()}

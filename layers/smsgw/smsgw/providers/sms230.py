@@ -1,83 +1,50 @@
 """230sms: bulk send (≤1000 numbers, one taskid per request), verification codes, pushed receipts."""
 
+import hmac
 import json
 import re
-import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import urllib3
-from aws_lambda_powertools import Logger
+from ..errors import OutcomeUnknown, ProviderRejected, ValidationError
+from ..messages import Status
+from ..numbers import Recipient, parse_number
+from ..signing import beijing_timestamp, sign
+from ..transport import after_sending
+from .base import (
+    NO_OPTIONS,
+    Accepted,
+    Code,
+    Option,
+    Provider,
+    ReceiptRefused,
+    Receipts,
+    SendOutcome,
+    StatusUpdate,
+    Verdict,
+)
 
-from ..errors import OutcomeUnknown, ProviderError, ProviderRejected
-from ..numbers import Recipient
-from ..signing import Clock, beijing_timestamp, sign, utc_now
-from ..transport import Timeouts, after_sending, post_json
-from .base import Accepted, ChunkFailure, SendOptions, SendOutcome, chunked, send_chunks
-
-NAME = "230sms"
-MAX_NUMBERS = 1000  # per request, documented
-# Documented limit: 100 requests/s per account. Pacing exactly at it lets network jitter bunch 101
-# arrivals into one second, so we pace with a 5% margin and keep the 105 back-off as the backstop.
-DEFAULT_REQUESTS_PER_SECOND = 95.0
-RATE_LIMITED = "105"
-logger = Logger(child=True)
-
-# Global error table: text, and whether another provider may succeed (the refusal is about the account).
-CODES: dict[str, tuple[str, bool]] = {
-    "101": ("account of illegal", True),
-    "102": ("signature failed", True),
-    "103": ("request time expired or invalid format, please check timestamp parameters", True),
-    "104": ("number is wrong", False),
-    "105": ("the interface invocation frequency is too frequent", True),
-    "106": ("the account type is not verification code", True),
-    "108": ("the request parameters are invalid", False),
-    "111": ("the number format is incorrect or the maximum number exceeds 1000", False),
-    "201": ("no channel is configured, please contact customer service", True),
-    "202": ("balance is insufficient, please contact customer service", True),
-    "203": ("account has been deactivated, please contact customer service", True),
-    "204": ("ip address authentication fails, please contact customer service", True),
-    "205": ("no secret key found, please contact customer service", True),
-    "206": ("the interface permission is not granted to the account", True),
-    "999": ("system error", True),
+# Global error table, classified.
+CODES: dict[str, Code] = {
+    "101": Code("account of illegal", Verdict.REFUSED_ACCOUNT),
+    "102": Code("signature failed", Verdict.REFUSED_ACCOUNT),
+    "103": Code(
+        "request time expired or invalid format, please check timestamp parameters", Verdict.REFUSED_ACCOUNT
+    ),
+    "104": Code("number is wrong", Verdict.REJECTED),
+    "105": Code("the interface invocation frequency is too frequent", Verdict.BACK_OFF),
+    "106": Code("the account type is not verification code", Verdict.REFUSED_ACCOUNT),
+    "108": Code("the request parameters are invalid", Verdict.REJECTED),
+    "111": Code("the number format is incorrect or the maximum number exceeds 1000", Verdict.REJECTED),
+    "201": Code("no channel is configured, please contact customer service", Verdict.REFUSED_ACCOUNT),
+    "202": Code("balance is insufficient, please contact customer service", Verdict.REFUSED_ACCOUNT),
+    "203": Code("account has been deactivated, please contact customer service", Verdict.REFUSED_ACCOUNT),
+    "204": Code("ip address authentication fails, please contact customer service", Verdict.REFUSED_ACCOUNT),
+    "205": Code("no secret key found, please contact customer service", Verdict.REFUSED_ACCOUNT),
+    "206": Code("the interface permission is not granted to the account", Verdict.REFUSED_ACCOUNT),
+    "999": Code("system error", Verdict.REFUSED_ACCOUNT),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    apikey: str
-    apisecret: str
-
-
-class RequestPacer:
-    """Spaces requests evenly to stay within the account's requests-per-second limit.
-
-    One pacer per account per container; across containers the provider's 105 answer is the backstop.
-    """
-
-    def __init__(self, per_second: float) -> None:
-        self.interval = 1.0 / per_second
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-        if slot > now:
-            time.sleep(slot - now)
-
-
-_pacers: dict[tuple[str, float], RequestPacer] = {}
-_pacers_lock = threading.Lock()
-
-
-def pacer_for(apikey: str, per_second: float) -> RequestPacer:
-    with _pacers_lock:
-        return _pacers.setdefault((apikey, per_second), RequestPacer(per_second))
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,109 +90,92 @@ def loads_exact(body: str | bytes) -> Any:
     return json.loads(body, parse_int=str)
 
 
-class Sms230Client:
-    name = NAME
-    supports_balance = False  # 230sms documents no balance API
+class Sms230(Provider):
+    name = "230sms"
+    env_prefix = "SMS230"
+    default_base_url = "https://api.230sms.com"
+    id_prefix = "230"
+    id_per_request = True  # one taskid per request
+    batch_cap = 1000  # numbers per request, documented
+    # Documented limit: 100 requests/s per account. Pacing exactly at it lets network jitter bunch
+    # 101 arrivals into one second, so we pace with a 5% margin and keep the 105 back-off as backstop.
+    default_requests_per_second = 95.0
+    receipts = Receipts.PUSHED
+    options = (
+        Option("sender_id", "senderid", "230sms senderid: 2-10 letters or digits", "[A-Za-z0-9]{2,10}"),
+        Option("template_id", "templateid", "230sms templateid"),
+        Option("sign_name", "signname", "230sms signname"),
+    )
+    codes = CODES
 
-    def __init__(
-        self,
-        base_url: str,
-        credentials: Credentials,
-        *,
-        chunk_size: int = MAX_NUMBERS,
-        concurrency: int = 8,
-        requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
-        backoff: Sequence[float] = (0.25, 0.5, 1.0),
-        timeouts: Timeouts = Timeouts(),
-        clock: Clock = utc_now,
-        http: urllib3.PoolManager | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.credentials = credentials
-        self.chunk_size = max(1, min(chunk_size, MAX_NUMBERS))
-        self.concurrency = concurrency
-        self.pacer = pacer_for(credentials.apikey, requests_per_second)
-        self.backoff = tuple(backoff)
-        self.timeouts = timeouts
-        self.clock = clock
-        self.http = http
+    def credentials(self, secret: Mapping[str, str]) -> str:
+        self.apikey, self.apisecret = str(secret["apikey"]), str(secret["apisecret"])
+        return self.apikey
 
-    def balance(self) -> float:
-        raise NotImplementedError("230sms has no balance API")
+    def address(self, recipient: Recipient) -> str:
+        return f"{recipient.country_code}{recipient.national}"  # country code + number, no + or 00
 
-    def send(
-        self, recipients: Sequence[Recipient], content: str, options: SendOptions = SendOptions()
+    def send_chunk(
+        self, chunk: Sequence[Recipient], content: str, options: Mapping[str, str] = NO_OPTIONS
     ) -> SendOutcome:
-        def send_chunk(chunk: Sequence[Recipient]) -> SendOutcome:
-            outcome = SendOutcome(NAME)
-            try:
-                taskid = self._submit(
-                    "/outauth/send", ",".join(r.sms230 for r in chunk), content, options, outcome
-                )
-            except ProviderError as error:
-                outcome.failures.append(ChunkFailure(list(chunk), error))
-            else:
-                outcome.accepted.extend(Accepted(r, taskid) for r in chunk)
-            return outcome
-
-        return send_chunks(NAME, chunked(recipients, self.chunk_size), send_chunk, self.concurrency)
+        mobiles = ",".join(self.address(r) for r in chunk)
+        return self.one_id_for_all(chunk, lambda: self._post("/outauth/send", mobiles, content, options))
 
     def send_verify(
-        self, recipient: Recipient, content: str, options: SendOptions = SendOptions()
+        self, recipient: Recipient, content: str, options: Mapping[str, str] = NO_OPTIONS
     ) -> Accepted:
-        taskid = self._submit("/outauth/verifCodeSend", recipient.sms230, content, options, SendOutcome(NAME))
-        return Accepted(recipient, taskid)
+        mobile = self.address(recipient)
+        return Accepted(
+            recipient, self.paced(lambda: self._post("/outauth/verifCodeSend", mobile, content, options))
+        )
 
-    def _submit(
-        self, path: str, mobile: str, content: str, options: SendOptions, outcome: SendOutcome
-    ) -> str:
-        """One request, paced; a 105 (rate limited: certainly not sent) is retried after a back-off."""
-        for delay in (*self.backoff, None):
-            self.pacer.wait()
-            outcome.requests += 1
-            try:
-                return self._post(path, mobile, content, options)
-            except ProviderRejected as error:
-                if error.code != RATE_LIMITED or delay is None:
-                    raise
-                logger.warning("230sms rate limit (105); backing off", extra={"delay_s": delay})
-                time.sleep(delay)
-        raise AssertionError("unreachable")
+    def parse_receipt(self, body: str | bytes) -> StatusUpdate:
+        try:
+            receipt = parse_receipt(body)
+        except ValueError as error:
+            raise ReceiptRefused(400, f"not a 230sms receipt: {error}") from None
+        if not hmac.compare_digest(receipt.apikey.encode(), self.apikey.encode()):
+            raise ReceiptRefused(403, "receipt for another account")
+        try:
+            number = parse_number("+" + receipt.mobile.lstrip("+")).e164
+        except ValidationError:
+            number = "+" + receipt.mobile.lstrip("+")  # kept, under an id no send made, for reconciliation
+        status = Status.DELIVERED if receipt.delivered else Status.FAILED
+        return StatusUpdate(receipt.taskid, status, receipt.status, number, receipt.times)
 
-    def _post(self, path: str, mobile: str, content: str, options: SendOptions) -> str:
+    def _post(self, path: str, mobile: str, content: str, options: Mapping[str, str]) -> str:
         timestamp = beijing_timestamp(self.clock)
         payload: dict[str, Any] = {
-            "apikey": self.credentials.apikey,
+            "apikey": self.apikey,
             "timestamp": timestamp,
-            "sign": sign(self.credentials.apikey, timestamp, self.credentials.apisecret),
+            "sign": sign(self.apikey, timestamp, self.apisecret),
             "mobile": mobile,
             "content": content,
         }
-        extras = {
-            "senderid": options.sender_id,
-            "templateid": options.template_id,
-            "signname": options.sign_name,
-        }
-        payload.update({key: value for key, value in extras.items() if value})
-        answer = post_json(
-            NAME, self.base_url + path, payload, timeouts=self.timeouts, idempotent=False, http=self.http
-        )
+        payload.update({o.wire: options[o.field] for o in self.options if options.get(o.field)})
+        reply = self.post(path, payload, idempotent=False)
         try:
-            data = loads_exact(answer.text)
+            data = loads_exact(reply.text)
         except ValueError:
             raise after_sending(
-                NAME, "unreadable answer", False, status=answer.status, raw=answer.text
+                self.name, "unreadable answer", False, status=reply.status, raw=reply.text
             ) from None
         if not isinstance(data, dict) or "status" not in data:
-            raise after_sending(NAME, "answer without a status", False, status=answer.status, raw=answer.text)
+            raise after_sending(
+                self.name, "answer without a status", False, status=reply.status, raw=reply.text
+            )
         status = str(data["status"]).strip()
         if status != "000":
             code = str(data.get("code") or status).strip()
-            text, failover_ok = CODES.get(code, (f"error {code}", False))
-            message = str(data.get("msg") or text)
-            raise ProviderRejected(NAME, message, code, answer.status, answer.text[:500], failover_ok)
+            message = str(data.get("msg") or "") or None
+            raise self.classify(
+                code, message=message, status=reply.status, raw=reply.text
+            ) or ProviderRejected(self.name, message or f"error {code}", code, reply.status, reply.text[:500])
         result = data.get("data") or data.get("Data")
         taskid = result.get("taskid") if isinstance(result, dict) else None
         if not taskid:
-            raise OutcomeUnknown(NAME, "accepted without a taskid", code="000", raw=answer.text[:500])
+            raise OutcomeUnknown(self.name, "accepted without a taskid", code="000", raw=reply.text[:500])
         return str(taskid)
+
+
+PROVIDER = Sms230
