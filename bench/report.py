@@ -169,7 +169,9 @@ def dynamodb_rows(handler_runs: list[HandlerRun], receipt: WarmRun | None, poll:
         Row(
             "2 DynamoDB",
             f"poller cycle: {_n(poll['history'])} settled + {_n(poll['pending'])} pending",
-            f"{queries} Query ({poll['shards']} shards x 2 providers), items read {_n(full['items_count'])}"
+            f"{queries} Query ({poll['shards']} shards x 2 providers"
+            " + 2 for 230sms' partly taken tasks and orphan receipts),"
+            f" items read {_n(full['items_count'])}"
             f" (scanned {_n(full['items_scanned'])}); other calls "
             + (", ".join(f"{k} {v}" for k, v in full["ops"].items() if k != "Query") or "none"),
             f"same cycle with 0 settled: {empty['ops'].get('Query', 0)} Query,"

@@ -2,6 +2,9 @@
 
 Each provider subclasses `SandboxServer` and implements the provider-specific hooks. The sandboxes
 are deliberately independent of the gateway package: they sign, check and date things themselves.
+
+Behaviour switches are `Setting` attributes: set by constructor keyword, by plain assignment (checked),
+or over HTTP with `POST /_sandbox/settings` (`GET` lists them). Their defaults are the strict provider.
 """
 
 from __future__ import annotations
@@ -14,17 +17,30 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, Self
+from typing import Any, Self, overload
 
 from .serving import QuietHandler, ThreadingServer
 
 BEIJING = timezone(timedelta(hours=8))
 
-FAULT_KINDS = frozenset({"delay", "timeout", "status_500", "malformed", "error_code", "drop"})
+FAULT_KINDS = frozenset({"delay", "timeout", "status_500", "malformed", "error_code", "drop", "http_status"})
 ADMIN_PREFIX = "/_sandbox/"
 DEFAULT_TIMEOUT_SECONDS = 30.0
+# The "http_status" fault: what a front web server (nginx) answers itself, with its titles.
+HTML_ERROR_TITLES = {
+    401: "401 Authorization Required",
+    403: "403 Forbidden",
+    404: "404 Not Found",
+    405: "405 Not Allowed",
+    413: "413 Request Entity Too Large",
+    415: "415 Unsupported Media Type",
+    429: "429 Too Many Requests",
+    502: "502 Bad Gateway",
+    503: "503 Service Temporarily Unavailable",
+}
 
 _TIMESTAMP_RE = re.compile(r"[0-9]{14}")
+_BASE_PATH_RE = re.compile(r"(/[A-Za-z0-9._~-]+)*")
 
 
 def utc_now() -> datetime:
@@ -68,6 +84,62 @@ class Response:
     def text(cls, status: int, text: str) -> Response:
         return cls(status, text.encode("utf-8"), "text/plain; charset=utf-8")
 
+    @classmethod
+    def html_error(cls, status: int) -> Response:
+        """nginx's own error page for `status` (one of HTML_ERROR_TITLES)."""
+        title = HTML_ERROR_TITLES[status]
+        page = (
+            f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+            f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+        )
+        return cls(status, page.encode("ascii"), "text/html")
+
+
+class Setting[T]:
+    """A behaviour switch: an attribute whose every assignment goes through `parse` (which raises
+    ValueError/TypeError on a bad value). `POST /_sandbox/settings` sets the same attributes."""
+
+    def __init__(self, parse: Callable[[Any], T]) -> None:
+        self.parse = parse
+        self.attr = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attr = f"_setting_{name}"
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> T: ...
+    def __get__(self, obj: object | None, owner: type) -> Self | T:
+        if obj is None:
+            return self
+        value: T = getattr(obj, self.attr)
+        return value
+
+    def __set__(self, obj: object, value: Any) -> None:
+        setattr(obj, self.attr, self.parse(value))
+
+
+def number_set(value: Any) -> set[str]:
+    """A set of wire-form numbers, from any iterable of strings (a bare string is refused)."""
+    if isinstance(value, str | bytes) or not all(isinstance(v, str) for v in value):
+        raise TypeError("expected a collection of number strings")
+    return set(value)
+
+
+def parse_base_path(value: Any) -> str:
+    """Empty (the API at the root) or like "/prefix[/more]" (a trailing "/" is dropped)."""
+    if not isinstance(value, str):
+        raise TypeError("base_path must be a string")
+    path: str = value.rstrip("/")
+    if not _BASE_PATH_RE.fullmatch(path) or (path + "/").startswith(ADMIN_PREFIX):
+        raise ValueError(f"base_path must be '' or like '/smscoreapi', not {value!r}")
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    return sorted(value) if isinstance(value, set | frozenset) else value
+
 
 AdminHandler = Callable[[Any], Response]
 
@@ -102,6 +174,8 @@ class FaultSwitch:
             raise ValueError(f"unknown fault kind {kind!r}")
         if kind == "error_code" and code not in self._valid_codes:
             raise ValueError(f"error_code fault needs one of {sorted(self._valid_codes)}")
+        if kind == "http_status" and code not in HTML_ERROR_TITLES:
+            raise ValueError(f"http_status fault needs one of {sorted(HTML_ERROR_TITLES)}")
         if kind == "delay" and seconds is None:
             raise ValueError("delay fault needs seconds")
         if seconds is not None and seconds < 0:
@@ -180,6 +254,9 @@ class SandboxServer:
     """A provider stand-in on loopback. Subclasses fill in the provider hooks."""
 
     api_paths: frozenset[str] = frozenset()
+    # When set (e.g. "/smscoreapi"), the API answers only under it; anything else is a web server's
+    # HTML 404 (405 for another method). Requests are logged, and faults match, by the API path.
+    base_path = Setting(parse_base_path)
 
     def __init__(
         self,
@@ -188,7 +265,9 @@ class SandboxServer:
         port: int = 0,
         clock: Callable[[], datetime] | None = None,
         valid_fault_codes: frozenset[int] = frozenset(),
+        base_path: str = "",
     ) -> None:
+        self.base_path = base_path
         self.host = host
         self.port = port
         self.clock: Callable[[], datetime] = clock or utc_now
@@ -264,7 +343,15 @@ class SandboxServer:
             "/_sandbox/faults": {"POST": self._admin_inject, "DELETE": self._admin_clear},
             "/_sandbox/requests": {"GET": self._admin_requests},
             "/_sandbox/state": {"GET": lambda body: Response.json(200, self.state())},
+            "/_sandbox/settings": {"GET": self._admin_settings, "POST": self._admin_set},
         }
+
+    def settings(self) -> dict[str, Setting[Any]]:
+        """The behaviour switches of this sandbox, by attribute name."""
+        found: dict[str, Setting[Any]] = {}
+        for klass in reversed(type(self).__mro__):
+            found.update({k: v for k, v in vars(klass).items() if isinstance(v, Setting)})
+        return found
 
     def on_stop(self) -> None:
         pass
@@ -274,10 +361,13 @@ class SandboxServer:
     def _handle(self, method: str, path: str, raw: bytes, headers: dict[str, str]) -> Response | None:
         if path.startswith(ADMIN_PREFIX):
             return self._handle_admin(method, path, raw)
+        prefix = self.base_path
+        if prefix:
+            path = path.removeprefix(prefix) if path.startswith(prefix + "/") else ""
         if path not in self.api_paths:
-            return Response.text(404, "Not Found")
+            return Response.html_error(404) if prefix else Response.text(404, "Not Found")
         if method != "POST":
-            return Response.text(405, "Method Not Allowed")
+            return Response.html_error(405) if prefix else Response.text(405, "Method Not Allowed")
         with self._requests_lock:
             self.requests.append(RecordedRequest(path, _loads_or_text(raw), headers, time.time()))
         fault = self.faults.take(path)
@@ -297,8 +387,13 @@ class SandboxServer:
         """The answer under `fault`; None = hang up without answering."""
         if fault.kind == "status_500":
             return Response.text(500, "Internal Server Error")
-        if fault.kind == "error_code" and fault.code is not None:
-            return self.error_for_code(fault.code)
+        if fault.kind in ("error_code", "http_status") and fault.code is not None:
+            # "http_status": the front web server answers; the provider never sees the request.
+            return (
+                self.error_for_code(fault.code)
+                if fault.kind == "error_code"
+                else Response.html_error(fault.code)
+            )
         # "delay": a slow answer (cut short when the sandbox stops).
         if fault.kind == "drop" or (fault.kind == "delay" and self._stopping.wait(fault.seconds or 0.0)):
             return None
@@ -340,6 +435,25 @@ class SandboxServer:
     def _admin_clear(self, body: Any) -> Response:
         self.faults.clear()
         return Response.json(200, {"ok": True})
+
+    def _admin_settings(self, body: Any) -> Response:
+        return Response.json(200, {name: _jsonable(getattr(self, name)) for name in self.settings()})
+
+    def _admin_set(self, body: Any) -> Response:
+        """Sets the named switches: all of them, or none when one is unknown or its value is bad."""
+        known = self.settings()
+        if not isinstance(body, dict):
+            return Response.json(400, {"error": "expected a JSON object"})
+        unknown = sorted(set(body) - set(known))
+        if unknown:
+            return Response.json(400, {"error": f"unknown settings {unknown}; known: {sorted(known)}"})
+        try:
+            parsed = {name: known[name].parse(value) for name, value in body.items()}
+        except (ValueError, TypeError) as exc:
+            return Response.json(400, {"error": str(exc)})
+        for name, value in parsed.items():
+            setattr(self, name, value)
+        return self._admin_settings(None)
 
     def _admin_requests(self, body: Any) -> Response:
         return Response.json(200, [{"path": r.path, "body": r.body, "at": r.at} for r in self.recorded()])

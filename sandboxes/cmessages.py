@@ -3,11 +3,17 @@
 Faithful to seeds/000_e647fea76e4e2d9e.txt: POST JSON, md5(app_id + datetime + app_key) lowercase,
 `datetime` in Beijing time, HTTP status tells the outcome (200/422/400/401/403/500), 400 carries one
 of the Error Codes. No push: delivery status is polled through `/sms/query`.
+
+Numbers: the document shows 11-digit mainland numbers; the vendor's SDKs also send `+` and a country
+code ("+86 counts as China"), so `+86` with a mainland number and other E.164 numbers are taken too,
+and echoed exactly as sent. Switches (off by default): `bad_numbers` (refused with 1008), `balance`
+set to anything JSON (answered as is; a non-number balance neither limits nor is charged).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -15,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .base import Response, SandboxServer, md5_hex, parse_beijing_timestamp
+from .base import Response, SandboxServer, Setting, md5_hex, number_set, parse_beijing_timestamp
 
 STATUS_SUCCESS = 0
 STATUS_WAITING = 1
@@ -42,7 +48,8 @@ HTTP_TEXTS = {
 }
 ERROR_BODY_STYLES = ("flat", "nested", "text")
 
-_MOBILE_RE = re.compile(r"1[3-9][0-9]{9}")
+# Mainland national, the same after +86, or E.164 elsewhere (+, then 8–15 digits, not +86).
+_MOBILE_RE = re.compile(r"(?:\+86)?1[3-9][0-9]{9}|\+(?!86)[1-9][0-9]{7,14}")
 
 
 @dataclass
@@ -60,15 +67,29 @@ class _Refused(Exception):
         self.response = response
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _json_value(value: Any) -> Any:
+    """Any JSON value (numbers charge and limit sends; anything else is only shown)."""
+    if not _is_number(value):
+        json.dumps(value)  # TypeError/ValueError when it cannot go on the wire
+    return value
+
+
 class CMessagesSandbox(SandboxServer):
     api_paths = frozenset({"/sms/get_balance", "/sms/send_verify", "/sms/send_message", "/sms/query"})
+    # A send naming any of these (exactly as sent) is refused with 1008; nothing is sent.
+    bad_numbers = Setting(number_set)
+    balance = Setting(_json_value)
 
     def __init__(
         self,
         *,
         app_id: str = "sandbox-app-id",
         app_key: str = "sandbox-app-key",
-        balance: float = 10000.0,
+        balance: Any = 10000.0,
         max_numbers_per_request: int = 100,
         max_content_length: int = 500,
         time_window: timedelta = timedelta(hours=2),
@@ -77,6 +98,8 @@ class CMessagesSandbox(SandboxServer):
         sensitive_words: Iterable[str] = ("敏感",),
         locked: bool = False,
         error_body_style: str = "flat",
+        bad_numbers: Iterable[str] = (),
+        base_path: str = "",
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], datetime] | None = None,
@@ -88,7 +111,9 @@ class CMessagesSandbox(SandboxServer):
             port=port,
             clock=clock,
             valid_fault_codes=frozenset(ERROR_TEXTS) | frozenset(HTTP_TEXTS),
+            base_path=base_path,
         )
+        self.bad_numbers = bad_numbers
         self.app_id = app_id
         self.app_key = app_key
         self.balance = balance
@@ -200,7 +225,7 @@ class CMessagesSandbox(SandboxServer):
             raise _Refused(self.error(1007))
         if len(mobiles) > self.max_numbers_per_request:
             raise _Refused(self.error(1006))
-        if not all(_MOBILE_RE.fullmatch(m) for m in mobiles):
+        if not all(_MOBILE_RE.fullmatch(m) for m in mobiles) or not self.bad_numbers.isdisjoint(mobiles):
             raise _Refused(self.error(1008))
         if not content.strip():
             raise _Refused(self.error(1002))
@@ -210,9 +235,11 @@ class CMessagesSandbox(SandboxServer):
             raise _Refused(self.error(1003))
         now = self.now()
         with self._lock:
-            if self.balance < len(mobiles):
-                raise _Refused(self.error(1009))  # all or nothing
-            self.balance -= len(mobiles)
+            balance = self.balance
+            if _is_number(balance):
+                if balance < len(mobiles):
+                    raise _Refused(self.error(1009))  # all or nothing
+                self.balance = balance - len(mobiles)
             sent = []
             for mobile in mobiles:
                 final = STATUS_FAILED if mobile in self.fail_numbers else STATUS_SUCCESS
@@ -231,6 +258,6 @@ class CMessagesSandbox(SandboxServer):
         return [{"id": m.id, "mobile": m.mobile, "message_status": self.status_of(m, now)} for m in known]
 
 
-def _number(value: float) -> float | int:
-    """Balances print like the document's `{"balance": 10}` when they are whole."""
-    return int(value) if float(value).is_integer() else value
+def _number(value: Any) -> Any:
+    """Balances print like the document's `{"balance": 10}` when they are whole; non-numbers as is."""
+    return int(value) if _is_number(value) and float(value).is_integer() else value

@@ -4,6 +4,11 @@ Faithful to seeds/003_3bd257d75fcedc69.txt: POST JSON, md5(apikey + timestamp + 
 `timestamp` a Beijing-time string within ±2 h, answers always HTTP 200 with `status`/`code`/`msg`
 (code from the global table), `taskid` printed as a bare 18-digit JSON number. Receipts: one POST per
 number to the callback URL; the body `OK` means handled, anything else is retried 3 times.
+
+Switches that make it behave like the real one on a bad day (all off by default): `bad_numbers`
+(refused with 104), `shortfall` (the last numbers not taken: `validnumber` < numbers, no receipt for
+them), `base_path` (e.g. "/smscoreapi"), `receipt_mobile` (the number's form in receipts, "masked" as
+the document's `861234****`), `receipt_status_for` (a receipt status per number).
 """
 
 from __future__ import annotations
@@ -11,19 +16,20 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import math
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import urllib3
 
-from .base import AdminHandler, Response, SandboxServer, md5_hex, parse_beijing_timestamp
+from .base import AdminHandler, Response, SandboxServer, Setting, md5_hex, number_set, parse_beijing_timestamp
 
 ERROR_TEXTS = {
     101: "account of illegal",
@@ -57,6 +63,17 @@ _CHINA_RE = re.compile(r"861[3-9][0-9]{9}")
 _INTERNATIONAL_RE = re.compile(r"[1-9][0-9]{7,14}")
 _SENDER_ID_RE = re.compile(r"[A-Za-z0-9]{2,10}")
 
+RECEIPT_MOBILE_FORMS = ("plain", "masked", "national", "plus")
+# E.164 calling codes: 1 and 7 stand alone, these are two digits, every other one is three.
+_TWO_DIGIT = (20, 27, *range(30, 35), 36, 39, 40, 41, *range(43, 50), *range(51, 59), *range(60, 67))
+_TWO_DIGIT_CODES = frozenset(str(code) for code in (*_TWO_DIGIT, 81, 82, 84, 86, *range(90, 96), 98))
+# GSM 03.38: the default alphabet (7 bits a character) and its extension (an escape + one).
+_GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXTENSION = frozenset("\f^{}\\[~]|€")
+
 
 @dataclass(frozen=True)
 class ReceiptAttempt:
@@ -70,8 +87,58 @@ class ReceiptAttempt:
 class Task:
     taskid: int
     path: str
-    mobiles: list[str]
+    mobiles: list[str]  # the numbers taken (and charged, and receipted)
     content: str
+    not_taken: list[str] = field(default_factory=list)  # the `shortfall`: never sent
+    segments: int = 1  # billed messages a number
+
+
+def segments(content: str) -> int:
+    """Billed messages for one number: GSM-7 text 160 (153 a part when longer), else UCS-2 70 (67)."""
+    if all(c in _GSM_BASIC or c in _GSM_EXTENSION for c in content):
+        units = len(content) + sum(1 for c in content if c in _GSM_EXTENSION)
+        single, part = 160, 153
+    else:
+        units = len(content.encode("utf-16-le")) // 2
+        single, part = 70, 67
+    return 1 if units <= single else math.ceil(units / part)
+
+
+def country_code(number: str) -> str:
+    """The calling code at the start of a wire-form number ("86" of "8613800138000")."""
+    if number[:1] in ("1", "7"):
+        return number[:1]
+    return number[:2] if number[:2] in _TWO_DIGIT_CODES else number[:3]
+
+
+def receipt_mobile_as(number: str, form: str) -> str:
+    """The number as a receipt carries it; "masked" imitates the document's `861234****` exactly:
+    the first six digits, then four stars (whatever the number's length)."""
+    if form == "masked":
+        return number[:6] + "****"
+    if form == "national":
+        return number[len(country_code(number)) :]
+    return "+" + number if form == "plus" else number
+
+
+def _receipt_form(value: Any) -> str:
+    if value not in RECEIPT_MOBILE_FORMS:
+        raise ValueError(f"receipt_mobile must be one of {RECEIPT_MOBILE_FORMS}")
+    return str(value)
+
+
+def _count(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError("shortfall must be an int >= 0")
+    return value
+
+
+def _statuses(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()
+    ):
+        raise TypeError("receipt_status_for must map number strings to status strings")
+    return dict(value)
 
 
 class _Refused(Exception):
@@ -92,6 +159,12 @@ def valid_number(number: str) -> bool:
 
 class Sms230Sandbox(SandboxServer):
     api_paths = frozenset({SEND_PATH, VERIFY_PATH})
+    # A send or verify naming any of these (wire form) is refused with 104; nothing is sent.
+    bad_numbers = Setting(number_set)
+    # The last `shortfall` numbers of an accepted send are not taken: not counted, billed or receipted.
+    shortfall = Setting(_count)
+    receipt_mobile = Setting(_receipt_form)  # see receipt_mobile_as
+    receipt_status_for = Setting(_statuses)  # wire number -> status pushed (over fail_numbers)
 
     def __init__(
         self,
@@ -108,13 +181,24 @@ class Sms230Sandbox(SandboxServer):
         receipt_delay: float = 0.05,
         receipt_intervals: tuple[float, ...] = (300.0, 900.0, 1800.0),
         fail_numbers: Iterable[str] = (),
+        bad_numbers: Iterable[str] = (),
+        shortfall: int = 0,
+        base_path: str = "",
+        receipt_mobile: str = "plain",
+        receipt_status_for: Mapping[str, str] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         if data_key not in ("data", "Data"):
             raise ValueError("data_key must be 'data' or 'Data'")
-        super().__init__(host=host, port=port, clock=clock, valid_fault_codes=frozenset(ERROR_TEXTS))
+        super().__init__(
+            host=host, port=port, clock=clock, valid_fault_codes=frozenset(ERROR_TEXTS), base_path=base_path
+        )
+        self.bad_numbers = bad_numbers
+        self.shortfall = shortfall
+        self.receipt_mobile = receipt_mobile
+        self.receipt_status_for = receipt_status_for or {}
         self.apikey = apikey
         self.apisecret = apisecret
         self.balance = balance
@@ -184,7 +268,9 @@ class Sms230Sandbox(SandboxServer):
             task = self._accept(path, body)
         except _Refused as refused:
             return Response.json(200, error_body(refused.code))
-        data = {"taskid": task.taskid, "validnumber": len(task.mobiles), "jfts": len(task.mobiles)}
+        # validnumber: the numbers taken (all but `shortfall`); jfts (计费条数): the messages billed.
+        taken = len(task.mobiles)
+        data = {"taskid": task.taskid, "validnumber": taken, "jfts": taken * task.segments}
         # json.dumps writes a Python int as bare digits, so the 18-digit taskid stays exact on
         # the wire — as in the document — and float-parsing clients lose its last digits.
         return Response.json(200, {"status": "000", "code": "000", "msg": "success", self.data_key: data})
@@ -208,11 +294,15 @@ class Sms230Sandbox(SandboxServer):
             raise _Refused(111)
         if not all(valid_number(m) for m in mobiles):
             raise _Refused(104)
+        if not self.bad_numbers.isdisjoint(mobiles):
+            raise _Refused(104)  # well-formed, but refused: "number is wrong"
+        taken = max(0, len(mobiles) - self.shortfall)
+        parts = segments(content)
         with self._lock:
-            if self.balance < len(mobiles):
+            if self.balance < taken * parts:
                 raise _Refused(202)
-            self.balance -= len(mobiles)
-            task = Task(next(self._taskids), path, mobiles, content)
+            self.balance -= taken * parts
+            task = Task(next(self._taskids), path, mobiles[:taken], content, mobiles[taken:], parts)
             self.tasks[task.taskid] = task
         self._schedule_receipts(task)
         return task
@@ -241,12 +331,14 @@ class Sms230Sandbox(SandboxServer):
         if not url:
             return  # no push address configured: the provider pushes nothing
         times = self.beijing_now().strftime("%Y-%m-%d %H:%M")
+        form, statuses = self.receipt_mobile, self.receipt_status_for
         for mobile in task.mobiles:
+            status = "UNDELIV" if mobile in self.fail_numbers else "DELIVRD"
             receipt = {
                 "apikey": self.apikey,
                 "taskid": str(task.taskid),
-                "mobile": mobile,
-                "status": "UNDELIV" if mobile in self.fail_numbers else "DELIVRD",
+                "mobile": receipt_mobile_as(mobile, form),
+                "status": statuses.get(mobile, status),
                 "times": times,
             }
             self._pusher.schedule(url, receipt, attempt_no=1, delay=self.receipt_delay)

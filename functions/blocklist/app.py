@@ -1,43 +1,44 @@
 """PUT, GET, DELETE /sms/blocklist/{number}: numbers that must never be sent to (opt-outs)."""
 
 from typing import Any
-from urllib.parse import unquote
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw.api import json_body, json_response, new_resolver
-from smsgw.blocklist import blocklist
-from smsgw.errors import ValidationError
+from smsgw.api import json_body, json_response, new_resolver, tenant
+from smsgw.blocklist import block_reason, blocklist
 from smsgw.numbers import Recipient, parse_number
 from smsgw.observability import logger, metrics, tracer
 
 app = new_resolver()
 
 
-def recipient(number: str) -> Recipient:
-    return parse_number(unquote(number), "number")
+def recipient(_: str) -> Recipient:
+    # API Gateway's pathParameters are decoded once (%2B is +); the route's own capture is the raw
+    # path, and decoding that again would read %252B as +.
+    return parse_number((app.current_event.path_parameters or {}).get("number", ""), "number")
 
 
 @app.put("/sms/blocklist/<number>")
 def block(number: str) -> Any:
-    body = json_body(app) if app.current_event.body else {}
-    reason = body.get("reason", "") if isinstance(body, dict) else None
-    if not isinstance(reason, str) or len(reason) > 200:
-        raise ValidationError.single("reason", "must be text of at most 200 characters")
-    return json_response(200, blocklist().block(recipient(number), reason))
+    return json_response(
+        200,
+        blocklist().block(
+            recipient(number), block_reason(json_body(app) if app.current_event.body else {}), tenant(app)
+        ),
+    )
 
 
 @app.get("/sms/blocklist/<number>")
 def lookup(number: str) -> Any:
-    return json_response(200, blocklist().lookup(recipient(number)))
+    return json_response(200, blocklist().lookup(recipient(number), tenant(app)))
 
 
 @app.delete("/sms/blocklist/<number>")
 def unblock(number: str) -> Any:
     target = recipient(number)
     return json_response(
-        200, {"number": target.e164, "blocked": False, "removed": blocklist().unblock(target)}
+        200, {"number": target.e164, "blocked": False, "removed": blocklist().unblock(target, tenant(app))}
     )
 
 

@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw.api import json_response, new_resolver
+from smsgw.api import json_response, new_resolver, tenant
 from smsgw.observability import logger, metrics, tracer
 from smsgw.store import message_store
 
@@ -14,7 +14,7 @@ app = new_resolver()
 
 @app.get("/sms/messages/<message_id>")
 def message_status(message_id: str) -> Any:
-    return json_response(200, message_store().lookup(message_id))
+    return json_response(200, message_store().lookup(message_id, tenant(app)))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -18,6 +18,7 @@ ONE = parse_number("+8613800138000")
 FOREIGN = parse_number("+14155552671")
 ERROR_KINDS: dict[Verdict, tuple[type[ProviderError], bool]] = {
     Verdict.REJECTED: (ProviderRejected, False),
+    Verdict.REJECTED_NUMBER: (ProviderRejected, False),
     Verdict.REFUSED_ACCOUNT: (ProviderRejected, True),
     Verdict.BACK_OFF: (ProviderRejected, True),
     Verdict.UNAVAILABLE: (ProviderUnavailable, False),
@@ -98,6 +99,30 @@ def test_a_late_answer_is_outcome_unknown_and_never_retried(plugged: Plugged, sa
     assert not outcome.accepted
     assert [type(f.error) for f in outcome.failures] == [OutcomeUnknown]
     assert len(api_requests(sandbox)) == 1
+
+
+def test_an_answer_proving_nothing_was_processed_is_unavailable(plugged: Plugged, sandbox: Any) -> None:
+    provider = client(plugged, sandbox)
+    for status in (404, 405, 413, 415, 429):
+        sandbox.faults.inject("http_status", code=status, times=1)
+        with pytest.raises(ProviderUnavailable):
+            provider.send_verify(ONE, "hello")
+    sandbox.faults.inject("http_status", code=502, times=1)  # a gateway error proves nothing
+    with pytest.raises(OutcomeUnknown):
+        provider.send_verify(ONE, "hello")
+
+
+def test_a_refused_number_is_split_out_and_the_others_sent_once(plugged: Plugged, sandbox: Any) -> None:
+    provider = client(plugged, sandbox, batch_size=10)
+    recipients = parse_recipients(cn_numbers(20))
+    sandbox.bad_numbers = {provider.address(recipients[13])}
+    outcome = provider.send(recipients, "hello")
+    assert [f.recipients for f in outcome.failures] == [[recipients[13]]]
+    assert outcome.failures[0].error.problem == "refused_request"
+    assert sorted(a.recipient.e164 for a in outcome.accepted) == sorted(
+        r.e164 for r in recipients if r != recipients[13]
+    )
+    assert outcome.requests == len(api_requests(sandbox)) <= 1 + 1 + 2 * 4  # first chunk, then halving
 
 
 def test_options_reach_the_wire_only_for_the_provider_that_declares_them(

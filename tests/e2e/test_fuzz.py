@@ -6,6 +6,7 @@ limited, which is a 4xx by design), negative_data_rejection (we accept friendlie
 than the schema's pattern), unsupported_method (API Gateway answers 403, not 405, and so do we).
 """
 
+import os
 import shutil
 import subprocess
 import sys
@@ -34,7 +35,9 @@ LIMITS_OFF = {
 
 
 @pytest.mark.e2e
-def test_schemathesis_finds_no_server_error_and_nothing_outside_the_spec() -> None:
+@pytest.mark.parametrize("hooks", [None, "tests.e2e.hostile_hooks"], ids=["schema", "hostile"])
+def test_schemathesis_finds_no_server_error_and_nothing_outside_the_spec(hooks: str | None) -> None:
+    """Once with the schema's own data, once with a hostile value in one field of each body."""
     schemathesis = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert schemathesis, "schemathesis is in requirements-dev.txt"
     with tempfile.TemporaryDirectory(prefix="fuzz-") as folder:
@@ -63,6 +66,7 @@ def test_schemathesis_finds_no_server_error_and_nothing_outside_the_spec() -> No
                 text=True,
                 timeout=300,
                 check=False,
+                env={**os.environ, **({"SCHEMATHESIS_HOOKS": hooks} if hooks else {})},
             )
         finally:
             stop_stack(process, Path(folder) / "stderr.log")

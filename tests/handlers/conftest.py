@@ -36,8 +36,12 @@ class Stack:
     def table(self) -> Any:
         return boto3.resource("dynamodb").Table(self.env["MESSAGES_TABLE"])
 
-    def items(self) -> list[dict[str, Any]]:
+    def all_items(self) -> list[dict[str, Any]]:
         return list(self.table().scan()["Items"])
+
+    def items(self) -> list[dict[str, Any]]:
+        """The messages' items (submissions and statuses), without the provider requests' items."""
+        return [i for i in self.all_items() if i["sk"] in ("MSG", "DLR")]
 
 
 def event(name: str, body: Any = ..., **changes: Any) -> dict[str, Any]:

@@ -62,9 +62,13 @@ def test_one_write_and_no_read_per_receipt(
     stack: Stack, invoke: Invoke, count_dynamodb_calls: list[str]
 ) -> None:
     invoke("callback", receipt_event())  # warm: secrets read once per container
+    message = sent_230sms(invoke)
     count_dynamodb_calls.clear()
-    invoke("callback", receipt_event(mobile="8613800138000"))
-    assert count_dynamodb_calls == ["UpdateItem"]
+    invoke("callback", receipt_event(taskid=taskid_of(message["message_id"])))
+    assert count_dynamodb_calls == ["UpdateItem"]  # the message's own item, which leaves the index
+    count_dynamodb_calls.clear()
+    invoke("callback", receipt_event(taskid="111111111111111111"))  # a message never recorded
+    assert count_dynamodb_calls == ["UpdateItem", "UpdateItem"]  # refused by its condition, then kept
 
 
 @pytest.mark.parametrize("receipt_first", [True, False])

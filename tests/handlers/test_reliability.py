@@ -1,5 +1,6 @@
 """Never double-send, never lose a receipt: idempotency, failover, abuse limits, blocklist, policy."""
 
+import contextlib
 import json
 import threading
 from typing import Any
@@ -91,6 +92,7 @@ def test_a_lambda_timeout_mid_send_ends_unknown_not_as_a_second_send(
         raise LambdaTimedOut
 
     monkeypatch.setattr(sending, "_record", killed_after_the_provider_call)
+    monkeypatch.setattr(sending, "_deadline", lambda caller: contextlib.nullcontext())  # not under test
     nearly_out_of_time = context(timeout_seconds=0.001)
     handler = load_handler("send")
     with pytest.raises(LambdaTimedOut):
@@ -166,14 +168,18 @@ def test_when_every_provider_fails_the_answer_names_each(stack: Stack, invoke: I
     assert stack.items() == []
 
 
-def test_foreign_numbers_stay_failed_when_the_fallback_cannot_take_them(
+def test_failover_takes_foreign_numbers_too(
     stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reload_settings(monkeypatch, ALLOWED_COUNTRIES="86,1")
     stack.sms230.faults.inject("error_code", code=201)  # no channel
     answer = body(invoke("send", event("send", {"to": ["+14155552671", "17072440811"], "content": "x"})))
     statuses = {m["to"]: (m["status"], m.get("provider")) for m in answer["messages"]}
-    assert statuses == {"+8617072440811": ("submitted", "cmessages"), "+14155552671": ("rejected", None)}
+    assert statuses == {
+        "+8617072440811": ("submitted", "cmessages"),
+        "+14155552671": ("submitted", "cmessages"),
+    }
+    assert stack.cm.recorded("/sms/send_message")[0].body["mobile"] == ["+14155552671", "17072440811"]
 
 
 # -- abuse limits ---------------------------------------------------------------------------------
@@ -246,10 +252,11 @@ def test_api_key_recipient_quota(
 
 
 def blocklist(method: str, number: str, reason: Any = None) -> dict[str, Any]:
-    path_number = number.replace("+", "%2B")
+    """As API Gateway passes it: the path as sent (%2B), the parameter decoded once (+)."""
+    path_number = number.replace("%", "%25").replace("+", "%2B")
     payload = None if reason is None else {"reason": reason}
     return api_event(
-        method, "/sms/blocklist/{number}", f"/sms/blocklist/{path_number}", {"number": path_number}, payload
+        method, "/sms/blocklist/{number}", f"/sms/blocklist/{path_number}", {"number": number}, payload
     )
 
 
@@ -306,3 +313,69 @@ def test_content_longer_than_the_segment_limit_is_refused(stack: Stack, invoke: 
     assert response["statusCode"] == 422
     assert "segments" in body(response)["error"]["fields"][0]["message"]
     assert stack.sms230.requests == []
+
+
+def test_the_blocklist_path_is_decoded_once_and_its_body_is_strict(stack: Stack, invoke: Invoke) -> None:
+    double = invoke("blocklist", blocklist("GET", "%2B8613800138000"))  # sent as %252B86…
+    assert double["statusCode"] == 422
+    assert body(double)["error"]["fields"][0]["field"] == "number"
+    for payload, field in (
+        ({"reason": "ok", "extra": 1}, "extra"),
+        ({"reason": "bad \ud800"}, "reason"),
+        ({"reason": "bell\u0007"}, "reason"),
+        ({"reason": "x" * 201}, "reason"),
+    ):
+        refused = invoke(
+            "blocklist", blocklist("PUT", "+8613800138000", **{}) | {"body": json.dumps(payload)}
+        )
+        assert refused["statusCode"] == 422, payload
+        assert [f["field"] for f in body(refused)["error"]["fields"]] == [field]
+    assert invoke("blocklist", blocklist("GET", "+8613800138000"))["statusCode"] == 200
+    assert body(invoke("blocklist", blocklist("GET", "+8613800138000")))["blocked"] is False
+
+
+# -- limits count what was sent -------------------------------------------------------------------
+
+
+def test_a_refused_verification_code_starts_no_cooldown(stack: Stack, invoke: Invoke, clock: Clock) -> None:
+    stack.sms230.faults.inject("error_code", code=104, times=1)  # refused for its number: nothing sent
+    stack.cm.faults.inject("error_code", code=1008, times=1)
+    refused = invoke("verify_code", event("verify_code"))
+    assert refused["statusCode"] == 422
+    again = invoke("verify_code", event("verify_code"))
+    assert again["statusCode"] == 200  # no 429: the refusal was given back
+    assert invoke("verify_code", event("verify_code"))["statusCode"] == 429  # the sent one counts
+
+
+def test_an_uncertain_verification_code_keeps_its_cooldown(
+    stack: Stack, invoke: Invoke, clock: Clock
+) -> None:
+    stack.sms230.faults.inject("status_500", times=1)  # may have been sent
+    assert invoke("verify_code", event("verify_code"))["statusCode"] == 202
+    assert invoke("verify_code", event("verify_code"))["statusCode"] == 429
+
+
+def test_recipients_nothing_was_sent_to_are_given_back_to_the_quota(
+    stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch, clock: Clock
+) -> None:
+    reload_settings(monkeypatch, API_KEY_RECIPIENTS_PER_MINUTE="10")
+    limits.limits().clock = clock
+    stack.sms230.faults.inject("error_code", code=202, times=1)  # balance: nothing sent
+    payload = {"to": cn_numbers(10), "content": "x", "provider": "230sms"}
+    assert invoke("send", event("send", payload))["statusCode"] == 502
+    stack.sms230.bad_numbers = {"8613800000003", "8613800000007"}
+    partly = body(invoke("send", event("send", payload)))  # the quota is whole again
+    assert partly["summary"]["submitted"] == 8 and partly["summary"]["rejected"] == 2
+    two = {"to": cn_numbers(2, start=13900000000), "content": "x", "provider": "230sms"}
+    assert invoke("send", event("send", two))["statusCode"] == 200  # the 2 refused were given back
+    assert invoke("send", event("send", two))["statusCode"] == 429
+
+
+def test_a_10000_recipient_idempotent_send_replays_byte_identical(stack: Stack, invoke: Invoke) -> None:
+    payload = {"to": cn_numbers(10_000), "content": "x", "provider": "230sms"}
+    first = invoke("send", keyed("send", "bulk-10k", payload))
+    assert first["statusCode"] == 200
+    assert len(first["body"]) > 400_000  # more than one DynamoDB item could hold
+    replay = invoke("send", keyed("send", "bulk-10k", payload))
+    assert (replay["statusCode"], replay["body"]) == (first["statusCode"], first["body"])
+    assert len(stack.sms230.recorded("/outauth/send")) == 10  # sent once

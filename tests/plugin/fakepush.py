@@ -19,7 +19,7 @@ CODES = {
     "29": base.Code("slow down", base.Verdict.BACK_OFF),
     "40": base.Code("bad token", base.Verdict.REFUSED_ACCOUNT),
     "41": base.Code("no credit", base.Verdict.REFUSED_ACCOUNT),
-    "42": base.Code("bad recipient", base.Verdict.REJECTED),
+    "42": base.Code("bad recipient", base.Verdict.REJECTED_NUMBER),
     "43": base.Code("empty text", base.Verdict.REJECTED),
     "50": base.Code("internal error", base.Verdict.OUTCOME_UNKNOWN),
 }
@@ -54,7 +54,7 @@ class FakePush(base.Provider):
         self, recipient: Recipient, content: str, options: Mapping[str, str] = base.NO_OPTIONS
     ) -> base.Accepted:
         body = {"recipient": self.address(recipient), "text": content}
-        return base.Accepted(recipient, self.paced(lambda: self._post("/v2/otp", body, options)))
+        return base.Accepted(recipient, self.paced(lambda: self._post("/v2/otp", body, options)).provider_id)
 
     def parse_receipt(self, body: str | bytes) -> base.StatusUpdate:
         try:
@@ -72,7 +72,7 @@ class FakePush(base.Provider):
         status = Status.DELIVERED if state == "DELIVERED" else Status.FAILED
         return base.StatusUpdate(batch, status, state, number, data.get("at"))
 
-    def _post(self, path: str, body: dict[str, Any], options: Mapping[str, str]) -> str:
+    def _post(self, path: str, body: dict[str, Any], options: Mapping[str, str]) -> base.TaskAnswer:
         payload = {
             "token": self.token,
             **body,
@@ -82,11 +82,11 @@ class FakePush(base.Provider):
         try:
             data = reply.json()
         except ValueError:
-            raise after_sending(
+            raise base.not_processed(self.name, reply.status, reply.text) or after_sending(
                 self.name, "unreadable answer", False, status=reply.status, raw=reply.text
             ) from None
         if isinstance(data, dict) and data.get("ok") is True and data.get("batch"):
-            return str(data["batch"])
+            return base.TaskAnswer(str(data["batch"]))
         code = str(data.get("code")) if isinstance(data, dict) else None
         error = self.classify(code, status=reply.status, raw=reply.text)
         raise error or OutcomeUnknown(

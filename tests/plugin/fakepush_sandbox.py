@@ -32,11 +32,13 @@ class FakePushSandbox(SandboxServer):
         token: str = "fp-token",  # noqa: S107 - a sandbox credential
         callback_url: str | None = None,
         fail_numbers: Iterable[str] = (),
+        bad_numbers: Iterable[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(valid_fault_codes=frozenset(ERRORS), **kwargs)
         self.account, self.token, self.callback_url = account, token, callback_url
         self.fail_numbers = set(fail_numbers)
+        self.bad_numbers = set(bad_numbers)  # refused with 42, nothing sent
         self.batches: dict[str, list[str]] = {}
         self.receipts_pushed: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
@@ -59,6 +61,8 @@ class FakePushSandbox(SandboxServer):
         if not isinstance(recipients, list) or not 1 <= len(recipients) <= 50:
             return self.error_for_code(42)
         if not all(isinstance(r, str) and _NUMBER.fullmatch(r) for r in recipients):
+            return self.error_for_code(42)
+        if self.bad_numbers & set(recipients):
             return self.error_for_code(42)
         if not isinstance(body.get("text"), str) or not body["text"].strip():
             return self.error_for_code(43)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -37,3 +37,22 @@ def http() -> Iterator[urllib3.PoolManager]:
     manager = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=5.0))
     yield manager
     manager.clear()
+
+
+NginxCheck = Callable[[urllib3.BaseHTTPResponse, int], None]
+
+
+@pytest.fixture
+def nginx_page() -> NginxCheck:
+    """Asserts that an answer is a front web server's own error page (nginx's), not the provider's."""
+
+    def check(response: urllib3.BaseHTTPResponse, status: int) -> None:
+        assert response.status == status
+        assert response.headers["Content-Type"] == "text/html"
+        page = response.data.decode("ascii")
+        assert page.startswith("<html>\r\n<head><title>")
+        assert f"<title>{status} " in page
+        assert f"<center><h1>{status} " in page
+        assert page.endswith("<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+
+    return check

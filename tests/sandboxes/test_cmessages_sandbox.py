@@ -6,7 +6,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -236,7 +236,7 @@ def test_utc_time_instead_of_beijing_time_is_refused(
         ("/sms/send_message", {"mobile": ["17072440811"] * 101, "content": "hi"}, 1006),
         ("/sms/send_message", {"mobile": [], "content": "hi"}, 1007),
         ("/sms/send_verify", {"mobile": "", "content": "hi"}, 1007),
-        ("/sms/send_verify", {"mobile": "+8617072440811", "content": "hi"}, 1008),
+        ("/sms/send_verify", {"mobile": "+8612072440811", "content": "hi"}, 1008),
         ("/sms/send_verify", {"mobile": "12072440811", "content": "hi"}, 1008),
         ("/sms/send_message", {"mobile": ["17072440811", "1707244081"], "content": "hi"}, 1008),
         ("/sms/send_message", {"mobile": ["8617072440811"], "content": "hi"}, 1008),
@@ -485,3 +485,124 @@ def test_start_stop_and_free_port() -> None:
         second.stop()
     with pytest.raises(RuntimeError):
         _ = first.url
+
+
+# -- switches: a provider that is not having a good day -----------------------------------------
+
+NginxCheck = Callable[[urllib3.BaseHTTPResponse, int], None]
+
+
+def test_switches_default_to_the_strict_provider(
+    http: urllib3.PoolManager, sandbox: CMessagesSandbox
+) -> None:
+    assert http.request("GET", sandbox.url + "/_sandbox/settings").json() == {
+        "base_path": "",
+        "bad_numbers": [],
+        "balance": 10000.0,
+    }
+
+
+def test_bad_numbers_are_1008_and_nothing_is_sent(http: urllib3.PoolManager) -> None:
+    with CMessagesSandbox(bad_numbers={"16014635797", "+14155552671"}) as sb:
+        for path, mobile in [
+            ("/sms/send_message", ["17072440811", "16014635797"]),
+            ("/sms/send_message", ["+14155552671"]),
+            ("/sms/send_verify", "16014635797"),
+        ]:
+            response = post(http, sb.url + path, signed(mobile=mobile, content="hi"))
+            assert (response.status, response.json()["code"]) == (400, 1008)
+        assert sb.messages == {}
+        assert sb.state()["balance"] == 10000
+        assert (
+            post(http, sb.url + "/sms/send_verify", signed(mobile="17072440811", content="hi")).status == 200
+        )
+        sb.bad_numbers = ["17072440811"]
+        assert (
+            post(http, sb.url + "/sms/send_verify", signed(mobile="17072440811", content="hi")).status == 400
+        )
+        assert http.request("POST", sb.url + "/_sandbox/settings", json={"bad_numbers": []}).status == 200
+        assert (
+            post(http, sb.url + "/sms/send_verify", signed(mobile="17072440811", content="hi")).status == 200
+        )
+        assert len(sb.messages) == 2
+
+
+def test_numbers_with_a_country_code_are_echoed_as_sent(
+    http: urllib3.PoolManager, sandbox: CMessagesSandbox
+) -> None:
+    mobiles = ["+14155552671", "+447911123456", "+8617072440811", "17072440811", "+123456789012345"]
+    answer = post(http, sandbox.url + "/sms/send_message", signed(mobile=mobiles, content="hi")).json()
+    assert [item["mobile"] for item in answer] == mobiles
+    assert len({item["id"] for item in answer}) == 5
+    assert all(item["id"].isdigit() for item in answer)
+    verify = post(
+        http, sandbox.url + "/sms/send_verify", signed(mobile="+5511987654321", content="hi")
+    ).json()
+    assert verify["mobile"] == "+5511987654321"
+    queried = post(http, sandbox.url + "/sms/query", signed(id_list=[answer[0]["id"], verify["id"]])).json()
+    assert [item["mobile"] for item in queried] == ["+14155552671", "+5511987654321"]
+
+
+@pytest.mark.parametrize(
+    "mobile",
+    [
+        "+86",
+        "+861707244081",  # +86 is checked as a mainland number, not as any E.164 number
+        "+8612072440811",
+        "+1234567",  # 7 digits: too short
+        "+1234567890123456",  # 16: too long
+        "+0123456789",
+        "+1 4155552671",
+        "0014155552671",
+        "++14155552671",
+    ],
+)
+def test_wrong_international_numbers_are_1008(
+    http: urllib3.PoolManager, sandbox: CMessagesSandbox, mobile: str
+) -> None:
+    response = post(http, sandbox.url + "/sms/send_verify", signed(mobile=mobile, content="hi"))
+    assert (response.status, response.json()["code"]) == (400, 1008)
+    assert sandbox.messages == {}
+
+
+@pytest.mark.parametrize("value", ["n/a", None, "10.5", {"amount": 5}, [], True])
+def test_balance_may_be_any_json_value(http: urllib3.PoolManager, value: Any) -> None:
+    with CMessagesSandbox(balance=value) as sb:
+        assert post(http, sb.url + "/sms/get_balance", signed()).json() == {"balance": value}
+        # Not a number: it neither limits nor is charged.
+        assert (
+            post(http, sb.url + "/sms/send_verify", signed(mobile="17072440811", content="hi")).status == 200
+        )
+        assert sb.state()["balance"] == value
+        sb.balance = 0.5
+        response = post(http, sb.url + "/sms/send_verify", signed(mobile="17072440811", content="hi"))
+        assert (response.status, response.json()["code"]) == (400, 1009)
+
+
+def test_balance_over_the_admin_endpoint(http: urllib3.PoolManager, sandbox: CMessagesSandbox) -> None:
+    url = sandbox.url + "/_sandbox/settings"
+    assert http.request("POST", url, json={"balance": "n/a"}).json()["balance"] == "n/a"
+    assert post(http, sandbox.url + "/sms/get_balance", signed()).data == b'{"balance": "n/a"}'
+    assert http.request("POST", url, json={"balance": 3, "nope": 1}).status == 400
+    assert sandbox.balance == "n/a"
+    with pytest.raises(TypeError):
+        sandbox.balance = object()
+
+
+@pytest.mark.parametrize("status", [401, 403, 413, 429, 503])
+def test_http_status_fault_is_html_not_the_documented_json(
+    http: urllib3.PoolManager, sandbox: CMessagesSandbox, nginx_page: NginxCheck, status: int
+) -> None:
+    sandbox.faults.inject("http_status", code=status, path="/sms/send_message")
+    nginx_page(
+        post(http, sandbox.url + "/sms/send_message", signed(mobile=["17072440811"], content="hi")), status
+    )
+    assert sandbox.messages == {}
+    assert sandbox.state()["balance"] == 10000
+    assert post(http, sandbox.url + "/sms/get_balance", signed()).status == 200  # other paths unaffected
+
+
+def test_base_path_works_here_too(http: urllib3.PoolManager, nginx_page: NginxCheck) -> None:
+    with CMessagesSandbox(base_path="/api") as sb:
+        nginx_page(post(http, sb.url + "/sms/get_balance", signed()), 404)
+        assert post(http, sb.url + "/api/sms/get_balance", signed()).json() == {"balance": 10000}

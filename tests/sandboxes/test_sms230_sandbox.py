@@ -7,7 +7,7 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,6 +16,7 @@ import pytest
 import urllib3
 
 from sandboxes import Sms230Sandbox
+from sandboxes.sms230 import receipt_mobile_as
 from tests.conftest import Receiver
 
 BEIJING = timezone(timedelta(hours=8))
@@ -450,3 +451,194 @@ def test_admin_callback_and_state(
     assert http.request("POST", admin + "/faults", json={"kind": "error_code", "code": 105}).status == 200
     assert code_of(post(http, sandbox.url + SEND, signed(mobile=CN))) == "105"
     assert [r["path"] for r in http.request("GET", admin + "/requests").json()] == [SEND, SEND]
+
+
+# -- switches: a provider that is not having a good day -----------------------------------------
+
+CN3 = "8613800138000"
+NginxCheck = Callable[[urllib3.BaseHTTPResponse, int], None]
+
+
+def test_switches_default_to_the_strict_provider(http: urllib3.PoolManager, sandbox: Sms230Sandbox) -> None:
+    assert http.request("GET", sandbox.url + "/_sandbox/settings").json() == {
+        "base_path": "",
+        "bad_numbers": [],
+        "shortfall": 0,
+        "receipt_mobile": "plain",
+        "receipt_status_for": {},
+    }
+    response = post(http, sandbox.url + "/smscoreapi" + SEND, signed(mobile=CN))
+    assert (response.status, response.data) == (404, b"Not Found")  # not the HTML of a set base_path
+    assert response.headers["Content-Type"].startswith("text/plain")
+
+
+def test_bad_numbers_are_104_and_nothing_is_sent(http: urllib3.PoolManager, receiver: Receiver) -> None:
+    with Sms230Sandbox(bad_numbers={CN2}, callback_url=receiver.url) as sb:
+        assert code_of(post(http, sb.url + SEND, signed(mobile=f"{CN},{CN2}"))) == "104"
+        assert code_of(post(http, sb.url + VERIFY, signed(mobile=CN2))) == "104"
+        assert sb.tasks == {}
+        assert sb.state()["balance"] == 10_000_000
+        assert code_of(post(http, sb.url + SEND, signed(mobile=CN))) == "000"  # the others still go
+        sb.bad_numbers.add(CN)  # a plain attribute too
+        assert code_of(post(http, sb.url + VERIFY, signed(mobile=CN))) == "104"
+        assert sb.wait_receipts_idle(5)
+        assert [b["mobile"] for b in receiver.bodies()] == [CN]
+        with pytest.raises(TypeError):
+            sb.bad_numbers = CN  # a bare string would be a set of digits
+
+
+def test_shortfall_takes_all_but_the_last_numbers(http: urllib3.PoolManager, receiver: Receiver) -> None:
+    with Sms230Sandbox(shortfall=1, callback_url=receiver.url) as sb:
+        data = post(http, sb.url + SEND, signed(mobile=f"{CN},{CN2},{CN3}")).json()["data"]
+        assert (data["validnumber"], data["jfts"]) == (2, 2)
+        task = sb.tasks[data["taskid"]]
+        assert (task.mobiles, task.not_taken) == ([CN, CN2], [CN3])
+        assert sb.state()["balance"] == 10_000_000 - 2
+        assert sb.wait_receipts_idle(5)
+        assert sorted(b["mobile"] for b in receiver.bodies()) == sorted([CN, CN2])  # none for CN3
+        sb.shortfall = 5  # more than were sent: none taken, still "000"
+        data = post(http, sb.url + VERIFY, signed(mobile=CN3)).json()["data"]
+        assert (data["validnumber"], data["jfts"]) == (0, 0)
+        assert sb.wait_receipts_idle(5)
+        assert len(receiver.received) == 2
+        with pytest.raises(ValueError, match="shortfall"):
+            sb.shortfall = -1
+
+
+@pytest.mark.parametrize(
+    ("content", "parts"),
+    [
+        ("a" * 160, 1),
+        ("a" * 161, 2),
+        ("a" * 306, 2),
+        ("a" * 307, 3),
+        ("€" * 80, 1),  # GSM extension characters count twice
+        ("€" * 81, 2),
+        ("验证码" * 23 + "好", 1),  # 70 UCS-2 characters
+        ("验证码" * 23 + "好啊", 2),
+        ("😀" * 36, 2),  # one emoji is two UCS-2 units
+    ],
+)
+def test_jfts_is_validnumber_times_segments(http: urllib3.PoolManager, content: str, parts: int) -> None:
+    with Sms230Sandbox(shortfall=1) as sb:
+        data = post(http, sb.url + SEND, signed(mobile=f"{CN},{CN2},{CN3}", content=content)).json()["data"]
+        assert (data["validnumber"], data["jfts"]) == (2, 2 * parts)
+        assert sb.state()["balance"] == 10_000_000 - 2 * parts  # billed by jfts
+
+
+def test_base_path_serves_the_api_only_under_it(
+    http: urllib3.PoolManager, nginx_page: NginxCheck, receiver: Receiver
+) -> None:
+    with Sms230Sandbox(base_path="/smscoreapi/", callback_url=receiver.url) as sb:
+        assert sb.base_path == "/smscoreapi"
+        nginx_page(post(http, sb.url + SEND, signed(mobile=CN)), 404)
+        nginx_page(post(http, sb.url + "/smscoreapi", signed(mobile=CN)), 404)
+        nginx_page(post(http, sb.url + "/smscoreapi/outauth/nope", signed(mobile=CN)), 404)
+        nginx_page(post(http, sb.url + "/smscoreapiX" + SEND, signed(mobile=CN)), 404)
+        nginx_page(http.request("GET", sb.url + "/smscoreapi" + SEND), 405)
+        assert sb.requests == []
+        sb.faults.inject("error_code", path=VERIFY, code=105, times=1)  # faults match the API path
+        assert code_of(post(http, sb.url + "/smscoreapi" + VERIFY, signed(mobile=CN))) == "105"
+        assert code_of(post(http, sb.url + "/smscoreapi" + SEND, signed(mobile=CN))) == "000"
+        assert [r.path for r in sb.recorded()] == [VERIFY, SEND]
+        assert sb.wait_receipts_idle(5)
+        assert len(receiver.received) == 1
+        assert http.request("GET", sb.url + "/_sandbox/state").status == 200  # admin stays at the root
+        sb.base_path = ""
+        assert code_of(post(http, sb.url + SEND, signed(mobile=CN))) == "000"
+
+
+@pytest.mark.parametrize("bad", ["smscoreapi", "/a b", "/_sandbox", "/x?y=1", 5])
+def test_base_path_must_be_a_path(bad: Any) -> None:
+    with pytest.raises((ValueError, TypeError), match="base_path"):
+        Sms230Sandbox(base_path=bad)
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 405, 413, 415, 429, 502, 503])
+def test_http_status_fault_is_an_html_page_and_sends_nothing(
+    http: urllib3.PoolManager, sandbox: Sms230Sandbox, nginx_page: NginxCheck, status: int
+) -> None:
+    admin = sandbox.url + "/_sandbox/faults"
+    assert http.request("POST", admin, json={"kind": "http_status", "code": status, "times": 1}).status == 200
+    nginx_page(post(http, sandbox.url + SEND, signed(mobile=CN)), status)
+    assert sandbox.tasks == {}
+    assert sandbox.state()["balance"] == 10_000_000
+    assert code_of(post(http, sandbox.url + SEND, signed(mobile=CN))) == "000"
+
+
+def test_http_status_fault_page_is_nginx_and_codes_are_checked(
+    http: urllib3.PoolManager, sandbox: Sms230Sandbox
+) -> None:
+    sandbox.faults.inject("http_status", code=502)
+    response = post(http, sandbox.url + VERIFY, signed(mobile=CN))
+    assert response.data == (
+        b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+        b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    )
+    for code in (500, 200, None, 999):
+        with pytest.raises(ValueError, match="http_status"):
+            sandbox.faults.inject("http_status", code=code)
+    with pytest.raises(ValueError, match="error_code"):
+        sandbox.faults.inject("error_code", code=413)  # HTML statuses are not 230sms codes
+
+
+@pytest.mark.parametrize(
+    ("form", "expected"),
+    [
+        ("plain", [CN, "447911123456", "14155552671"]),
+        ("masked", ["861707****", "447911****", "141555****"]),  # as the document's 861234****
+        ("national", ["17072440811", "7911123456", "4155552671"]),
+        ("plus", ["+" + CN, "+447911123456", "+14155552671"]),
+    ],
+)
+def test_receipt_mobile_forms(
+    http: urllib3.PoolManager, receiver: Receiver, form: str, expected: list[str]
+) -> None:
+    with Sms230Sandbox(receipt_mobile=form, callback_url=receiver.url) as sb:
+        for number in (CN, "447911123456", "14155552671"):  # one by one: receipts in send order
+            post(http, sb.url + SEND, signed(mobile=number))
+            assert sb.wait_receipts_idle(5)
+        assert [b["mobile"] for b in receiver.bodies()] == expected
+    with pytest.raises(ValueError, match="receipt_mobile"):
+        Sms230Sandbox(receipt_mobile="MASKED")
+
+
+@pytest.mark.parametrize(
+    ("number", "national"),
+    [("79161234567", "9161234567"), ("37251234567", "51234567"), ("9119800001234", "19800001234")],
+)
+def test_national_form_drops_one_two_or_three_digit_country_codes(number: str, national: str) -> None:
+    assert receipt_mobile_as(number, "national") == national
+
+
+def test_receipt_status_for_overrides_the_status(http: urllib3.PoolManager, receiver: Receiver) -> None:
+    statuses = {CN: "MBBLACK", CN2: "EXPIRED"}
+    with Sms230Sandbox(fail_numbers={CN2, CN3}, receipt_status_for=statuses, callback_url=receiver.url) as sb:
+        post(http, sb.url + SEND, signed(mobile=f"{CN},{CN2},{CN3}"))
+        assert sb.wait_receipts_idle(5)
+        assert {b["mobile"]: b["status"] for b in receiver.bodies()} == {
+            CN: "MBBLACK",
+            CN2: "EXPIRED",
+            CN3: "UNDELIV",  # fail_numbers without an override
+        }
+        with pytest.raises(TypeError, match="receipt_status_for"):
+            sb.receipt_status_for = {CN: 5}
+
+
+def test_admin_settings_set_all_or_nothing(http: urllib3.PoolManager, sandbox: Sms230Sandbox) -> None:
+    url = sandbox.url + "/_sandbox/settings"
+    change = {
+        "bad_numbers": [CN],
+        "shortfall": 1,
+        "base_path": "/smscoreapi",
+        "receipt_mobile": "masked",
+        "receipt_status_for": {CN2: "REJECTD"},
+    }
+    assert http.request("POST", url, json=change).json() == change
+    assert sandbox.bad_numbers == {CN}
+    assert code_of(post(http, sandbox.url + "/smscoreapi" + SEND, signed(mobile=CN))) == "104"
+    data = post(http, sandbox.url + "/smscoreapi" + SEND, signed(mobile=f"{CN2},{CN3}")).json()["data"]
+    assert data["validnumber"] == 1
+    for bad in ({"shortfall": 0, "receipt_mobile": "hidden"}, {"shortfall": 0, "nope": 1}, [1]):
+        assert http.request("POST", url, json=bad).status == 400
+    assert http.request("GET", url).json() == change  # the bad calls changed nothing

@@ -7,6 +7,7 @@ from smsgw.errors import (
     Failover,
     GatewayError,
     IdempotencyConflict,
+    NotAttempted,
     NotFound,
     NothingSent,
     OutcomeUnknown,
@@ -27,6 +28,7 @@ CASES: list[tuple[GatewayError, int, str]] = [
     (ProviderRejected("p", "no balance", "202", failover_ok=True), 502, "provider_rejected"),
     (ProviderUnavailable("p", "refused"), 503, "provider_unavailable"),
     (OutcomeUnknown("p", "read timeout"), 504, "provider_outcome_unknown"),
+    (NotAttempted("p", "no time left"), 503, "deadline_reached"),
 ]
 
 

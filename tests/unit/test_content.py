@@ -37,3 +37,26 @@ def test_segment_limit() -> None:
     assert validate_content("验" * 134, max_segments=2) == "验" * 134
     with pytest.raises(ValidationError, match="3 SMS segments"):
         validate_content("验" * 135, max_segments=2)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("code \ud800", "lone surrogate"),
+        ("\u200b", "visible text"),
+        ("\u200b\u2060\ufeff \u3000", "visible text"),
+        ("ring\u0007", "control characters"),
+        ("nul\u0000byte", "control characters"),
+        ("tab\there", "control characters"),
+        ("bad \ufffd utf-8", "UTF-8"),
+    ],
+)
+def test_text_that_cannot_go_out_is_refused_by_name(raw: str, reason: str) -> None:
+    with pytest.raises(ValidationError, match=reason) as info:
+        validate_content(raw)
+    assert info.value.errors[0].field == "content"
+
+
+@pytest.mark.parametrize("raw", ["第一行\n第二行", "windows\r\nnewline", "emoji 😀 ok", "a\u200bb"])
+def test_newlines_emoji_and_inner_zero_width_characters_are_fine(raw: str) -> None:
+    assert validate_content(raw) == raw

@@ -81,3 +81,17 @@ def test_policy_refusals_name_the_original_position_after_duplicates() -> None:
     with pytest.raises(ValidationError) as info:
         parse_recipients(["17072440811", "+8617072440811", "+14155552671"], policy=policy)
     assert [(e.field, e.message) for e in info.value.errors] == [("to[2]", "not allowed")]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["+8617072440811 ext 5", "+8617072440811;ext=5", "tel:+8617072440811", "+86170724408x1", "17072440811#"],
+)
+def test_extensions_uris_and_letters_are_refused_not_dropped(raw: str) -> None:
+    with pytest.raises(ValidationError, match="not a phone number"):
+        parse_number(raw)
+
+
+@pytest.mark.parametrize("raw", ["+86 170-7244-0811", "+86 (170) 7244 0811", "170.7244.0811"])
+def test_usual_separators_are_fine(raw: str) -> None:
+    assert parse_number(raw).e164 == "+8617072440811"

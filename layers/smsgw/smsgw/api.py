@@ -8,8 +8,9 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from . import idempotency
 from .balances import Balance
+from .caller import Caller, tenant_of
 from .errors import GatewayError, NothingSent, Problem, ProviderError, RateLimited, ValidationError
-from .idempotency import HEADER, Caller, validate_key
+from .idempotency import HEADER, validate_key
 from .messages import Kind
 from .observability import logger
 from .send_request import SendRequest
@@ -26,8 +27,9 @@ ANSWERS: dict[Problem, tuple[int, str]] = {
     Problem.REFUSED_ACCOUNT: (502, "provider_rejected"),  # the provider's or our account's fault
     Problem.UNAVAILABLE: (503, "provider_unavailable"),
     Problem.OUTCOME_UNKNOWN: (504, "provider_outcome_unknown"),
+    Problem.NOT_ATTEMPTED: (503, "deadline_reached"),  # nothing sent: a retry may send
 }
-RETRY_AFTER = {Problem.UNAVAILABLE: 5, Problem.IN_PROGRESS: 2}
+RETRY_AFTER = {Problem.UNAVAILABLE: 5, Problem.IN_PROGRESS: 2, Problem.NOT_ATTEMPTED: 1}
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
@@ -108,8 +110,16 @@ def json_body(app: APIGatewayRestResolver) -> Any:
         raise ValidationError.single("body", "a JSON body is required")
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise ValidationError.single("body", "is nested too deeply") from None
     except ValueError:
         raise ValidationError.single("body", "is not valid JSON") from None
+
+
+def tenant(app: APIGatewayRestResolver) -> str | None:
+    """Whose data the request may read and write (see caller.tenant_of)."""
+    identity = app.current_event.request_context.identity
+    return tenant_of(identity.api_key_id or identity.api_key or "anonymous")
 
 
 def caller(app: APIGatewayRestResolver) -> Caller:

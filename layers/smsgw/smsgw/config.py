@@ -26,6 +26,8 @@ class Settings:
     retention_days: int = 90
     max_recipients: int = 10_000  # per API request: what fits in API Gateway's 29 s
     provider_concurrency: int = 8
+    tenancy: str = "per-key"  # or "single": every API key shares messages and the blocklist
+    send_reserve_seconds: float = 3.0  # of the Lambda's time, kept for recording and answering
     connect_timeout: float = 3.05
     read_timeout: float = 10.0
     pending_shards: int = 8  # spreads the sparse index's writes over partitions
@@ -68,7 +70,11 @@ class Settings:
             )
         except ValueError:
             raise ConfigError("ALLOWED_COUNTRIES must be calling codes, e.g. 86,852") from None
+        tenancy = values.get("TENANCY") or cls.tenancy
+        if tenancy not in ("per-key", "single"):
+            raise ConfigError("TENANCY must be per-key or single")
         return cls(
+            tenancy=tenancy,
             messages_table=required("MESSAGES_TABLE"),
             idempotency_table=required("IDEMPOTENCY_TABLE"),
             limits_table=required("LIMITS_TABLE"),
@@ -79,6 +85,7 @@ class Settings:
             retention_days=number("RETENTION_DAYS", int, cls.retention_days),
             max_recipients=number("MAX_RECIPIENTS", int, cls.max_recipients),
             provider_concurrency=number("PROVIDER_CONCURRENCY", int, cls.provider_concurrency),
+            send_reserve_seconds=number("SEND_RESERVE_SECONDS", float, cls.send_reserve_seconds),
             connect_timeout=number("PROVIDER_CONNECT_TIMEOUT", float, cls.connect_timeout),
             read_timeout=number("PROVIDER_READ_TIMEOUT", float, cls.read_timeout),
             idempotency_ttl_seconds=number("IDEMPOTENCY_TTL_SECONDS", int, cls.idempotency_ttl_seconds),

@@ -1,5 +1,6 @@
 """Message content: validation and SMS segment counting (GSM-7 160/153, UCS-2 70/67)."""
 
+import unicodedata
 from dataclasses import dataclass
 
 from .errors import ValidationError
@@ -27,9 +28,31 @@ def count_segments(text: str) -> Segments:
     return Segments("UCS-2", units, 1 if units <= 70 else -(-units // 67))
 
 
+def text_problem(text: str, *, newlines: bool = True) -> str | None:
+    """Why `text` cannot go out as an SMS (or be stored as text), or None: lone surrogates (not
+    Unicode), U+FFFD (what invalid UTF-8 became on the way in), control characters other than a
+    newline, or nothing visible at all."""
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+        return "is not valid Unicode text (lone surrogate)"
+    if "\ufffd" in text:
+        return "is not valid UTF-8 text (replacement character)"
+    allowed = "\n" if newlines else ""
+    if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text.replace("\r\n", "\n")):
+        return "must not contain control characters" + (" other than a newline" if newlines else "")
+    if text and not any(not ch.isspace() and unicodedata.category(ch) not in _INVISIBLE for ch in text):
+        return "must contain visible text"
+    return None
+
+
+# Format characters (zero-width space and joiners, BOM, word joiner) and separators show nothing.
+_INVISIBLE = frozenset({"Cf", "Zs", "Zl", "Zp"})
+
+
 def validate_content(raw: object, field_name: str = "content", max_segments: int | None = None) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise ValidationError.single(field_name, "must be non-empty text")
+    if problem := text_problem(raw):
+        raise ValidationError.single(field_name, problem)
     if max_segments is not None and (segments := count_segments(raw)).count > max_segments:
         raise ValidationError.single(
             field_name, f"is {segments.count} SMS segments ({segments.encoding}); at most {max_segments}"

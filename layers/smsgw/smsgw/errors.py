@@ -18,6 +18,7 @@ class Problem(StrEnum):
     REFUSED_ACCOUNT = "refused_account"  # the provider refused for the account or itself
     UNAVAILABLE = "unavailable"
     OUTCOME_UNKNOWN = "outcome_unknown"
+    NOT_ATTEMPTED = "not_attempted"  # no time was left to send before the function's deadline
 
 
 class GatewayError(Exception):
@@ -75,6 +76,7 @@ class ProviderRejected(ProviderError):
 
     failover_ok: bool = False
     back_off: bool = False
+    per_number: bool = False  # refused because of a number in the request; the others may go
 
     @property
     def problem(self) -> Problem:  # type: ignore[override]
@@ -93,6 +95,13 @@ class OutcomeUnknown(ProviderError):
     """A request may have been accepted (read timeout, dropped or garbled answer): never retried."""
 
     problem = Problem.OUTCOME_UNKNOWN
+
+
+@dataclass
+class NotAttempted(ProviderError):
+    """Not sent: the request could not have finished before the function's deadline."""
+
+    problem = Problem.NOT_ATTEMPTED
 
 
 class NotFound(GatewayError):

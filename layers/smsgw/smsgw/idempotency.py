@@ -8,14 +8,16 @@ marker knows an earlier attempt may have sent: it sends nothing and answers `unk
 """
 
 import functools
+import json
 import re
 import time
+import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .config import settings
 from .errors import GatewayError, IdempotencyConflict, NothingSent, Problem, ValidationError
+from .observability import logger
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
@@ -27,14 +29,6 @@ HEADER = "Idempotency-Key"
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
 
 HttpAnswer = tuple[int, dict[str, Any]]  # status and body: what a retry gets again
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    request_id: str
-    api_key: str  # the API key's id: scopes idempotency keys and quotas
-    idempotency_key: str | None = None
-    context: "LambdaContext | None" = None
 
 
 class PreviousAttemptUnknown(GatewayError):
@@ -78,7 +72,7 @@ def _runner() -> Callable[..., dict[str, Any]]:
         except NothingSent:
             clear_intent(request["key"])  # certainly not sent: a retry may try again
             raise
-        return {"status": status, "answer": answer}
+        return _keep(request["key"], status, answer)
 
     return run  # type: ignore[no-any-return]
 
@@ -104,8 +98,14 @@ def once(
     )
 
     request = {"key": f"{operation}#{scope}#{key}", "body": body}
+    fresh: list[HttpAnswer] = []
+
+    def first(hook: Callable[[], None]) -> HttpAnswer:
+        fresh.append(work(hook))  # this attempt's own answer: no need to read it back
+        return fresh[-1]
+
     try:
-        result = _runner()(request=request, work=work)
+        result = _runner()(request=request, work=first)
     except IdempotencyValidationError:
         raise IdempotencyConflict(
             Problem.KEY_REUSED, f"this {HEADER} was used with a different request body"
@@ -114,17 +114,75 @@ def once(
         raise IdempotencyConflict(
             Problem.IN_PROGRESS, f"a request with this {HEADER} is still in progress; retry later"
         ) from None
-    return int(result["status"]), dict(result["answer"])
+    return fresh[-1] if fresh else _replay(request["key"], result)
+
+
+# An answer kept in the idempotency record itself stays under DynamoDB's 400 KB item limit; a
+# larger one (10,000 recipients is about 1 MB) is compressed into parts of its own items.
+MAX_INLINE_BYTES = 200_000
+PART_BYTES = 350_000
+
+
+def _keep(key: str, status: int, answer: dict[str, Any]) -> dict[str, Any]:
+    """What Powertools stores for a replay: the answer, or how many parts hold it."""
+    text = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
+    if len(text) <= MAX_INLINE_BYTES:
+        return {"status": status, "answer": answer}
+    packed = zlib.compress(text, 6)
+    parts = [packed[i : i + PART_BYTES] for i in range(0, len(packed), PART_BYTES)]
+    expires = int(time.time()) + settings().idempotency_ttl_seconds
+    try:
+        for number, part in enumerate(parts):
+            _client().put_item(
+                TableName=settings().idempotency_table,
+                Item={
+                    "id": {"S": f"answer#{key}#{number}"},
+                    "expiration": {"N": str(expires)},
+                    "data": {"B": part},
+                },
+            )
+    except Exception:
+        # It was sent: never fail now. A replay gets the summary instead of every line.
+        logger.exception("keeping the answer for replays failed", extra={"bytes": len(text)})
+        short = {k: v for k, v in answer.items() if k != "messages"}
+        short["warnings"] = [
+            *answer.get("warnings", []),
+            "the answer's message lines were not kept for replays",
+        ]
+        return {"status": status, "answer": short}
+    return {"status": status, "parts": len(parts)}
+
+
+def _replay(key: str, result: dict[str, Any]) -> HttpAnswer:
+    if "parts" not in result:
+        return int(result["status"]), dict(result["answer"])
+    packed = b"".join(
+        bytes(
+            _client().get_item(
+                TableName=settings().idempotency_table,
+                Key={"id": {"S": f"answer#{key}#{number}"}},
+                ConsistentRead=True,
+            )["Item"]["data"]["B"]
+        )
+        for number in range(int(result["parts"]))
+    )
+    return int(result["status"]), dict(json.loads(zlib.decompress(packed)))
+
+
+@functools.cache
+def _client() -> Any:
+    import boto3  # noqa: PLC0415
+
+    return boto3.client("dynamodb")
 
 
 def mark_intent(key: str) -> None:
     """One conditional put: the first attempt to reach the provider call for this key wins."""
-    import boto3  # noqa: PLC0415
     from botocore.exceptions import ClientError  # noqa: PLC0415
 
     expires = int(time.time()) + settings().idempotency_ttl_seconds
     try:
-        boto3.client("dynamodb").put_item(
+        _client().put_item(
             TableName=settings().idempotency_table,
             Item={"id": {"S": f"intent#{key}"}, "expiration": {"N": str(expires)}},
             ConditionExpression="attribute_not_exists(id)",
@@ -138,8 +196,4 @@ def mark_intent(key: str) -> None:
 
 
 def clear_intent(key: str) -> None:
-    import boto3  # noqa: PLC0415
-
-    boto3.client("dynamodb").delete_item(
-        TableName=settings().idempotency_table, Key={"id": {"S": f"intent#{key}"}}
-    )
+    _client().delete_item(TableName=settings().idempotency_table, Key={"id": {"S": f"intent#{key}"}})

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from .config import Settings, settings
 from .errors import RateLimited
-from .numbers import Recipient
+from .numbers import Recipient, number_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +28,18 @@ class _Counter:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What a check counted, so that it can be given back when nothing was sent."""
+
+    counters: tuple[str, ...]  # the counter items' keys, window included
+    count: int
+    cooldown: str | None = None  # the cooldown item a verification code started
+
+
 def number_key(recipient: Recipient) -> str:
     """Limits are keyed by a hash: the limits table never holds a phone number."""
-    return hashlib.sha256(recipient.e164.encode()).hexdigest()[:32]
+    return number_hash(recipient.e164)
 
 
 class Limits:
@@ -40,7 +49,7 @@ class Limits:
         self.clock = clock
         self.client: Any = boto3.client("dynamodb")
 
-    def check_verification(self, recipient: Recipient) -> None:
+    def check_verification(self, recipient: Recipient) -> Charge:
         """Cooldown plus two windows for one recipient; raises RateLimited, or counts the code."""
         now = self.clock()
         key = number_key(recipient)
@@ -73,8 +82,9 @@ class Limits:
         self._transact(
             [cooldown_update, *(self._increment(c, 1, now) for c in counters)], reasons, counters, now
         )
+        return Charge(tuple(_window_key(c, now) for c in counters), 1, f"verify-cooldown#{key}")
 
-    def consume_recipients(self, api_key: str, count: int) -> None:
+    def consume_recipients(self, api_key: str, count: int) -> Charge:
         now = self.clock()
         key = hashlib.sha256(api_key.encode()).hexdigest()[:32]
         counters = [
@@ -91,13 +101,40 @@ class Limits:
                     f"{count} recipients exceed this API key's {counter.limit} {counter.message}", 60
                 )
         self._transact([self._increment(c, count, now) for c in counters], [], counters, now)
+        return Charge(tuple(_window_key(c, now) for c in counters), count)
+
+    def refund(self, charges: list[Charge], count: int) -> None:
+        """Give back `count` of each charge (at most what it counted) and end the cooldowns they
+        started, in one transaction: for recipients nothing was sent to (refused, unreachable)."""
+        items: list[dict[str, Any]] = []
+        for charge in charges:
+            back = min(count, charge.count)
+            items += [
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": {"pk": {"S": key}},
+                        "UpdateExpression": "ADD hits :back",
+                        "ConditionExpression": "attribute_exists(hits)",
+                        "ExpressionAttributeValues": {":back": {"N": str(-back)}},
+                    }
+                }
+                for key in charge.counters
+                if back > 0
+            ]
+            if charge.cooldown and back >= charge.count:
+                items.append(
+                    {"Delete": {"TableName": self.table_name, "Key": {"pk": {"S": charge.cooldown}}}}
+                )
+        if items:
+            self.client.transact_write_items(TransactItems=items)
 
     def _increment(self, counter: _Counter, count: int, now: float) -> dict[str, Any]:
         window_start = int(now) // counter.window * counter.window
         return {
             "Update": {
                 "TableName": self.table_name,
-                "Key": {"pk": {"S": f"{counter.key}#{window_start}"}},
+                "Key": {"pk": {"S": _window_key(counter, now)}},
                 "UpdateExpression": "ADD hits :count SET expires_at = :expires",
                 "ConditionExpression": "attribute_not_exists(hits) OR hits <= :room",
                 "ExpressionAttributeValues": {
@@ -132,6 +169,10 @@ class Limits:
                 raise
             message = "; ".join(m for m, _ in failed)
             raise RateLimited(f"limit reached: {message}", max(wait for _, wait in failed)) from None
+
+
+def _window_key(counter: _Counter, now: float) -> str:
+    return f"{counter.key}#{int(now) // counter.window * counter.window}"
 
 
 @functools.cache

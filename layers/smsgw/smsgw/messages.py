@@ -12,6 +12,7 @@ class Status(StrEnum):
     # Only in a send's answer, never stored:
     REJECTED = "rejected"  # refused; nothing sent
     BLOCKED = "blocked"  # on the blocklist; nothing sent
+    NOT_SENT = "not_sent"  # not attempted: no time was left before the function's deadline
 
 
 STORED = (Status.SUBMITTED, Status.SENDING, Status.DELIVERED, Status.FAILED, Status.UNKNOWN)

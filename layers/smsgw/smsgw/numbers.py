@@ -1,5 +1,6 @@
 """Phone numbers: parse and validate with phonenumbers, then format for each provider."""
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ CHINA = 86
 # cmessages document's own example) before phonenumbers' metadata lists them, so this shape is
 # accepted for China even where the metadata has no range yet.
 _CN_MOBILE = re.compile(r"1[3-9]\d{9}")
+# What a phone number may be written with: an optional +, digits and the usual separators.
+_PLAIN_NUMBER = re.compile(r"\+?[0-9][0-9 ()\-.]{3,22}[0-9]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,11 @@ class Recipient:
         return mask(self.e164)
 
 
+def number_hash(e164: str) -> str:
+    """A number as a key, never in clear (limits, blocklist, reconciliation)."""
+    return hashlib.sha256(e164.encode()).hexdigest()[:32]
+
+
 def mask(number: str) -> str:
     """`+8613812345678` -> `+86138****5678`: enough to tell numbers apart in logs, never the whole."""
     if len(number) < 9:
@@ -41,6 +49,10 @@ def parse_number(raw: object, field_name: str = "to") -> Recipient:
 
     if not isinstance(raw, str) or not raw.strip():
         raise ValidationError.single(field_name, "must be a phone number string")
+    if not _PLAIN_NUMBER.fullmatch(raw.strip()):  # no extensions, URIs (tel:) or letters
+        raise ValidationError.single(
+            field_name, "is not a phone number: digits, an optional +, spaces or dashes"
+        )
     try:
         parsed = phonenumbers.parse(raw, "CN")
     except phonenumbers.NumberParseException:

@@ -60,7 +60,7 @@ class SendRequest:
         config = settings()
         known = options()
         errors = [
-            FieldError(name, "unknown field")
+            FieldError(name[:64], "unknown field")  # a field name may be huge
             for name in body
             if name not in BASE_FIELDS and name not in known
         ]

@@ -1,28 +1,37 @@
 """Send and verify-code: blocklist, limits, failover across providers, recording. Returns a result;
 the API layer decides how to answer it."""
 
-from collections.abc import Callable
+import contextlib
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from . import store as st
+from . import transport
 from .blocklist import blocklist
+from .caller import Caller
+from .config import settings
 from .content import Segments, count_segments
 from .errors import (
     Failover,
+    NotAttempted,
     NothingSent,
     OutcomeUnknown,
     ProviderError,
     ValidationError,
     can_fail_over,
 )
-from .idempotency import Caller, PreviousAttemptUnknown
-from .limits import limits
+from .idempotency import PreviousAttemptUnknown
+from .limits import Charge, limits
 from .messages import Kind, Status
 from .numbers import Recipient
 from .observability import count, logger
 from .providers import ChunkFailure, Provider, SendOutcome
+from .providers.base import Task
 from .providers.registry import provider
 from .send_request import SendRequest
+from .tasks import task_store
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +53,7 @@ class SendResult:
     failovers: list[Failover] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     provider_requests: int = 0
+    billed_segments: int | None = None  # as the providers reported it, where they do
 
     def counted(self, status: Status) -> int:
         return sum(1 for m in self.messages if m.status is status)
@@ -51,7 +61,12 @@ class SendResult:
     @property
     def summary(self) -> dict[str, int]:
         statuses = (Status.SUBMITTED, Status.UNKNOWN, Status.REJECTED, Status.BLOCKED)
-        return {str(s): self.counted(s) for s in statuses}
+        counts = {str(s): self.counted(s) for s in statuses}
+        if not_sent := self.counted(Status.NOT_SENT):
+            counts[str(Status.NOT_SENT)] = not_sent
+        if self.billed_segments is not None:
+            counts["billed_segments"] = self.billed_segments
+        return counts
 
     @property
     def complete(self) -> bool:
@@ -64,19 +79,49 @@ def send(
 ) -> SendResult:
     """Check the blocklist and limits, then call `before_provider_call` (the idempotency intent)
     and the providers. Raises NothingSent when no provider took any recipient."""
-    blocked = blocklist().blocked(request.recipients)
+    blocked = blocklist().blocked(request.recipients, caller.tenant)
     allowed = [r for r in request.recipients if r not in blocked]
     if not allowed:
         raise ValidationError.single("to", "every recipient is on the blocklist")
-    if kind is Kind.VERIFY:
-        limits().check_verification(allowed[0])
-    limits().consume_recipients(caller.api_key, len(allowed))
+    charges = [limits().check_verification(allowed[0])] if kind is Kind.VERIFY else []
+    charges.append(limits().consume_recipients(caller.api_key, len(allowed)))
     try:
         before_provider_call()
     except PreviousAttemptUnknown as error:
-        return _previous_attempt(kind, allowed, str(error))
-    dispatch = _dispatch(request, allowed, kind)
-    return _record(request, dispatch, blocked, caller.request_id, kind)
+        return _previous_attempt(kind, allowed, str(error))  # it may have sent: nothing to give back
+    try:
+        with _deadline(caller):
+            dispatch = _dispatch(request, allowed, kind)
+        result = _record(request, dispatch, blocked, caller, kind)
+    except NothingSent:
+        _refund(charges, len(allowed))
+        raise
+    _refund(charges, result.counted(Status.REJECTED) + result.counted(Status.NOT_SENT))
+    return result
+
+
+@contextlib.contextmanager
+def _deadline(caller: Caller) -> Iterator[None]:
+    """Provider requests must finish while the function can still record them and answer: by the
+    Lambda deadline less SEND_RESERVE_SECONDS. Without a Lambda context there is no deadline."""
+    remaining = caller.context.get_remaining_time_in_millis() / 1000 if caller.context else None
+    until = None if remaining is None else time.monotonic() + remaining - settings().send_reserve_seconds
+    token = transport.deadline.set(until)
+    try:
+        yield
+    finally:
+        transport.deadline.reset(token)
+
+
+def _refund(charges: list[Charge], count: int) -> None:
+    """Limits count what was sent (or may have been): recipients certainly not sent are given back.
+    A failed refund only errs on the strict side, so it is logged, not raised."""
+    if count <= 0:
+        return
+    try:
+        limits().refund(charges, count)
+    except Exception:
+        logger.exception("refunding limits failed", extra={"recipients": count})
 
 
 # -- failover -------------------------------------------------------------------------------------
@@ -131,9 +176,10 @@ def _call(client: Provider, recipients: list[Recipient], request: SendRequest, k
 
 
 def _record(
-    request: SendRequest, dispatch: Dispatch, blocked: set[Recipient], request_id: str, kind: Kind
+    request: SendRequest, dispatch: Dispatch, blocked: set[Recipient], caller: Caller, kind: Kind
 ) -> SendResult:
     """Record what a provider took (or may have taken); a result for every recipient."""
+    request_id, tenant = caller.request_id, caller.tenant
     segments = count_segments(request.content)
     submissions: list[st.Submission] = []
     for client, outcome in dispatch.outcomes:
@@ -149,6 +195,7 @@ def _record(
                     request_id,
                     kind,
                     segments.count,
+                    tenant,
                 )
             )
         submissions += [
@@ -161,6 +208,7 @@ def _record(
                 request_id,
                 kind,
                 segments.count,
+                tenant,
             )
             for failure in outcome.failures
             if isinstance(failure.error, OutcomeUnknown)
@@ -171,7 +219,8 @@ def _record(
         error = dispatch.failed[-1].error
         count("MessagesFailed", len(refused), error.provider)
         raise NothingSent(error, dispatch.failovers)
-    warnings = _store(submissions)
+    tasks = [(client.name, task) for client, outcome in dispatch.outcomes for task in outcome.tasks]
+    warnings = _store(submissions, tasks) + _partial_acceptance(tasks)
     for name in {s.provider for s in submissions}:
         mine = [s for s in submissions if s.provider == name]
         count("MessagesSubmitted", sum(1 for s in mine if s.status is Status.SUBMITTED), name)
@@ -179,8 +228,12 @@ def _record(
     for error_provider in {e.provider for _, e in refused}:
         count("MessagesFailed", sum(1 for _, e in refused if e.provider == error_provider), error_provider)
     messages = [MessageResult(s.to, s.status, s.message_id, s.provider) for s in submissions]
-    messages += [MessageResult(r.e164, Status.REJECTED, error=e) for r, e in refused]
+    messages += [
+        MessageResult(r.e164, Status.NOT_SENT if isinstance(e, NotAttempted) else Status.REJECTED, error=e)
+        for r, e in refused
+    ]
     messages += [MessageResult(r.e164, Status.BLOCKED) for r in request.recipients if r in blocked]
+    billed = [task.billed for _, task in tasks if task.billed is not None]
     result = SendResult(
         kind,
         messages,
@@ -190,6 +243,7 @@ def _record(
         dispatch.failovers,
         warnings,
         sum(o.requests for _, o in dispatch.outcomes),
+        sum(billed) if billed else None,
     )
     logger.info(
         "send finished", extra={"kind": kind, "provider_requests": result.provider_requests, **result.summary}
@@ -203,11 +257,27 @@ def _previous_attempt(kind: Kind, recipients: list[Recipient], reason: str) -> S
     return SendResult(kind, [MessageResult(r.e164, Status.UNKNOWN) for r in recipients], warnings=[warning])
 
 
-def _store(submissions: list[st.Submission]) -> list[str]:
+def _partial_acceptance(tasks: list[tuple[str, Task]]) -> list[str]:
+    """A warning per provider request that took fewer numbers than it was sent, and a metric."""
+    warnings = []
+    for provider_name, task in tasks:
+        if task.dropped:
+            count("NumbersDropped", task.dropped, provider_name)
+            warnings.append(
+                f"{provider_name} took {task.taken} of the {len(task.recipients)} numbers of request"
+                f" {task.provider_id}; the {task.dropped} it did not take become failed once the others'"
+                " receipts are in (or unknown at the end of the receipt window)"
+            )
+    return warnings
+
+
+def _store(submissions: list[st.Submission], tasks: list[tuple[str, Task]]) -> list[str]:
     """The provider has already sent: failing the request now would invite a retry and a double send.
     So a storage failure is logged, counted and reported in the answer, not raised."""
     try:
-        st.message_store().record(submissions)
+        now = datetime.now(UTC)
+        task_items = [task_store().item(provider_name, task, now) for provider_name, task in tasks]
+        st.message_store().record(submissions, now, also=task_items)
     except Exception:
         logger.exception("recording sent messages failed", extra={"messages": len(submissions)})
         count("RecordFailed", len(submissions))

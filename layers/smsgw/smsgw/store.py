@@ -9,6 +9,7 @@ feeds the sparse `Pending` index: the poller's reads follow the pending count, n
 """
 
 import functools
+import re
 import time
 import zlib
 from collections.abc import Iterator
@@ -24,12 +25,13 @@ from botocore.exceptions import ClientError
 from .config import settings
 from .errors import NotFound
 from .messages import FINAL, OPEN, RANK, Kind, Status
-from .numbers import mask
+from .numbers import mask, number_hash
 
 SUBMISSION, STATUS = "MSG", "DLR"
 WRITE_CONCURRENCY = 8
 PENDING_INDEX = "Pending"
 _NOT_FINAL = (Status.SUBMITTED, Status.SENDING)
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9-]{1,128}")
 
 
 def now_iso(now: datetime | None = None) -> str:
@@ -46,6 +48,12 @@ class Submission:
     request_id: str
     kind: Kind
     segments: int
+    tenant: str | None = None  # whose message it is (per-key tenancy)
+
+
+class _Conflict(Exception):
+    def __init__(self, item: dict[str, Any] | None) -> None:
+        self.item = item
 
 
 class MessageStore:
@@ -56,12 +64,19 @@ class MessageStore:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def record(self, submissions: list[Submission], now: datetime | None = None) -> None:
+    def record(
+        self,
+        submissions: list[Submission],
+        now: datetime | None = None,
+        also: list[dict[str, Any]] | None = None,
+    ) -> None:
         """One BatchWriteItem per 25 messages, up to WRITE_CONCURRENCY in flight: 10,000 messages
-        are 400 calls, which one after another would eat most of API Gateway's 29 s."""
+        are 400 calls, which one after another would eat most of API Gateway's 29 s. `also`: other
+        items written in the same batches (the provider requests')."""
         now = now or datetime.now(UTC)
         # The table's client takes plain Python values (the resource serializes them).
-        requests = [{"PutRequest": {"Item": self._submission_item(s, now)}} for s in submissions]
+        items = [self._submission_item(s, now) for s in submissions] + (also or [])
+        requests = [{"PutRequest": {"Item": item}} for item in items]
         batches = [requests[i : i + 25] for i in range(0, len(requests), 25)]
         if len(batches) <= 1:
             for batch in batches:
@@ -90,10 +105,33 @@ class MessageStore:
         provider_status: str,
         provider_time: str,
         now: datetime | None = None,
+        *,
+        delivered_at: str | None = None,
+        orphan: dict[str, str] | None = None,
     ) -> bool:
-        """One conditional write, no read. False when the message already had a final status."""
+        """One conditional write on the message's item, which also leaves the pending index; no read.
+        False when the message already had a final status. A receipt for a message not recorded (yet:
+        it raced its batch; or ever: the send's answer was lost) lands on a status item of its own,
+        flagged as an orphan for the poller to merge or reconcile."""
+        extra = {"provider_time": provider_time}
+        if delivered_at and status is Status.DELIVERED:
+            extra["delivered_at"] = delivered_at
+        try:
+            return self._settle(
+                message_id,
+                SUBMISSION,
+                status,
+                provider_status,
+                now,
+                leave_index=True,
+                extra=extra,
+                report_conflict=True,
+            )
+        except _Conflict as conflict:
+            if conflict.item is not None:
+                return False  # recorded and already final: a repeat
         return self._settle(
-            message_id, STATUS, status, provider_status, now, extra={"provider_time": provider_time}
+            message_id, STATUS, status, provider_status, now, extra={**extra, **(orphan or {})}
         )
 
     def apply_poll(
@@ -102,17 +140,18 @@ class MessageStore:
         """A polled status, written on the submission item; a final one leaves the index."""
         return self._settle(message_id, SUBMISSION, status, provider_status, now, leave_index=status in FINAL)
 
-    def expire(self, item: dict[str, Any], *, pushed: bool, now: datetime | None = None) -> None:
-        """Past the receipt window: no final status came. Pushed receipts live on their own item, so
-        `unknown` goes there only if none came; then the message leaves the index either way."""
-        message_id = item["pk"]
-        if pushed:
-            self._settle(message_id, STATUS, Status.UNKNOWN, "", now, allowed=_NOT_FINAL)
-            self._leave_index(message_id)
-        else:
-            self._settle(
-                message_id, SUBMISSION, Status.UNKNOWN, "", now, leave_index=True, allowed=_NOT_FINAL
-            )
+    def settle(
+        self, message_id: str, status: Status, provider_status: str, now: datetime | None = None, **extra: str
+    ) -> bool:
+        """A final status found later (a merged or reconciled receipt) on the message's own item."""
+        return self._settle(
+            message_id, SUBMISSION, status, provider_status, now, leave_index=True, extra=extra
+        )
+
+    def expire(self, item: dict[str, Any], now: datetime | None = None) -> None:
+        """Past the receipt window: no final status came; the message leaves the index as unknown.
+        (A receipt that raced its batch onto a status item of its own still ranks above.)"""
+        self._settle(item["pk"], SUBMISSION, Status.UNKNOWN, "", now, leave_index=True, allowed=_NOT_FINAL)
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -136,29 +175,64 @@ class MessageStore:
             "updated_at": max(str(submission.get("updated_at", "")), str(status.get("updated_at", "")))
             or None,
             "kind": submission.get("kind"),
+            "tenant": submission.get("tenant"),
+            "delivered_at": status.get("delivered_at") or submission.get("delivered_at"),
+            # A receipt for a message with an unknown outcome, matched later by number: the link.
+            "reconciled_with": submission.get("reconciled_from") or status.get("reconciled_to"),
             "recorded": bool(submission),  # False: a receipt for a send we have no record of
         }
 
-    def lookup(self, message_id: str) -> dict[str, Any]:
-        """`get`, or NotFound."""
-        message = self.get(message_id)
+    def lookup(self, message_id: str, tenant: str | None = None) -> dict[str, Any]:
+        """`get` for `tenant`, or NotFound: also for another tenant's message, and for what cannot be a
+        message id (no key that long is read). Items written before tenancy have no tenant."""
+        message = self.get(message_id) if _MESSAGE_ID.fullmatch(message_id) else None
+        if message is not None and tenant and message.get("tenant") not in (None, tenant):
+            message = None
         if message is None:
-            raise NotFound(f"no message {message_id}")
+            raise NotFound(f"no message {message_id[:128]}")
+        message.pop("tenant", None)
         return message
 
     def pending(self, provider: str, submitted_before: datetime | None = None) -> Iterator[dict[str, Any]]:
         """Messages of `provider` still awaiting a final status, from the sparse index."""
         for shard in range(self.pending_shards):
-            condition: Any = Key("pending_shard").eq(f"{provider}#{shard}")
-            if submitted_before is not None:
-                condition = condition & Key("submitted_at").lt(now_iso(submitted_before))
-            kwargs: dict[str, Any] = {"IndexName": PENDING_INDEX, "KeyConditionExpression": condition}
-            while True:
-                page = self.table.query(**kwargs)
-                yield from page["Items"]
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            yield from self.indexed(f"{provider}#{shard}", before=submitted_before)
+
+    def indexed(
+        self, key: str, *, after: datetime | None = None, before: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Items under `key` in the sparse `Pending` index (the attributes it projects)."""
+        condition: Any = Key("pending_shard").eq(key)
+        if after is not None:
+            condition = condition & Key("submitted_at").gte(now_iso(after))
+        if before is not None:
+            condition = condition & Key("submitted_at").lt(now_iso(before))
+        kwargs: dict[str, Any] = {"IndexName": PENDING_INDEX, "KeyConditionExpression": condition}
+        while True:
+            page = self.table.query(**kwargs)
+            yield from page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def item(self, message_id: str, sort_key: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self.table.get_item(
+            Key={"pk": message_id, "sk": sort_key}, ConsistentRead=True
+        ).get("Item")
+        return found
+
+    def unflag(self, message_id: str, sort_key: str, **attributes: str) -> None:
+        """Take an item out of the index, noting `attributes` (e.g. what it was reconciled with)."""
+        sets = ", ".join(f"{name} = :{name}" for name in attributes)
+        self.table.update_item(
+            Key={"pk": message_id, "sk": sort_key},
+            UpdateExpression=("SET " + sets + " " if sets else "") + "REMOVE pending_shard",
+            **(
+                {"ExpressionAttributeValues": {f":{k}": v for k, v in attributes.items()}}
+                if attributes
+                else {}
+            ),
+        )
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -173,6 +247,7 @@ class MessageStore:
             "kind": str(submission.kind),
             "segments": submission.segments,
             "request_id": submission.request_id,
+            **({"tenant": submission.tenant} if submission.tenant else {}),
             "submitted_at": now_iso(now),
             "updated_at": now_iso(now),
             "expires_at": int((now + self.retention).timestamp()),
@@ -182,6 +257,8 @@ class MessageStore:
         if submission.status not in FINAL:
             shard = zlib.crc32(submission.message_id.encode()) % self.pending_shards
             item["pending_shard"] = f"{submission.provider}#{shard}"
+        elif submission.status is Status.UNKNOWN:  # a receipt may still turn up for it: by number
+            item["pending_shard"] = unknown_key(submission.provider, number_hash(submission.to))
         return item
 
     def _settle(
@@ -195,7 +272,10 @@ class MessageStore:
         leave_index: bool = False,
         allowed: tuple[Status, ...] = OPEN,
         extra: dict[str, str] | None = None,
+        report_conflict: bool = False,
     ) -> bool:
+        """One conditional UpdateItem: False when the status may not change (already final); with
+        `report_conflict`, raises _Conflict carrying the item as it was (None: no such item)."""
         now = now or datetime.now(UTC)
         values: dict[str, Any] = {
             ":status": str(status),
@@ -221,19 +301,24 @@ class MessageStore:
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=values,
+                **({"ReturnValuesOnConditionCheckFailure": "ALL_OLD"} if report_conflict else {}),
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            if report_conflict:
+                item = error.response.get("Item")
+                raise _Conflict(item if isinstance(item, dict) else None) from None
+            return False
         return True
 
-    def _leave_index(self, message_id: str) -> None:
-        self.table.update_item(
-            Key={"pk": message_id, "sk": SUBMISSION},
-            UpdateExpression="REMOVE pending_shard",
-            ConditionExpression="attribute_exists(pk)",
-        )
+
+def unknown_key(provider: str, number: str) -> str:
+    """Index key of messages with an unknown outcome to one number (its hash), for reconciliation."""
+    return f"{provider}#unknown#{number}"
+
+
+ORPHAN = "orphan"  # index key suffix of receipts for messages not recorded
 
 
 @functools.cache

@@ -2,15 +2,23 @@
 
 import functools
 import json
+import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, SSLError
 
-from .errors import OutcomeUnknown, ProviderError, ProviderUnavailable
+from .errors import NotAttempted, OutcomeUnknown, ProviderError, ProviderUnavailable
 
 JSON_HEADERS = {"Content-Type": "application/json;charset=utf-8", "Accept": "application/json"}
+
+
+# The monotonic time by which every provider request must have finished (the Lambda deadline less
+# what recording and answering need), or None. A context variable, so that each invocation (and the
+# threads it starts with a copy of its context) sees its own.
+deadline: ContextVar[float | None] = ContextVar("deadline", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +55,13 @@ def post_json(
     http: urllib3.PoolManager | None = None,
 ) -> HttpReply:
     """POST a JSON body. Failures before the request left are `ProviderUnavailable`; after it, a
-    non-idempotent call raises `OutcomeUnknown` (the provider may have acted on it)."""
+    non-idempotent call raises `OutcomeUnknown` (the provider may have acted on it). A request that
+    could not finish before the current deadline is not started (`NotAttempted`)."""
+    until = deadline.get()
+    if until is not None and time.monotonic() + timeouts.connect + timeouts.read > until:
+        raise NotAttempted(
+            provider, "not attempted: no time left to finish it before the function's deadline"
+        )
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     try:
         response = (http or pool()).request(

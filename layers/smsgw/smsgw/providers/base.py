@@ -4,6 +4,7 @@ A provider module defines one subclass of `Provider` and names it `PROVIDER`; th
 from its settings (`ProviderSettings`, read from `<ENV_PREFIX>_*` variables) and its secret.
 """
 
+import contextvars
 import hashlib
 import re
 import threading
@@ -17,6 +18,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+from ..content import text_problem
 from ..errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable, ValidationError
 from ..messages import Status
 from ..numbers import Recipient
@@ -35,6 +37,7 @@ class Verdict(StrEnum):
     """What an error answer proves about the request."""
 
     REJECTED = "rejected"  # refused for the request itself (content, numbers): would fail anywhere
+    REJECTED_NUMBER = "rejected_number"  # refused for a number in it: the others may go (split to find it)
     REFUSED_ACCOUNT = "refused_account"  # refused for the account or provider: another may take it
     UNAVAILABLE = "unavailable"  # certainly not processed: may fail over
     OUTCOME_UNKNOWN = "outcome_unknown"  # may have been sent: never retried, never failed over
@@ -65,7 +68,22 @@ def provider_error(
     if row.verdict is Verdict.OUTCOME_UNKNOWN:
         return OutcomeUnknown(provider, text, code, status, raw)
     failover = row.verdict in (Verdict.REFUSED_ACCOUNT, Verdict.BACK_OFF)
-    return ProviderRejected(provider, text, code, status, raw, failover, row.verdict is Verdict.BACK_OFF)
+    back_off, per_number = row.verdict is Verdict.BACK_OFF, row.verdict is Verdict.REJECTED_NUMBER
+    return ProviderRejected(provider, text, code, status, raw, failover, back_off, per_number)
+
+
+# HTTP statuses that prove a request was not processed when the body is not the provider's own
+# answer (a proxy, a wrong base path, a web server's error page): nothing was sent, so another
+# provider may take it. 5xx proves nothing: the server may have failed after acting.
+NOT_PROCESSED = frozenset({401, 403, 404, 405, 413, 415, 429})
+
+
+def not_processed(provider: str, status: int, raw: str) -> ProviderUnavailable | None:
+    if status not in NOT_PROCESSED:
+        return None
+    return ProviderUnavailable(
+        provider, f"HTTP {status}: the request was not processed", str(status), status, raw[:500]
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +98,10 @@ class Option:
     def problem(self, value: object) -> str | None:
         if not isinstance(value, str) or not value.strip():
             return "must be a non-empty string"
+        if len(value) > 64:
+            return "must be at most 64 characters"
+        if problem := text_problem(value, newlines=False):
+            return problem
         if self.pattern and not re.fullmatch(self.pattern, value):
             return f"must match {self.pattern}"
         return None
@@ -118,6 +140,30 @@ class ChunkFailure:
     error: ProviderError
 
 
+@dataclass(frozen=True, slots=True)
+class TaskAnswer:
+    """What a provider said of one accepted request: its id, and (where it says so) how many numbers
+    it took and how many segments it billed."""
+
+    provider_id: str
+    taken: int | None = None
+    billed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One accepted provider request carrying one id for all its recipients (id_per_request)."""
+
+    provider_id: str
+    recipients: list[Recipient]
+    taken: int | None = None  # fewer than len(recipients): the provider dropped some
+    billed: int | None = None
+
+    @property
+    def dropped(self) -> int:
+        return 0 if self.taken is None else max(0, len(self.recipients) - self.taken)
+
+
 @dataclass(slots=True)
 class SendOutcome:
     """A bulk send is chunked: some chunks may be accepted while others fail. Both are reported, so
@@ -127,11 +173,21 @@ class SendOutcome:
     accepted: list[Accepted] = field(default_factory=list)
     failures: list[ChunkFailure] = field(default_factory=list)
     requests: int = 0
+    tasks: list[Task] = field(default_factory=list)
 
     def merge(self, other: "SendOutcome") -> None:
         self.accepted.extend(other.accepted)
         self.failures.extend(other.failures)
         self.requests += other.requests
+        self.tasks.extend(other.tasks)
+
+    def take_refused_number(self) -> ChunkFailure | None:
+        """Remove and return a failure refused for a number in its request, if any."""
+        for failure in self.failures:
+            if isinstance(failure.error, ProviderRejected) and failure.error.per_number:
+                self.failures.remove(failure)
+                return failure
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +197,10 @@ class StatusUpdate:
     provider_id: str
     status: Status
     provider_status: str
-    number: str | None = None  # E.164 where the provider says which number it is about
-    provider_time: str | None = None
+    number: str | None = None  # E.164 where the receipt names a whole number
+    provider_time: str | None = None  # as the provider wrote it
+    number_hint: str = ""  # what the receipt had for the number when it is not whole (masked)
+    at: str | None = None  # provider_time as ISO-8601 UTC
 
 
 class ReceiptRefused(Exception):
@@ -286,15 +344,20 @@ class Provider(ABC):
                 raise ValidationError.single("to", reason)
 
         def one(chunk: Sequence[Recipient]) -> SendOutcome:
-            return self.send_chunk(chunk, content, options)
+            return self._send_isolating(chunk, content, options)
 
         chunks = chunked(recipients, self.batch_size)
         outcome = SendOutcome(self.name)
         if len(chunks) <= 1 or self.settings.concurrency <= 1:
             results = [one(chunk) for chunk in chunks]
         else:
+            context = contextvars.copy_context()  # the deadline reaches the pool's threads
+
+            def in_context(chunk: Sequence[Recipient]) -> SendOutcome:
+                return context.copy().run(one, chunk)
+
             with ThreadPoolExecutor(max_workers=min(self.settings.concurrency, len(chunks))) as executor:
-                results = list(executor.map(one, chunks))
+                results = list(executor.map(in_context, chunks))
         for result in results:
             outcome.merge(result)
         return outcome
@@ -315,17 +378,45 @@ class Provider(ABC):
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
-    def one_id_for_all(self, chunk: Sequence[Recipient], request: Callable[[], str]) -> SendOutcome:
+    def one_id_for_all(self, chunk: Sequence[Recipient], request: Callable[[], TaskAnswer]) -> SendOutcome:
         """A chunk sent as one paced request whose answer is one id for all its recipients (a task
         or batch id); a failure is reported for the whole chunk."""
         outcome = SendOutcome(self.name)
         try:
-            provider_id = self.paced(request, outcome)
+            answer = self.paced(request, outcome)
         except ProviderError as error:
             outcome.failures.append(ChunkFailure(list(chunk), error))
         else:
-            outcome.accepted.extend(Accepted(r, provider_id) for r in chunk)
+            outcome.accepted.extend(Accepted(r, answer.provider_id) for r in chunk)
+            outcome.tasks.append(Task(answer.provider_id, list(chunk), answer.taken, answer.billed))
         return outcome
+
+    def _send_isolating(
+        self, chunk: Sequence[Recipient], content: str, options: Mapping[str, str]
+    ) -> SendOutcome:
+        outcome = self.send_chunk(chunk, content, options)
+        refused = outcome.take_refused_number()
+        if refused is not None:
+            outcome.merge(self._isolate(refused, content, options))
+        return outcome
+
+    def _isolate(self, refused: ChunkFailure, content: str, options: Mapping[str, str]) -> SendOutcome:
+        """The request was refused for a number in it: send its halves to find the refused numbers
+        and send the rest. When the first half goes out whole, the refused number is in the second,
+        which is split without being sent whole again: about 1.5·log2(n) requests per refused number."""
+        numbers = refused.recipients
+        if len(numbers) == 1:
+            return SendOutcome(self.name, failures=[refused])
+        half = (len(numbers) + 1) // 2
+        first, second = numbers[:half], numbers[half:]
+        result = self.send_chunk(first, content, options)
+        culprit = result.take_refused_number()
+        if culprit is None:
+            result.merge(self._isolate(ChunkFailure(list(second), refused.error), content, options))
+        else:
+            result.merge(self._isolate(culprit, content, options))
+            result.merge(self._send_isolating(second, content, options))
+        return result
 
     def post(self, path: str, payload: dict[str, Any], *, idempotent: bool) -> HttpReply:
         """POST a JSON body to the provider (pooled, timeouts, no transport retries)."""

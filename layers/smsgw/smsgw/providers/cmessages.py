@@ -1,6 +1,7 @@
 """cmessages (财信CM): balance, verification codes, bulk messages and status queries. No push: poll."""
 
 import json
+import math
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -8,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from ..errors import OutcomeUnknown, ProviderError, ProviderRejected, ValidationError
+from ..errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable
 from ..messages import Status
 from ..numbers import CHINA, Recipient
 from ..signing import beijing_timestamp, sign
@@ -25,6 +26,7 @@ from .base import (
     StatusUpdate,
     Verdict,
     chunked,
+    not_processed,
     provider_error,
 )
 
@@ -37,10 +39,11 @@ CODES: dict[str, Code] = {
     "1003": Code("content is sensitive", Verdict.REJECTED),
     "1006": Code("too many numbers", Verdict.REJECTED),
     "1007": Code("no numbers", Verdict.REJECTED),
-    "1008": Code("invalid number", Verdict.REJECTED),
+    "1008": Code("invalid number", Verdict.REJECTED_NUMBER),
     "1009": Code("insufficient balance", Verdict.REFUSED_ACCOUNT),
     "1010": Code("account locked", Verdict.REFUSED_ACCOUNT),
-    "1011": Code("system error", Verdict.REFUSED_ACCOUNT),
+    # A system error does not prove that nothing went out: like a 5xx, never retried or failed over.
+    "1011": Code("system error", Verdict.OUTCOME_UNKNOWN),
 }
 # Status Code table, for answers that carry no code of the table above.
 HTTP_STATUSES: dict[int, Code] = {
@@ -78,26 +81,31 @@ class CMessages(Provider):
         self.app_id, self.app_key = str(secret["app_id"]), str(secret["app_key"])
         return self.app_id
 
-    @classmethod
-    def refuses(cls, recipient: Recipient) -> str | None:
-        return None if recipient.country_code == CHINA else "cmessages sends to mainland China numbers only"
-
     def address(self, recipient: Recipient) -> str:
-        return recipient.national  # the 11-digit national number, as the document's examples show
+        """Mainland numbers as the document's examples write them (11 national digits); others with
+        their country code (`+1…`), as the vendor's own SDKs send them."""
+        if recipient.country_code == CHINA:
+            return recipient.national
+        return recipient.e164
 
     # -- endpoints -------------------------------------------------------------------------------
 
     def balance(self) -> float:
         data = self._call("/sms/get_balance", {}, idempotent=True)
-        if not isinstance(data, dict) or not isinstance(data.get("balance"), int | float | str):
-            raise after_sending(self.name, "balance answer without a balance", True, raw=json.dumps(data))
-        return float(data["balance"])
+        value = data.get("balance") if isinstance(data, dict) else None
+        try:
+            balance = float(value) if not isinstance(value, bool) else math.nan  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            balance = math.nan
+        if not math.isfinite(balance):  # a garbled balance fails this provider's line, not the endpoint
+            raise ProviderUnavailable(
+                self.name, "balance answer without a number", raw=json.dumps(data)[:500]
+            )
+        return balance
 
     def send_verify(
         self, recipient: Recipient, content: str, options: Mapping[str, str] = NO_OPTIONS
     ) -> Accepted:
-        if reason := self.refuses(recipient):
-            raise ValidationError.single("to", reason)
         mobile = self.address(recipient)
         data = self._call("/sms/send_verify", {"mobile": mobile, "content": content}, idempotent=False)
         if not isinstance(data, dict) or not data.get("id"):
@@ -204,7 +212,7 @@ class CMessages(Provider):
                 raw=reply.text,
             )
         # 500 and anything undocumented: the server may have failed after acting.
-        return after_sending(
+        return not_processed(self.name, reply.status, reply.text) or after_sending(
             self.name, message or f"HTTP {reply.status}", idempotent, status=reply.status, raw=reply.text
         )
 

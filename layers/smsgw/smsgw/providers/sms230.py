@@ -5,12 +5,13 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import OutcomeUnknown, ProviderRejected, ValidationError
 from ..messages import Status
 from ..numbers import Recipient, parse_number
-from ..signing import beijing_timestamp, sign
+from ..signing import BEIJING, beijing_timestamp, sign
 from ..transport import after_sending
 from .base import (
     NO_OPTIONS,
@@ -22,7 +23,9 @@ from .base import (
     Receipts,
     SendOutcome,
     StatusUpdate,
+    TaskAnswer,
     Verdict,
+    not_processed,
 )
 
 # Global error table, classified.
@@ -32,18 +35,20 @@ CODES: dict[str, Code] = {
     "103": Code(
         "request time expired or invalid format, please check timestamp parameters", Verdict.REFUSED_ACCOUNT
     ),
-    "104": Code("number is wrong", Verdict.REJECTED),
+    "104": Code("number is wrong", Verdict.REJECTED_NUMBER),
     "105": Code("the interface invocation frequency is too frequent", Verdict.BACK_OFF),
     "106": Code("the account type is not verification code", Verdict.REFUSED_ACCOUNT),
     "108": Code("the request parameters are invalid", Verdict.REJECTED),
-    "111": Code("the number format is incorrect or the maximum number exceeds 1000", Verdict.REJECTED),
+    # Our requests never exceed 1000 numbers, so a 111 is about a number's format.
+    "111": Code("the number format is incorrect or the maximum number exceeds 1000", Verdict.REJECTED_NUMBER),
     "201": Code("no channel is configured, please contact customer service", Verdict.REFUSED_ACCOUNT),
     "202": Code("balance is insufficient, please contact customer service", Verdict.REFUSED_ACCOUNT),
     "203": Code("account has been deactivated, please contact customer service", Verdict.REFUSED_ACCOUNT),
     "204": Code("ip address authentication fails, please contact customer service", Verdict.REFUSED_ACCOUNT),
     "205": Code("no secret key found, please contact customer service", Verdict.REFUSED_ACCOUNT),
     "206": Code("the interface permission is not granted to the account", Verdict.REFUSED_ACCOUNT),
-    "999": Code("system error", Verdict.REFUSED_ACCOUNT),
+    # A system error does not prove that nothing went out: like a 5xx, never retried or failed over.
+    "999": Code("system error", Verdict.OUTCOME_UNKNOWN),
 }
 
 
@@ -63,23 +68,47 @@ class Receipt:
 
 
 def parse_receipt(body: str | bytes) -> Receipt:
-    """Parse a pushed receipt; `taskid` stays an exact string even if sent as a JSON number.
+    """Parse a pushed receipt, strictly: the document's fields, types and sizes (a receipt that can
+    never be stored is refused, never kept). `taskid` stays an exact string even if sent as a number.
 
     The document's own example ends in a trailing comma (`"times":"…",}`), which strict JSON
     refuses; a receipt is worth more than the nicety, so that one slip is forgiven.
     """
+    if len(body) > MAX_RECEIPT_BYTES:
+        raise ValueError("too large for a receipt")
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
     try:
-        data = loads_exact(text)
-    except ValueError:
-        data = loads_exact(_TRAILING_COMMA.sub(r"\1", text))
+        try:
+            data = loads_exact(text)
+        except ValueError:
+            data = loads_exact(_TRAILING_COMMA.sub(r"\1", text))
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
     if not isinstance(data, dict):
         raise ValueError("receipt is not a JSON object")
-    fields = {name: data.get(name) for name in ("apikey", "taskid", "mobile", "status", "times")}
-    missing = [name for name in ("apikey", "taskid", "mobile", "status") if not fields[name]]
-    if missing:
-        raise ValueError(f"receipt lacks {', '.join(missing)}")
-    return Receipt(**{name: str(value or "").strip() for name, value in fields.items()})
+    fields = {}
+    for name, shape in _RECEIPT_FIELDS.items():
+        value = data.get(name)
+        if value is None and name == "times":
+            value = ""
+        if not isinstance(value, str) or not shape.fullmatch(value.strip()):
+            raise ValueError(f"{name} is missing or malformed")
+        fields[name] = value.strip()
+    return Receipt(**fields)
+
+
+MAX_RECEIPT_BYTES = 4096
+# Types and sizes per the document (taskid: digits, kept exact; mobile: digits, maybe masked or +).
+_RECEIPT_FIELDS = {
+    "apikey": re.compile(r"[\x21-\x7e]{1,128}"),
+    "taskid": re.compile(r"[0-9]{1,32}"),
+    "mobile": re.compile(r"\+?[0-9*]{4,20}"),
+    # DELIVRD (documented), the SMPP final states and MBBLACK, or a carrier code such as MK:0001.
+    "status": re.compile(
+        r"DELIVRD|UNDELIV|EXPIRED|REJECTD|DELETED|UNKNOWN|ACCEPTD|MBBLACK|[A-Z]{2}:[0-9]{4}"
+    ),
+    "times": re.compile(r"[0-9 :\-]{0,32}"),
+}
 
 
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
@@ -125,9 +154,8 @@ class Sms230(Provider):
         self, recipient: Recipient, content: str, options: Mapping[str, str] = NO_OPTIONS
     ) -> Accepted:
         mobile = self.address(recipient)
-        return Accepted(
-            recipient, self.paced(lambda: self._post("/outauth/verifCodeSend", mobile, content, options))
-        )
+        answer = self.paced(lambda: self._post("/outauth/verifCodeSend", mobile, content, options))
+        return Accepted(recipient, answer.provider_id)
 
     def parse_receipt(self, body: str | bytes) -> StatusUpdate:
         try:
@@ -136,14 +164,14 @@ class Sms230(Provider):
             raise ReceiptRefused(400, f"not a 230sms receipt: {error}") from None
         if not hmac.compare_digest(receipt.apikey.encode(), self.apikey.encode()):
             raise ReceiptRefused(403, "receipt for another account")
-        try:
-            number = parse_number("+" + receipt.mobile.lstrip("+")).e164
-        except ValidationError:
-            number = "+" + receipt.mobile.lstrip("+")  # kept, under an id no send made, for reconciliation
         status = Status.DELIVERED if receipt.delivered else Status.FAILED
-        return StatusUpdate(receipt.taskid, status, receipt.status, number, receipt.times)
+        number = _whole_number(receipt.mobile)
+        hint = "" if number else receipt.mobile[:32]
+        return StatusUpdate(
+            receipt.taskid, status, receipt.status, number, receipt.times, hint, _utc(receipt.times)
+        )
 
-    def _post(self, path: str, mobile: str, content: str, options: Mapping[str, str]) -> str:
+    def _post(self, path: str, mobile: str, content: str, options: Mapping[str, str]) -> TaskAnswer:
         timestamp = beijing_timestamp(self.clock)
         payload: dict[str, Any] = {
             "apikey": self.apikey,
@@ -157,12 +185,10 @@ class Sms230(Provider):
         try:
             data = loads_exact(reply.text)
         except ValueError:
-            raise after_sending(
-                self.name, "unreadable answer", False, status=reply.status, raw=reply.text
-            ) from None
+            data = None
         if not isinstance(data, dict) or "status" not in data:
-            raise after_sending(
-                self.name, "answer without a status", False, status=reply.status, raw=reply.text
+            raise not_processed(self.name, reply.status, reply.text) or after_sending(
+                self.name, "unreadable answer", False, status=reply.status, raw=reply.text
             )
         status = str(data["status"]).strip()
         if status != "000":
@@ -172,10 +198,42 @@ class Sms230(Provider):
                 code, message=message, status=reply.status, raw=reply.text
             ) or ProviderRejected(self.name, message or f"error {code}", code, reply.status, reply.text[:500])
         result = data.get("data") or data.get("Data")
-        taskid = result.get("taskid") if isinstance(result, dict) else None
-        if not taskid:
+        if not isinstance(result, dict) or not result.get("taskid"):
             raise OutcomeUnknown(self.name, "accepted without a taskid", code="000", raw=reply.text[:500])
-        return str(taskid)
+        return TaskAnswer(
+            str(result["taskid"]), _count(result.get("validnumber")), _count(result.get("jfts"))
+        )
 
 
 PROVIDER = Sms230
+
+
+def _count(value: Any) -> int | None:
+    """validnumber and jfts: documented as int; digits in a string are read too."""
+    text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    return int(text) if text.isdigit() else None
+
+
+def _whole_number(mobile: str) -> str | None:
+    """E.164 of the receipt's number when it is whole: `86…` as sent, `+86…`, or an 11-digit
+    mainland number without its country code. None when masked (`861234****`) or not a number."""
+    digits = mobile.removeprefix("+")
+    if "*" in digits or not digits.isdigit() or len(digits) > 15:
+        return None
+    if not mobile.startswith("+") and len(digits) == 11 and digits.startswith("1"):
+        digits = "86" + digits
+    try:
+        return parse_number("+" + digits).e164
+    except ValidationError:
+        return None
+
+
+def _utc(times: str) -> str | None:
+    """`times` (`yyyy-MM-dd HH:mm`, Beijing time) as ISO-8601 UTC."""
+    for layout in ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"):
+        try:
+            moment = datetime.strptime(times, layout).replace(tzinfo=BEIJING)
+        except ValueError:
+            continue
+        return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None
