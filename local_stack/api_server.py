@@ -1,8 +1,10 @@
 """The local API's HTTP side: every request read, handed to the Gateway, its reply written back."""
 
+import contextlib
 import time
 import traceback
 import uuid
+from http import HTTPStatus
 from typing import Any
 
 from sandboxes.serving import QuietHandler, ThreadingServer
@@ -11,6 +13,8 @@ from .gateway import Gateway, Reply, Request, json_reply
 from .log import log
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+MAX_DISCARD = 1024 * 1024  # what is read of a refused request's head before hanging up
+DISCARD_SECONDS = 2.0
 
 
 class ApiServer(ThreadingServer):
@@ -39,6 +43,29 @@ class _ApiHandler(QuietHandler):
             self.write_reply(reply.status, reply.headers, reply.body)
             elapsed = (time.perf_counter() - started) * 1000
             log(f"{self.command} {template} {reply.status} {elapsed:.0f}")
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What http.server refuses itself (a request line or header beyond its limits: 414, 431;
+        a malformed request: 400, 505), answered in JSON as API Gateway answers, then hung up."""
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # its version unread yet: still answer with a status line
+            self.request_version = self.protocol_version
+        reply = json_reply(code, {"message": HTTPStatus(code).phrase}, str(uuid.uuid4()))
+        self.write_reply(code, [*reply.headers, ("Connection", "close")], reply.body)
+        log(f"{self.command or '-'} (refused) {code} 0")
+        self._discard_head()
+
+    def _discard_head(self) -> None:
+        """Read what is left of the request's head (a bounded amount, briefly), so that hanging up
+        with it unread does not reset the connection before the client reads the answer."""
+        total = 0
+        with contextlib.suppress(OSError, ValueError):
+            self.connection.settimeout(DISCARD_SECONDS)
+            while total < MAX_DISCARD:
+                line = self.rfile.readline(65537)
+                total += len(line)
+                if line in (b"\r\n", b"\n", b""):
+                    break
 
     def _answer(self) -> tuple[Reply, str]:
         request_id = str(uuid.uuid4())

@@ -23,6 +23,7 @@ from .log import log
 
 HOST = "127.0.0.1"  # the stack serves on loopback
 STAGE = "v1"
+INTEGRATION_TIMEOUT_SECONDS = 29.0  # API Gateway's limit on a REST API's Lambda integration
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -43,10 +44,16 @@ class Reply:
     body: bytes
 
 
+# x-amzn-ErrorType of API Gateway's own 403 answers, by message (else ForbiddenException).
+ERROR_TYPES = {"Missing Authentication Token": "MissingAuthenticationTokenException"}
+
+
 def json_reply(status: int, payload: Any, request_id: str) -> Reply:
+    """An answer of API Gateway's own, e.g. 403 `{"message": "Forbidden"}`."""
     headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id)]
     if status == 403:
-        headers.append(("x-amzn-ErrorType", "ForbiddenException"))
+        message = payload.get("message") if isinstance(payload, dict) else None
+        headers.append(("x-amzn-ErrorType", ERROR_TYPES.get(str(message), "ForbiddenException")))
     return Reply(status, headers, json.dumps(payload).encode())
 
 
@@ -162,8 +169,12 @@ class Gateway:
 
     def _invoke(self, function: lambdas.LocalFunction, event: dict[str, Any], request_id: str) -> Reply:
         try:
-            result = function.invoke(event)
+            result = function.invoke(event, INTEGRATION_TIMEOUT_SECONDS)
             return self._reply(result, request_id)
+        except lambdas.FunctionTimeout as timeout:
+            # Past the deadline API Gateway stops waiting (the function may still be running).
+            log(f"{timeout}; answered 504")
+            return json_reply(504, {"message": "Endpoint request timed out"}, request_id)
         except Exception:
             # Lambda failed or answered something API Gateway cannot map: it answers 502.
             log(f"{function.logical_id} failed:\n{traceback.format_exc().rstrip()}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import logcontext
 from . import template as tpl
 
 ROOT = tpl.ROOT
@@ -21,6 +22,10 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class FunctionTimeout(Exception):
+    """The handler ran past its deadline (and goes on in the background: a thread cannot be killed)."""
 
 
 def ensure_import_paths() -> None:
@@ -56,7 +61,7 @@ class LocalFunction:
     folder: str  # the folder name under functions/, e.g. "send"
     name: str  # the deployed FunctionName, e.g. sms-gateway-local-send
     memory: int
-    timeout: float
+    timeout: float  # seconds: the template's Timeout (Globals or the function's), or the override
     handler: Handler
     # Lambda runs one invocation per execution environment at a time.
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -70,9 +75,45 @@ class LocalFunction:
             timeout_seconds=self.timeout,
         )
 
-    def invoke(self, event: dict[str, Any]) -> Any:
+    def invoke(self, event: dict[str, Any], limit: float | None = None) -> Any:
+        """The handler's result, as Lambda runs it: one invocation at a time, its context counting
+        down from the function's timeout, cut off there (or at the caller's `limit`, if sooner).
+
+        The handler runs in a thread of its own with logging keys of its own (logcontext). Past the
+        deadline FunctionTimeout is raised and the function takes its next invocation; the late
+        handler finishes in the background, its result dropped, as Lambda drops a timed-out
+        environment and starts a fresh one.
+        """
         with self.lock:
-            return self.handler(event, self.context())
+            call = _Call(self.handler, event, self.context())
+            logcontext.invocation_thread(call.run, f"lambda-{self.folder}").start()
+            wait = self.timeout if limit is None else min(self.timeout, limit)
+            if not call.done.wait(wait):
+                raise FunctionTimeout(f"{self.logical_id} timed out after {wait:g} seconds")
+            return call.outcome()
+
+
+class _Call:
+    """One invocation's handler call, made in its own thread; its result or error for the caller."""
+
+    def __init__(self, handler: Handler, event: dict[str, Any], context: LambdaContext) -> None:
+        self.handler, self.event, self.context = handler, event, context
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.handler(self.event, self.context)
+        except BaseException as error:  # handed to the caller, raised there
+            self.error = error
+        finally:
+            self.done.set()
+
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
 
 
 def handler_path(function: tpl.Function) -> Path:
@@ -93,7 +134,10 @@ def load_handler(function: tpl.Function) -> Handler:
     return handler
 
 
-def local_function(template: dict[str, Any], function: tpl.Function, refs: dict[str, str]) -> LocalFunction:
+def local_function(
+    template: dict[str, Any], function: tpl.Function, refs: dict[str, str], timeout: float | None = None
+) -> LocalFunction:
+    """The function, loaded; `timeout` (seconds) replaces the template's Timeout when given."""
     raw_name = tpl.function_property(template, function.logical_id, "FunctionName")
     name = tpl.resolve(raw_name, refs) if raw_name is not None else function.logical_id
     memory = int(tpl.function_property(template, function.logical_id, "MemorySize", 128))
@@ -102,7 +146,7 @@ def local_function(template: dict[str, Any], function: tpl.Function, refs: dict[
         function.code_uri.name,
         name,
         memory,
-        float(function.timeout),
+        float(function.timeout) if timeout is None else timeout,
         load_handler(function),
     )
 

@@ -44,6 +44,16 @@ def _seconds(env: Mapping[str, str], name: str, default: str) -> tuple[float, ..
     return values
 
 
+def _positive_seconds(env: Mapping[str, str], name: str) -> float | None:
+    """One number of seconds > 0, or None when unset."""
+    if not env.get(name):
+        return None
+    values = _seconds(env, name, "")
+    if len(values) != 1 or values[0] <= 0:
+        raise ValueError(f"{name} must be one number of seconds > 0, not {env[name]!r}")
+    return values[0]
+
+
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
     text = env.get(name)
     if not text:
@@ -66,6 +76,10 @@ class Settings:
     `CMESSAGES_STATUS_DELAYS` (2,5: a message is waiting, then sending, until so many seconds after
     its send). `CALLBACK_ALLOWED_CIDRS` (0.0.0.0/0): who may call the callback. The functions'
     variables in TUNABLE, when set, override the template's values.
+    `LOCAL_FUNCTION_TIMEOUT_SECONDS` (unset: each function's Timeout in the template, 29 for the API's
+    functions, 300 for the poller): every function's timeout instead, e.g. 1 for a test. An
+    invocation's context counts down from it, and one running past it is cut off: the API answers
+    504 `{"message": "Endpoint request timed out"}`, the poller's tick is logged as failed.
     """
 
     port: int = 3000
@@ -84,13 +98,12 @@ class Settings:
     status_delays: tuple[float, float] = (2.0, 5.0)
     callback_cidrs: tuple[IpNetwork, ...] = (ipaddress.IPv4Network("0.0.0.0/0"),)
     overrides: tuple[tuple[str, str], ...] = ()
+    function_timeout: float | None = None  # seconds, instead of the template's Timeout
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
         env = os.environ if env is None else env
-        (poll_interval,) = _seconds(env, "POLL_INTERVAL_SECONDS", "60")
-        if poll_interval <= 0:
-            raise ValueError("POLL_INTERVAL_SECONDS must be positive")
+        poll_interval = _positive_seconds(env, "POLL_INTERVAL_SECONDS") or 60.0
         delays = _seconds(env, "CMESSAGES_STATUS_DELAYS", "2,5")
         if len(delays) != 2 or delays[0] > delays[1]:
             raise ValueError("CMESSAGES_STATUS_DELAYS must be two seconds, waiting,sending (e.g. 2,5)")
@@ -119,4 +132,5 @@ class Settings:
             status_delays=(delays[0], delays[1]),
             callback_cidrs=cidrs,
             overrides=tuple((name, env[name]) for name in TUNABLE if env.get(name)),
+            function_timeout=_positive_seconds(env, "LOCAL_FUNCTION_TIMEOUT_SECONDS"),
         )

@@ -2,7 +2,8 @@
 
 Everything comes from template.yaml: the tables and secrets created in Moto, each function's
 environment, the routes served (and which need `x-api-key`), the callback's source-IP policy.
-Handlers run in-process, one invocation at a time per function, as one warm Lambda container each.
+Handlers run in-process, one invocation at a time per function, as one warm Lambda container each,
+each invocation in a thread of its own, cut off at the function's Timeout (lambdas.LocalFunction).
 This module starts and stops the parts: gateway.py is the emulation, api_server.py serves it over
 HTTP, poller.py is the schedule, settings.py the configuration.
 """
@@ -248,7 +249,9 @@ class LocalStack:
                     f"warning: {path.relative_to(tpl.ROOT)} not found; {function.logical_id} skipped ({what})"
                 )
                 continue
-            self.functions[function.logical_id] = lambdas.local_function(template, function, refs)
+            self.functions[function.logical_id] = lambdas.local_function(
+                template, function, refs, self.settings.function_timeout
+            )
         self.routes = [
             (route, self.functions[route.function])
             for route in tpl.routes(template)

@@ -19,6 +19,9 @@ class ThreadingServer(ThreadingHTTPServer):
     """A ThreadingHTTPServer served from a daemon thread of its own: serve_in_thread(), then stop()."""
 
     daemon_threads = True
+    # The listen backlog (socketserver's default is 5): a burst of connections waits to be accepted
+    # instead of being reset.
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         self.connections: set[socket.socket] = set()

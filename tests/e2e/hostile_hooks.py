@@ -13,7 +13,12 @@ HOSTILE: st.SearchStrategy[Any] = st.one_of(
         ["\ud800", "\udfff code", "\u200b", "\u0000\u0007", "\ufffd", "+86 170 ext 5", "tel:+8613800138000"]
     ),
     st.integers(min_value=10_000, max_value=300_000).map(lambda n: "x" * n),
-    st.one_of(st.floats(allow_nan=False), st.booleans(), st.none(), st.lists(st.integers(), max_size=3)),
+    st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.booleans(),
+        st.none(),
+        st.lists(st.integers(), max_size=3),
+    ),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
 )
 

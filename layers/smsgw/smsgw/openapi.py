@@ -44,7 +44,7 @@ MESSAGE = {
     "properties": {
         "message_id": {"type": "string"},
         "to": {"type": "string"},
-        "status": {"type": "string", "enum": [*STATUSES, "rejected", "blocked"]},
+        "status": {"type": "string", "enum": [*STATUSES, "rejected", "blocked", "not_sent"]},
         "provider": PROVIDER,
         "error": ERROR["properties"]["error"],
     },
@@ -157,7 +157,16 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
                 {
                     "type": "object",
                     "required": ["message_id", "status"],
-                    "properties": {"message_id": {"type": "string"}, "status": STATUS},
+                    "properties": {
+                        "message_id": {"type": "string"},
+                        "status": STATUS,
+                        "delivered_at": {"type": "string", "nullable": True, "description": "ISO-8601 UTC"},
+                        "reconciled_with": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "a receipt matched later to this message of unknown outcome",
+                        },
+                    },
                 },
                 "The message",
             ),
