@@ -7,12 +7,13 @@ virtualenv would bill the handlers for `requests` that the deployed layer does n
 child runs with `-S` (no site-packages) and sees only a copy of the layer's package and the handler,
 plus a folder of symlinks to the layer's dependency closure, as `/opt/python` holds it in Lambda.
 
-`sam build` pip-installs the dependencies (pip writes their .pyc) but copies our sources as they are,
-and Lambda's file system is read-only: our modules are compiled at every cold start. The "as
-deployed" figure reproduces that (fresh copy, PYTHONDONTWRITEBYTECODE); the "with .pyc" figure is
-the same copy precompiled (`compileall --invalidation-mode unchecked-hash`, which zip mtimes cannot
-invalidate). The environment is the template's Globals plus what Lambda sets (LAMBDA_TASK_ROOT ...),
-so Powertools initialises as in Lambda: Tracing is Active, so the Tracer is on and patches at import.
+The layer's build (layers/smsgw/Makefile) ships the `smsgw` package precompiled
+(`compileall --invalidation-mode unchecked-hash`, which zip mtimes cannot invalidate); the function
+folders hold only their `app.py`, which Lambda's read-only file system makes Python compile at every
+cold start. The "as deployed" figure reproduces that (PYTHONDONTWRITEBYTECODE); the "everything
+precompiled" figure also precompiles the handlers. The environment is the template's Globals plus
+what Lambda sets (LAMBDA_TASK_ROOT ...), so Powertools initialises as in Lambda: Tracing is Active,
+so the Tracer is on and patches at import.
 """
 
 import compileall
@@ -95,7 +96,7 @@ class Layout:
     """A temporary copy of what Lambda loads: dependencies, the layer's package and the handlers."""
 
     site: Path  # symlinks to the dependency closure, with the .pyc pip wrote
-    deployed: Path  # layer + functions as `sam build` ships them: sources only
+    deployed: Path  # layer + functions as `sam build` ships them: the layer precompiled
     compiled: Path  # the same, precompiled
     layer: tuple[str, ...]
 
@@ -133,6 +134,11 @@ def layout() -> Iterator[Layout]:
                     link.symlink_to(source)
         _copy_sources(root / "deployed")
         _copy_sources(root / "compiled")
+        compileall.compile_dir(  # as layers/smsgw/Makefile builds the layer
+            root / "deployed" / "layer",
+            quiet=1,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
         compileall.compile_dir(
             root / "compiled", quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
         )

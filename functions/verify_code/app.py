@@ -5,9 +5,10 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw.api import new_resolver, send_endpoint
+from smsgw.api import new_resolver
 from smsgw.messages import Kind
 from smsgw.observability import logger, metrics, tracer
+from smsgw.send_api import send_endpoint
 
 app = new_resolver()
 

@@ -1,0 +1,62 @@
+"""The HTTP face of send and verify-code (kept apart from `api` so that read-only handlers never
+import the send machinery at cold start)."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+
+from . import idempotency
+from .api import caller, error_body, json_body, json_response
+from .messages import Kind
+from .send_request import SendRequest
+from .sending import MessageResult, SendResult, send
+
+
+def send_endpoint(app: APIGatewayRestResolver, kind: Kind) -> Response[str]:
+    """POST /sms/send and /sms/verify-code: at most once per Idempotency-Key (the HTTP answer is
+    what is kept and replayed)."""
+    body = json_body(app)
+    request = SendRequest.parse(body, single=kind is Kind.VERIFY)
+    who = caller(app)
+
+    def work(before_provider_call: Any) -> tuple[int, dict[str, Any]]:
+        return send_answer(send(request, kind, who, before_provider_call))
+
+    status, answer = idempotency.once(
+        kind, key=who.idempotency_key, scope=who.api_key, body=body, work=work, context=who.context
+    )
+    return json_response(status, answer)
+
+
+def send_answer(result: SendResult) -> tuple[int, dict[str, Any]]:
+    """200 when every recipient was submitted, else 202, with a line per recipient."""
+    answer: dict[str, Any] = {}
+    if result.provider:
+        answer["provider"] = result.provider
+    if result.request_id:
+        answer["request_id"] = result.request_id
+    if result.segments:
+        answer["segments"] = result.segments.count
+        answer["encoding"] = result.segments.encoding
+    answer["messages"] = [_message(m) for m in result.messages]
+    answer["summary"] = result.summary
+    if result.failovers:
+        answer["failover"] = [
+            {"provider": f.provider, "recipients": f.recipients, "error": error_body(f.error)}
+            for f in result.failovers
+        ]
+    if result.warnings:
+        answer["warnings"] = result.warnings
+    if result.kind is Kind.VERIFY:  # one recipient: its fields at the top level
+        (message,) = answer.pop("messages")
+        answer.update(message)
+    return (200 if result.complete else 202), answer
+
+
+def _message(message: MessageResult) -> dict[str, Any]:
+    line: dict[str, Any] = {"to": message.to, "status": str(message.status)}
+    if message.message_id:
+        line = {"message_id": message.message_id, **line, "provider": message.provider}
+    if message.error:
+        line["error"] = error_body(message.error)
+    return line
