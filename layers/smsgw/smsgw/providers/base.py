@@ -1,242 +1,65 @@
 """The provider interface: each provider states its capabilities; callers never ask for its name.
 
 A provider module defines one subclass of `Provider` and names it `PROVIDER`; the registry builds it
-from its settings (`ProviderSettings`, read from `<ENV_PREFIX>_*` variables) and its secret.
+from its settings (`ProviderSettings`, read from `<ENV_PREFIX>_*` variables) and its secret. The
+types it exchanges are in `model`, and re-exported here for provider modules.
 """
 
 import contextvars
 import hashlib
-import re
-import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from ..content import text_problem
-from ..errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable, ValidationError
-from ..messages import Status
+from ..errors import ProviderError, ProviderRejected, ValidationError
 from ..numbers import Recipient
 from ..signing import Clock, utc_now
-from ..transport import HttpReply, Timeouts, post_json
+from ..transport import HttpReply, post_json
+from .model import (
+    NOT_PROCESSED,
+    Accepted,
+    ChunkFailure,
+    Code,
+    Option,
+    ProviderSettings,
+    ReceiptRefused,
+    Receipts,
+    SendOutcome,
+    StatusUpdate,
+    Task,
+    TaskAnswer,
+    Verdict,
+    not_processed,
+    provider_error,
+)
+from .pacing import RequestPacer, pacer_for
 
-
-class Receipts(StrEnum):
-    """How final statuses arrive: pushed to our callback, or polled from the provider."""
-
-    PUSHED = "pushed"
-    POLLED = "polled"
-
-
-class Verdict(StrEnum):
-    """What an error answer proves about the request."""
-
-    REJECTED = "rejected"  # refused for the request itself (content, numbers): would fail anywhere
-    REJECTED_NUMBER = "rejected_number"  # refused for a number in it: the others may go (split to find it)
-    REFUSED_ACCOUNT = "refused_account"  # refused for the account or provider: another may take it
-    UNAVAILABLE = "unavailable"  # certainly not processed: may fail over
-    OUTCOME_UNKNOWN = "outcome_unknown"  # may have been sent: never retried, never failed over
-    BACK_OFF = "back_off"  # rate limited, certainly not sent: retry after a pause
-
-
-@dataclass(frozen=True, slots=True)
-class Code:
-    """One row of a provider's classification table."""
-
-    text: str
-    verdict: Verdict
-
-
-def provider_error(
-    provider: str,
-    row: Code,
-    *,
-    code: str | None,
-    message: str | None = None,
-    status: int | None = None,
-    raw: str = "",
-) -> ProviderError:
-    """The domain error for a classified answer."""
-    text, raw = message or row.text, raw[:500]
-    if row.verdict is Verdict.UNAVAILABLE:
-        return ProviderUnavailable(provider, text, code, status, raw)
-    if row.verdict is Verdict.OUTCOME_UNKNOWN:
-        return OutcomeUnknown(provider, text, code, status, raw)
-    failover = row.verdict in (Verdict.REFUSED_ACCOUNT, Verdict.BACK_OFF)
-    back_off, per_number = row.verdict is Verdict.BACK_OFF, row.verdict is Verdict.REJECTED_NUMBER
-    return ProviderRejected(provider, text, code, status, raw, failover, back_off, per_number)
-
-
-# HTTP statuses that prove a request was not processed when the body is not the provider's own
-# answer (a proxy, a wrong base path, a web server's error page): nothing was sent, so another
-# provider may take it. 5xx proves nothing: the server may have failed after acting.
-NOT_PROCESSED = frozenset({401, 403, 404, 405, 413, 415, 429})
-
-
-def not_processed(provider: str, status: int, raw: str) -> ProviderUnavailable | None:
-    if status not in NOT_PROCESSED:
-        return None
-    return ProviderUnavailable(
-        provider, f"HTTP {status}: the request was not processed", str(status), status, raw[:500]
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Option:
-    """An optional send field a provider takes: validated once, described once for OpenAPI."""
-
-    field: str  # the API's name
-    wire: str  # the provider's name
-    description: str
-    pattern: str | None = None
-
-    def problem(self, value: object) -> str | None:
-        if not isinstance(value, str) or not value.strip():
-            return "must be a non-empty string"
-        if len(value) > 64:
-            return "must be at most 64 characters"
-        if problem := text_problem(value, newlines=False):
-            return problem
-        if self.pattern and not re.fullmatch(self.pattern, value):
-            return f"must match {self.pattern}"
-        return None
-
-    def schema(self) -> dict[str, Any]:
-        schema: dict[str, Any] = {"type": "string", "minLength": 1, "description": self.description}
-        if self.pattern:
-            schema["pattern"] = f"^{self.pattern}$"
-        return schema
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderSettings:
-    """One provider's configuration, in the same shape for every provider."""
-
-    base_url: str
-    secret_id: str
-    batch_size: int  # recipients per request, at most the provider's cap
-    requests_per_second: float | None  # per account, across this container; None: unpaced
-    query_batch: int = 100  # ids per status query (polled providers)
-    concurrency: int = 8  # requests in flight per send
-    timeouts: Timeouts = Timeouts()
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """A recipient the provider accepted, and the provider's id for it (a message id or a task id)."""
-
-    recipient: Recipient
-    provider_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkFailure:
-    recipients: list[Recipient]
-    error: ProviderError
-
-
-@dataclass(frozen=True, slots=True)
-class TaskAnswer:
-    """What a provider said of one accepted request: its id, and (where it says so) how many numbers
-    it took and how many segments it billed."""
-
-    provider_id: str
-    taken: int | None = None
-    billed: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Task:
-    """One accepted provider request carrying one id for all its recipients (id_per_request)."""
-
-    provider_id: str
-    recipients: list[Recipient]
-    taken: int | None = None  # fewer than len(recipients): the provider dropped some
-    billed: int | None = None
-
-    @property
-    def dropped(self) -> int:
-        return 0 if self.taken is None else max(0, len(self.recipients) - self.taken)
-
-
-@dataclass(slots=True)
-class SendOutcome:
-    """A bulk send is chunked: some chunks may be accepted while others fail. Both are reported, so
-    nothing accepted is lost and nothing failed is recorded as sent."""
-
-    provider: str
-    accepted: list[Accepted] = field(default_factory=list)
-    failures: list[ChunkFailure] = field(default_factory=list)
-    requests: int = 0
-    tasks: list[Task] = field(default_factory=list)
-
-    def merge(self, other: "SendOutcome") -> None:
-        self.accepted.extend(other.accepted)
-        self.failures.extend(other.failures)
-        self.requests += other.requests
-        self.tasks.extend(other.tasks)
-
-    def take_refused_number(self) -> ChunkFailure | None:
-        """Remove and return a failure refused for a number in its request, if any."""
-        for failure in self.failures:
-            if isinstance(failure.error, ProviderRejected) and failure.error.per_number:
-                self.failures.remove(failure)
-                return failure
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class StatusUpdate:
-    """A status from the provider: a pushed receipt (with the number) or a polled row (without)."""
-
-    provider_id: str
-    status: Status
-    provider_status: str
-    number: str | None = None  # E.164 where the receipt names a whole number
-    provider_time: str | None = None  # as the provider wrote it
-    number_hint: str = ""  # what the receipt had for the number when it is not whole (masked)
-    at: str | None = None  # provider_time as ISO-8601 UTC
-
-
-class ReceiptRefused(Exception):
-    """A pushed body that is not a receipt for our account (answered 4xx, never stored)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        super().__init__(message)
-
-
-class RequestPacer:
-    """Spaces requests evenly to stay within an account's requests-per-second limit (per container)."""
-
-    def __init__(self, per_second: float) -> None:
-        self.interval = 1.0 / per_second
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-        if slot > now:
-            time.sleep(slot - now)
-
-
-_pacers: dict[tuple[str, str, float], RequestPacer] = {}
-_pacers_lock = threading.Lock()
-
-
-def pacer_for(provider: str, account: str, per_second: float) -> RequestPacer:
-    """One pacer per provider account, shared by every client of that account in this container."""
-    with _pacers_lock:
-        return _pacers.setdefault((provider, account, per_second), RequestPacer(per_second))
-
+__all__ = [
+    "NOT_PROCESSED",
+    "NO_OPTIONS",
+    "Accepted",
+    "ChunkFailure",
+    "Code",
+    "Option",
+    "Provider",
+    "ProviderSettings",
+    "ReceiptRefused",
+    "Receipts",
+    "RequestPacer",
+    "SendOutcome",
+    "StatusUpdate",
+    "Task",
+    "TaskAnswer",
+    "Verdict",
+    "chunked",
+    "not_processed",
+    "pacer_for",
+    "provider_error",
+]
 
 NO_OPTIONS: Mapping[str, str] = MappingProxyType({})
 
