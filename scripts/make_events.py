@@ -44,6 +44,13 @@ API_EVENTS: dict[str, tuple[str, str, str, dict[str, str], Any]] = {
         {},
         {"to": "+8617072440811", "content": "Your code is 123456"},
     ),
+    "verify_check": (
+        "POST",
+        "/sms/verify-code/check",
+        "/sms/verify-code/check",
+        {},
+        {"to": "+8617072440811", "code": "123456"},
+    ),
     "balance": ("GET", "/sms/balance", "/sms/balance", {}, None),
     "message_status": (
         "GET",

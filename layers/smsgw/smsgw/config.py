@@ -26,6 +26,9 @@ class Settings:
     retention_days: int = 90
     max_recipients: int = 10_000  # per API request: what fits in API Gateway's 29 s
     provider_concurrency: int = 8
+    verification_pepper_secret_id: str = ""  # HMAC key of the codes the gateway keeps
+    verification_ttl_seconds: int = 600
+    verification_max_checks: int = 5
     tenancy: str = "per-key"  # or "single": every API key shares messages and the blocklist
     send_reserve_seconds: float = 3.0  # of the Lambda's time, kept for recording and answering
     connect_timeout: float = 3.05
@@ -75,6 +78,9 @@ class Settings:
             raise ConfigError("TENANCY must be per-key or single")
         return cls(
             tenancy=tenancy,
+            verification_pepper_secret_id=values.get("VERIFICATION_PEPPER_SECRET_ID", ""),
+            verification_ttl_seconds=number("VERIFICATION_TTL_SECONDS", int, cls.verification_ttl_seconds),
+            verification_max_checks=number("VERIFICATION_MAX_CHECKS", int, cls.verification_max_checks),
             messages_table=required("MESSAGES_TABLE"),
             idempotency_table=required("IDEMPOTENCY_TABLE"),
             limits_table=required("LIMITS_TABLE"),

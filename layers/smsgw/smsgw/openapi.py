@@ -38,7 +38,7 @@ ERROR: dict[str, Any] = {
         }
     },
 }
-MESSAGE = {
+MESSAGE: dict[str, Any] = {
     "type": "object",
     "required": ["to", "status"],
     "properties": {
@@ -48,6 +48,10 @@ MESSAGE = {
         "provider": PROVIDER,
         "error": ERROR["properties"]["error"],
     },
+}
+VERIFY_ANSWER = {
+    **MESSAGE,
+    "properties": {**MESSAGE["properties"], "verification_id": {"type": "string"}},
 }
 SEND_ANSWER = {
     "type": "object",
@@ -126,16 +130,52 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
             "additionalProperties": False,
             "properties": {
                 "to": NUMBER,
-                "content": CONTENT,
+                "content": {**CONTENT, "description": "with {code}, the gateway makes (or takes) the code"},
                 "provider": PROVIDER,
+                "code": {
+                    "type": "string",
+                    "pattern": "^[0-9A-Za-z]{4,10}$",
+                    "description": "the caller's own",
+                },
+                "code_length": {"type": "integer", "minimum": 4, "maximum": 10, "default": 6},
                 "x-provider-options": True,
             },
         },
         [IDEMPOTENCY_KEY],
         {
-            "200": _json(MESSAGE, "Submitted"),
-            "202": _json(MESSAGE, "Outcome unknown: not sent again"),
+            "200": _json(VERIFY_ANSWER, "Submitted"),
+            "202": _json(VERIFY_ANSWER, "Outcome unknown: not sent again"),
             **_errors(*_SEND_ERRORS),
+        },
+    ),
+    (
+        "POST",
+        "/sms/verify-code/check",
+        "Check a code the gateway made",
+        {
+            "type": "object",
+            "required": ["code"],
+            "additionalProperties": False,
+            "properties": {"code": {"type": "string"}, "to": NUMBER, "verification_id": {"type": "string"}},
+        },
+        [],
+        {
+            "200": _json(
+                {
+                    "type": "object",
+                    "required": ["status", "attempts_left"],
+                    "properties": {
+                        "status": {
+                            "type": "string",
+                            "enum": ["approved", "pending", "expired", "max_attempts_reached", "not_found"],
+                        },
+                        "attempts_left": {"type": "integer"},
+                        "verification_id": {"type": "string"},
+                    },
+                },
+                "The check's outcome",
+            ),
+            **_errors(422),
         },
     ),
     (

@@ -7,20 +7,26 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from . import idempotency
 from .api import caller, error_body, json_body, json_response
-from .messages import Kind
+from .messages import Kind, Status
 from .send_request import SendRequest
 from .sending import MessageResult, SendResult, send
+from .verification import code_for, verifications
 
 
 def send_endpoint(app: APIGatewayRestResolver, kind: Kind) -> Response[str]:
     """POST /sms/send and /sms/verify-code: at most once per Idempotency-Key (the HTTP answer is
     what is kept and replayed)."""
     body = json_body(app)
-    request = SendRequest.parse(body, single=kind is Kind.VERIFY)
+    fields, code = code_for(body) if kind is Kind.VERIFY and isinstance(body, dict) else (body, None)
+    request = SendRequest.parse(fields, single=kind is Kind.VERIFY)
     who = caller(app)
 
     def work(before_provider_call: Any) -> tuple[int, dict[str, Any]]:
-        return send_answer(send(request, kind, who, before_provider_call))
+        result = send(request, kind, who, before_provider_call)
+        status, answer = send_answer(result)
+        if code and answer.get("status") in (Status.SUBMITTED, Status.UNKNOWN):  # it may be live
+            answer["verification_id"] = verifications().start(request.recipients[0], code, who.tenant)
+        return status, answer
 
     status, answer = idempotency.once(
         kind, key=who.idempotency_key, scope=who.api_key, body=body, work=work, context=who.context

@@ -1,0 +1,220 @@
+"""Verification codes the gateway makes and checks.
+
+`POST /sms/verify-code` with a `{code}` placeholder in `content`: the gateway draws the code
+(`secrets`, digits, `code_length` 4-10, default 6) or takes the caller's `code`, sends it, and keeps
+only an HMAC of it (keyed by a pepper held in Secrets Manager) in the limits table, with a TTL:
+`otp#<tenant>#<number hash>` holds the live code of a number (a new send supersedes it), and
+`otpid#<verification_id>` points to it. The answer carries `verification_id`, never the code.
+
+`POST /sms/verify-code/check`: one conditional write approves a right code (single use: no race lets
+two checks pass); a wrong one spends an attempt with a second conditional write on the attempt count
+it read, so concurrent checks cannot exceed the limit.
+"""
+
+import functools
+import hashlib
+import hmac
+import re
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from .config import settings
+from .errors import FieldError, ValidationError
+from .numbers import Recipient, number_hash, parse_number
+from .observability import count
+
+PLACEHOLDER = "{code}"
+FIELDS = ("code", "code_length")
+_CALLER_CODE = re.compile(r"[0-9A-Za-z]{4,10}")
+
+
+class CheckStatus(StrEnum):
+    APPROVED = "approved"
+    PENDING = "pending"  # wrong code, attempts left
+    EXPIRED = "expired"
+    MAX_ATTEMPTS = "max_attempts_reached"
+    NOT_FOUND = "not_found"  # none, superseded, or already approved (single use)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    status: CheckStatus
+    attempts_left: int
+    verification_id: str | None = None
+
+
+def code_for(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The request without the code fields and with `{code}` filled in, and the code; content
+    without the placeholder is sent as written (no code is kept)."""
+    content = body.get("content")
+    given = {name: body[name] for name in FIELDS if name in body}
+    rest = {k: v for k, v in body.items() if k not in FIELDS}
+    if not isinstance(content, str) or PLACEHOLDER not in content:
+        if given:
+            raise ValidationError([FieldError(name, f"needs {PLACEHOLDER} in content") for name in given])
+        return rest, None
+    code = given.get("code")
+    if code is not None:
+        if not isinstance(code, str) or not _CALLER_CODE.fullmatch(code):
+            raise ValidationError.single("code", "must be 4-10 letters or digits")
+    else:
+        length = given.get("code_length", 6)
+        if isinstance(length, bool) or not isinstance(length, int) or not 4 <= length <= 10:
+            raise ValidationError.single("code_length", "must be a whole number from 4 to 10")
+        code = "".join(secrets.choice("0123456789") for _ in range(length))
+    return {**rest, "content": content.replace(PLACEHOLDER, code)}, code
+
+
+class Verifications:
+    def __init__(self, table_name: str, pepper: bytes, *, ttl_seconds: int, max_checks: int) -> None:
+        self.table_name = table_name
+        self.pepper = pepper
+        self.ttl_seconds = ttl_seconds
+        self.max_checks = max_checks
+        self.client: Any = boto3.client("dynamodb")
+
+    def start(self, recipient: Recipient, code: str, tenant: str | None, now: float | None = None) -> str:
+        """Keep a sent code (its HMAC only); returns its verification_id."""
+        now = time.time() if now is None else now
+        verification_id = "v-" + uuid.uuid4().hex
+        key = self._key(recipient.e164, tenant)
+        expires = int(now) + self.ttl_seconds
+        items = [
+            {
+                "pk": {"S": key},
+                "verification_id": {"S": verification_id},
+                "code_hmac": {"S": self._hmac(key, code)},
+                "attempts_left": {"N": str(self.max_checks)},
+                "state": {"S": "pending"},
+                "valid_until": {"N": str(expires)},
+                "expires_at": {"N": str(expires + 86400)},  # DynamoDB's TTL, a day after
+            },
+            {
+                "pk": {"S": f"otpid#{verification_id}"},
+                "key": {"S": key},
+                "expires_at": {"N": str(expires + 86400)},
+            },
+        ]
+        self.client.transact_write_items(
+            TransactItems=[{"Put": {"TableName": self.table_name, "Item": i}} for i in items]
+        )
+        count("VerificationsSent", 1)
+        return verification_id
+
+    def check(
+        self,
+        code: str,
+        *,
+        to: str | None,
+        verification_id: str | None,
+        tenant: str | None,
+        now: float | None = None,
+    ) -> Check:
+        now = time.time() if now is None else now
+        key = self._key(parse_number(to).e164, tenant) if to else self._key_of(verification_id or "", tenant)
+        if key is None:
+            return Check(CheckStatus.NOT_FOUND, 0)
+        digest = self._hmac(key, code)
+        values = {
+            ":pending": {"S": "pending"},
+            ":now": {"N": str(now)},
+            ":zero": {"N": "0"},
+            ":h": {"S": digest},
+        }
+        try:
+            approved = self.client.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": key}},
+                ReturnValues="ALL_NEW",
+                UpdateExpression="SET #state = :approved, attempts_left = :zero",
+                ConditionExpression=(
+                    "#state = :pending AND valid_until > :now AND attempts_left > :zero AND code_hmac = :h"
+                    + (" AND verification_id = :id" if verification_id else "")
+                ),
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    **values,
+                    ":approved": {"S": "approved"},
+                    **({":id": {"S": verification_id}} if verification_id else {}),
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            old = error.response.get("Item")
+            return self._refused(key, digest, old if isinstance(old, dict) else None, verification_id, now)
+        count("VerificationsApproved", 1)
+        return Check(CheckStatus.APPROVED, 0, approved["Attributes"]["verification_id"]["S"])
+
+    def _refused(
+        self, key: str, digest: str, item: dict[str, Any] | None, verification_id: str | None, now: float
+    ) -> Check:
+        """Why the approval did not pass; a wrong code spends one attempt."""
+        if (
+            not item
+            or item["state"]["S"] != "pending"
+            or (verification_id and item["verification_id"]["S"] != verification_id)
+        ):
+            return Check(CheckStatus.NOT_FOUND, 0)
+        current_id, left = item["verification_id"]["S"], int(item["attempts_left"]["N"])
+        if float(item["valid_until"]["N"]) <= now:
+            return Check(CheckStatus.EXPIRED, 0, current_id)
+        if left <= 0:
+            return Check(CheckStatus.MAX_ATTEMPTS, 0, current_id)
+        if hmac.compare_digest(item["code_hmac"]["S"], digest):  # right code, lost a race: spent
+            return Check(CheckStatus.NOT_FOUND, 0, current_id)
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": key}},
+                UpdateExpression="SET attempts_left = :after",
+                ConditionExpression="attempts_left = :before AND verification_id = :id",
+                ExpressionAttributeValues={
+                    ":before": {"N": str(left)},
+                    ":after": {"N": str(left - 1)},
+                    ":id": {"S": current_id},
+                },
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            # Another check spent an attempt meanwhile: this wrong code approves nothing either.
+        left -= 1
+        return Check(CheckStatus.PENDING if left else CheckStatus.MAX_ATTEMPTS, left, current_id)
+
+    def _key(self, e164: str, tenant: str | None) -> str:
+        return f"otp#{tenant or '-'}#{number_hash(e164)}"
+
+    def _key_of(self, verification_id: str, tenant: str | None) -> str | None:
+        if not re.fullmatch(r"v-[0-9a-f]{32}", verification_id):
+            return None
+        found = self.client.get_item(
+            TableName=self.table_name, Key={"pk": {"S": f"otpid#{verification_id}"}}, ConsistentRead=True
+        ).get("Item")
+        key = found["key"]["S"] if found else None
+        return key if key and key.startswith(f"otp#{tenant or '-'}#") else None
+
+    def _hmac(self, key: str, code: str) -> str:
+        return hmac.new(self.pepper, f"{key}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+@functools.cache
+def verifications() -> Verifications:
+    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415
+
+    config = settings()
+    pepper = parameters.get_secret(config.verification_pepper_secret_id, transform="json")["pepper"]
+    return Verifications(
+        config.limits_table,
+        str(pepper).encode(),
+        ttl_seconds=config.verification_ttl_seconds,
+        max_checks=config.verification_max_checks,
+    )
