@@ -25,6 +25,11 @@ def test_a_full_run_logs_no_number_secret_sign_or_code(
     invoke("send", event("send", {"to": NUMBERS, "content": "hi", "provider": "cmessages"}))
     invoke("verify_code", event("verify_code", {"to": NUMBERS[0], "content": f"Your code is {CODE}"}))
     invoke("verify_code", event("verify_code", {"to": NUMBERS[0], "content": f"code {CODE}"}))  # 429
+    invoke(
+        "verify_code", event("verify_code", {"to": NUMBERS[1], "content": "made {code}", "code": "246813"})
+    )
+    invoke("verify_check", event("verify_check", {"to": NUMBERS[1], "code": "135792"}))  # wrong
+    invoke("verify_check", event("verify_check", {"to": NUMBERS[1], "code": "246813"}))  # approved
     invoke("send", event("send", {"to": ["12345", NUMBERS[1]], "content": ""}))  # 422
     stack.sms230.faults.inject("error_code", code=202, times=1)
     invoke("send", event("send", {"to": NUMBERS, "content": CODE}))  # failover
@@ -59,6 +64,8 @@ def test_a_full_run_logs_no_number_secret_sign_or_code(
     forbidden: list[Any] = [
         *NUMBERS,
         CODE,
+        "246813",
+        "135792",
         TOKEN,
         stack.cm.app_key,
         stack.sms230.apisecret,

@@ -142,6 +142,8 @@ def test_only_a_keyed_hash_of_the_code_is_kept(stack: Stack, invoke: Invoke) -> 
         ({"code": "12"}, "code"),
         ({"code": "12 345"}, "code"),
         ({"content": "no placeholder", "code": "1234"}, "code"),
+        ({"content": None, "code": "1234"}, "code"),
+        ({"code": "12345678901"}, "code"),
     ],
 )
 def test_bad_code_fields_are_refused_before_sending(
@@ -157,3 +159,47 @@ def test_bad_code_fields_are_refused_before_sending(
 def test_content_without_a_placeholder_keeps_todays_behaviour(stack: Stack, invoke: Invoke) -> None:
     answer = body(invoke("verify_code", event("verify_code", {"to": TO, "content": "Your code is 123456"})))
     assert answer["status"] == "submitted" and "verification_id" not in answer
+
+
+def test_twenty_concurrent_wrong_checks_spend_the_attempts_and_no_more(stack: Stack, invoke: Invoke) -> None:
+    send_code(invoke)
+    code = sent_code(stack)
+    wrong = "000000" if code != "000000" else "111111"
+    store = verification.verifications()
+    results: list[str] = []
+
+    def one() -> None:
+        results.append(
+            str(store.check(wrong, to=TO, verification_id=None, tenant=tenant_of("anonymous")).status)
+        )
+
+    threads = [threading.Thread(target=one) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Five attempts were spent on five of the guesses; the other fifteen were never compared.
+    assert results.count("pending") == 4 and len(results) == 20
+    assert results.count("max_attempts_reached") == 16
+    assert check(invoke, code)["status"] == "max_attempts_reached"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"code": "123456"}, "to"),  # neither to nor verification_id
+        ({"code": "123456", "to": TO, "verification_id": "v-1"}, "to"),  # both
+        ({"to": TO}, "code"),
+        ({"code": 123456, "to": TO}, "code"),
+        ({"code": "123456", "to": TO, "extra": 1}, "extra"),
+    ],
+)
+def test_bad_checks_are_422(stack: Stack, invoke: Invoke, payload: dict[str, Any], field: str) -> None:
+    response = invoke("verify_check", event("verify_check", payload))
+    assert response["statusCode"] == 422
+    assert field in [f["field"] for f in body(response)["error"]["fields"]]
+
+
+def test_an_unknown_verification_id_is_not_found(stack: Stack, invoke: Invoke) -> None:
+    for unknown in ("v-" + "0" * 32, "nonsense", "x" * 10_000):
+        assert check(invoke, "123456", verification_id=unknown) == {"status": "not_found", "attempts_left": 0}

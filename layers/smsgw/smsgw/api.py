@@ -59,6 +59,8 @@ def error_body(error: GatewayError) -> dict[str, Any]:
         if error.code:
             body["provider_code"] = error.code
         return body
+    if isinstance(error, RateLimited):
+        return {"code": code, "message": str(error), "reason": error.reason}
     return {"code": code, "message": str(error)}
 
 
@@ -128,6 +130,7 @@ def caller(app: APIGatewayRestResolver) -> Caller:
         api_key=identity.api_key_id or identity.api_key or "anonymous",
         idempotency_key=validate_key(event.headers.get(HEADER) or event.headers.get(HEADER.lower())),
         context=app.lambda_context,
+        source_ip=identity.source_ip,
     )
 
 

@@ -24,6 +24,7 @@ class Caller:
     api_key: str  # the API key's id: scopes idempotency keys, quotas and (per tenant) data
     idempotency_key: str | None = None
     context: "LambdaContext | None" = None
+    source_ip: str | None = None  # as API Gateway saw it (the SMS-pumping guard counts per address)
 
     @property
     def tenant(self) -> str | None:

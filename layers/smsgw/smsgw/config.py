@@ -29,6 +29,15 @@ class Settings:
     verification_pepper_secret_id: str = ""  # HMAC key of the codes the gateway keeps
     verification_ttl_seconds: int = 600
     verification_max_checks: int = 5
+    # SMS-pumping guard on verification codes (see fraud.py).
+    otp_prefix_per_hour: int = 20
+    otp_ip_per_hour: int = 30
+    otp_country_daily_budgets: tuple[tuple[int, int], ...] = ((86, 100_000),)
+    otp_country_daily_default: int = 1_000
+    otp_daily_budget: int = 200_000
+    otp_conversion_min_sends: int = 50
+    otp_conversion_min_rate: float = 0.2
+    otp_conversion_block_seconds: int = 3600
     tenancy: str = "per-key"  # or "single": every API key shares messages and the blocklist
     send_reserve_seconds: float = 3.0  # of the Lambda's time, kept for recording and answering
     connect_timeout: float = 3.05
@@ -73,11 +82,33 @@ class Settings:
             )
         except ValueError:
             raise ConfigError("ALLOWED_COUNTRIES must be calling codes, e.g. 86,852") from None
+        try:
+            budgets = tuple(
+                (int(cc), int(n))
+                for cc, _, n in (
+                    p.partition(":")
+                    for p in (values.get("OTP_COUNTRY_DAILY_BUDGETS") or "86:100000").split(",")
+                )
+            )
+        except ValueError:
+            raise ConfigError(
+                "OTP_COUNTRY_DAILY_BUDGETS is calling code:count pairs, e.g. 86:100000,1:500"
+            ) from None
         tenancy = values.get("TENANCY") or cls.tenancy
         if tenancy not in ("per-key", "single"):
             raise ConfigError("TENANCY must be per-key or single")
         return cls(
             tenancy=tenancy,
+            otp_prefix_per_hour=number("OTP_PREFIX_PER_HOUR", int, cls.otp_prefix_per_hour),
+            otp_ip_per_hour=number("OTP_IP_PER_HOUR", int, cls.otp_ip_per_hour),
+            otp_country_daily_budgets=budgets,
+            otp_country_daily_default=number("OTP_COUNTRY_DAILY_DEFAULT", int, cls.otp_country_daily_default),
+            otp_daily_budget=number("OTP_DAILY_BUDGET", int, cls.otp_daily_budget),
+            otp_conversion_min_sends=number("OTP_CONVERSION_MIN_SENDS", int, cls.otp_conversion_min_sends),
+            otp_conversion_min_rate=number("OTP_CONVERSION_MIN_RATE", float, cls.otp_conversion_min_rate),
+            otp_conversion_block_seconds=number(
+                "OTP_CONVERSION_BLOCK_SECONDS", int, cls.otp_conversion_block_seconds
+            ),
             verification_pepper_secret_id=values.get("VERIFICATION_PEPPER_SECRET_ID", ""),
             verification_ttl_seconds=number("VERIFICATION_TTL_SECONDS", int, cls.verification_ttl_seconds),
             verification_max_checks=number("VERIFICATION_MAX_CHECKS", int, cls.verification_max_checks),

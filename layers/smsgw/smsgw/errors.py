@@ -113,8 +113,9 @@ class RateLimited(GatewayError):
 
     problem = Problem.RATE_LIMITED
 
-    def __init__(self, message: str, retry_after: int) -> None:
+    def __init__(self, message: str, retry_after: int, reason: str = "rate_limited") -> None:
         self.retry_after = max(1, retry_after)
+        self.reason = reason  # which limit: number_cooldown, prefix_velocity, low_conversion ...
         super().__init__(message)
 
 

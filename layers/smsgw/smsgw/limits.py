@@ -15,9 +15,11 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from . import fraud
 from .config import Settings, settings
 from .errors import RateLimited
 from .numbers import Recipient, number_hash
+from .observability import count_reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,7 @@ class _Counter:
     limit: int
     window: int  # seconds; fixed windows aligned to the epoch
     message: str
+    reason: str = "rate_limited"  # the refusal's code
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +52,11 @@ class Limits:
         self.clock = clock
         self.client: Any = boto3.client("dynamodb")
 
-    def check_verification(self, recipient: Recipient) -> Charge:
-        """Cooldown plus two windows for one recipient; raises RateLimited, or counts the code."""
+    def check_verification(self, recipient: Recipient, source_ip: str | None = None) -> Charge:
+        """Cooldown plus two windows for one recipient, and the SMS-pumping guard (`fraud`); raises
+        RateLimited with a reason, or counts the code, all in one transaction."""
         now = self.clock()
+        self._guard_conversion(recipient, now)
         key = number_key(recipient)
         cooldown = self.config.verify_cooldown_seconds
         cooldown_update = {
@@ -73,16 +78,89 @@ class Limits:
                 self.config.verify_max_per_10_minutes,
                 600,
                 "verification codes per 10 minutes",
+                "number_rate",
             ),
             _Counter(
-                f"verify-day#{key}", self.config.verify_max_per_day, 86400, "verification codes per day"
+                f"verify-day#{key}",
+                self.config.verify_max_per_day,
+                86400,
+                "verification codes per day",
+                "number_rate",
+            ),
+            *(
+                _Counter(g.key, g.limit, g.window, g.message, g.reason)
+                for g in fraud.guards(recipient, source_ip, self.config)
             ),
         ]
-        reasons = [(f"one verification code per {cooldown} s to a number", cooldown)]
-        self._transact(
-            [cooldown_update, *(self._increment(c, 1, now) for c in counters)], reasons, counters, now
+        blocks = fraud.block_checks(recipient, self.table_name, now)
+        sent = [sent_key for sent_key, _ in fraud.conversion_keys(recipient, now).values()]
+        items = [
+            cooldown_update,
+            *(self._increment(c, 1, now) for c in counters),
+            *blocks,
+            *(self._add(k, 1, now + 2 * fraud.DAY) for k in sent),
+        ]
+        explained = [
+            (f"one verification code per {cooldown} s to a number", cooldown, "number_cooldown"),
+            *(self._explain(c, now) for c in counters),
+            *[("codes to this range or country are rarely approved", 600, "low_conversion")] * len(blocks),
+        ]
+        self._transact(items, explained)
+        keys = tuple(_window_key(c, now) for c in counters) + tuple(sent)
+        return Charge(keys, 1, f"verify-cooldown#{key}")
+
+    def approved(self, scopes: tuple[str, ...], now: float | None = None) -> None:
+        """A code was approved: it counts for its prefix's and country's conversion."""
+        now = self.clock() if now is None else now
+        day = int(now) // fraud.DAY * fraud.DAY
+        self.client.transact_write_items(
+            TransactItems=[self._add(f"otp-ok#{scope}#{day}", 1, now + 2 * fraud.DAY) for scope in scopes]
         )
-        return Charge(tuple(_window_key(c, now) for c in counters), 1, f"verify-cooldown#{key}")
+
+    def _guard_conversion(self, recipient: Recipient, now: float) -> None:
+        """Block a prefix or country whose codes are rarely approved (one BatchGetItem)."""
+        pairs = fraud.conversion_keys(recipient, now)
+        keys = [k for pair in pairs.values() for k in pair]
+        found = self.client.batch_get_item(
+            RequestItems={self.table_name: {"Keys": [{"pk": {"S": k}} for k in keys], "ConsistentRead": True}}
+        )["Responses"].get(self.table_name, [])
+        hits = {i["pk"]["S"]: int(i["hits"]["N"]) for i in found}
+        for scope, (sent_key, ok_key) in pairs.items():
+            sent, ok = hits.get(sent_key, 0), hits.get(ok_key, 0)
+            if (
+                sent >= self.config.otp_conversion_min_sends
+                and ok < self.config.otp_conversion_min_rate * sent
+            ):
+                until = now + self.config.otp_conversion_block_seconds
+                self.client.put_item(
+                    TableName=self.table_name,
+                    Item={
+                        "pk": {"S": f"otp-block#{scope}"},
+                        "until_ts": {"N": str(until)},
+                        "expires_at": {"N": str(int(until) + 60)},
+                    },
+                )
+
+    def _add(self, key: str, count: int, expires: float) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": {"pk": {"S": key}},
+                "UpdateExpression": "ADD hits :count SET expires_at = :expires",
+                "ExpressionAttributeValues": {
+                    ":count": {"N": str(count)},
+                    ":expires": {"N": str(int(expires))},
+                },
+            }
+        }
+
+    @staticmethod
+    def _explain(counter: _Counter, now: float) -> tuple[str, int, str]:
+        return (
+            f"at most {counter.limit} {counter.message}",
+            counter.window - int(now) % counter.window,
+            counter.reason,
+        )
 
     def consume_recipients(self, api_key: str, count: int) -> Charge:
         now = self.clock()
@@ -100,7 +178,9 @@ class Limits:
                 raise RateLimited(
                     f"{count} recipients exceed this API key's {counter.limit} {counter.message}", 60
                 )
-        self._transact([self._increment(c, count, now) for c in counters], [], counters, now)
+        self._transact(
+            [self._increment(c, count, now) for c in counters], [self._explain(c, now) for c in counters]
+        )
         return Charge(tuple(_window_key(c, now) for c in counters), count)
 
     def refund(self, charges: list[Charge], count: int) -> None:
@@ -145,13 +225,8 @@ class Limits:
             }
         }
 
-    def _transact(
-        self,
-        items: list[dict[str, Any]],
-        reasons: list[tuple[str, int]],
-        counters: list[_Counter],
-        now: float,
-    ) -> None:
+    def _transact(self, items: list[dict[str, Any]], explained: list[tuple[str, int, str]]) -> None:
+        """One TransactWriteItems; a refusal names each limit it met (`explained`, by item)."""
         try:
             self.client.transact_write_items(TransactItems=items)
         except ClientError as error:
@@ -161,14 +236,14 @@ class Limits:
                 r.get("Code") == "ConditionalCheckFailed"
                 for r in error.response.get("CancellationReasons", [])
             ]
-            explained = reasons + [
-                (f"at most {c.limit} {c.message}", c.window - int(now) % c.window) for c in counters
-            ]
             failed = [explained[i] for i, hit in enumerate(cancelled) if hit and i < len(explained)]
             if not failed:
                 raise
-            message = "; ".join(m for m, _ in failed)
-            raise RateLimited(f"limit reached: {message}", max(wait for _, wait in failed)) from None
+            message = "; ".join(m for m, _, _ in failed)
+            for _, _, reason in failed:
+                count_reason("LimitRefusals", reason)
+            wait = max(w for _, w, _ in failed)
+            raise RateLimited(f"limit reached: {message}", wait, failed[0][2]) from None
 
 
 def _window_key(counter: _Counter, now: float) -> str:

@@ -18,3 +18,9 @@ def count(name: str, value: int, provider: str | None = None) -> None:
         return
     with single_metric(name=name, unit=MetricUnit.Count, value=value) as metric:
         metric.add_dimension(name="provider", value=provider)
+
+
+def count_reason(name: str, reason: str) -> None:
+    """One count under a `reason` dimension (refusals by kind)."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="reason", value=reason)

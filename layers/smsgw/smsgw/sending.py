@@ -83,7 +83,7 @@ def send(
     allowed = [r for r in request.recipients if r not in blocked]
     if not allowed:
         raise ValidationError.single("to", "every recipient is on the blocklist")
-    charges = [limits().check_verification(allowed[0])] if kind is Kind.VERIFY else []
+    charges = [limits().check_verification(allowed[0], caller.source_ip)] if kind is Kind.VERIFY else []
     charges.append(limits().consume_recipients(caller.api_key, len(allowed)))
     try:
         before_provider_call()

@@ -6,9 +6,9 @@ only an HMAC of it (keyed by a pepper held in Secrets Manager) in the limits tab
 `otp#<tenant>#<number hash>` holds the live code of a number (a new send supersedes it), and
 `otpid#<verification_id>` points to it. The answer carries `verification_id`, never the code.
 
-`POST /sms/verify-code/check`: one conditional write approves a right code (single use: no race lets
-two checks pass); a wrong one spends an attempt with a second conditional write on the attempt count
-it read, so concurrent checks cannot exceed the limit.
+`POST /sms/verify-code/check`: a check spends an attempt in one conditional write before the code is
+compared (in constant time), so concurrent checks cannot try more codes than the limit; a right
+code is approved by a second conditional write that only one check can win (single use).
 """
 
 import functools
@@ -25,8 +25,10 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from . import fraud
 from .config import settings
 from .errors import FieldError, ValidationError
+from .limits import limits
 from .numbers import Recipient, number_hash, parse_number
 from .observability import count
 
@@ -94,6 +96,8 @@ class Verifications:
                 "attempts_left": {"N": str(self.max_checks)},
                 "state": {"S": "pending"},
                 "valid_until": {"N": str(expires)},
+                # Where an approval counts for the conversion guard (hashed prefix, country).
+                "scopes": {"SS": [f"{kind}#{value}" for kind, value in fraud.scopes(recipient).items()]},
                 "expires_at": {"N": str(expires + 86400)},  # DynamoDB's TTL, a day after
             },
             {
@@ -117,78 +121,62 @@ class Verifications:
         tenant: str | None,
         now: float | None = None,
     ) -> Check:
+        """Each check first spends an attempt (one conditional write, so no number of concurrent
+        checks can try more codes than the limit), then compares the code's HMAC in constant time;
+        a right code is approved by a second conditional write, which only one check can win."""
         now = time.time() if now is None else now
         key = self._key(parse_number(to).e164, tenant) if to else self._key_of(verification_id or "", tenant)
         if key is None:
             return Check(CheckStatus.NOT_FOUND, 0)
-        digest = self._hmac(key, code)
-        values = {
-            ":pending": {"S": "pending"},
-            ":now": {"N": str(now)},
-            ":zero": {"N": "0"},
-            ":h": {"S": digest},
-        }
+        same_id = " AND verification_id = :id" if verification_id else ""
+        ids = {":id": {"S": verification_id}} if verification_id else {}
         try:
-            approved = self.client.update_item(
+            spent = self.client.update_item(
                 TableName=self.table_name,
                 Key={"pk": {"S": key}},
-                ReturnValues="ALL_NEW",
-                UpdateExpression="SET #state = :approved, attempts_left = :zero",
-                ConditionExpression=(
-                    "#state = :pending AND valid_until > :now AND attempts_left > :zero AND code_hmac = :h"
-                    + (" AND verification_id = :id" if verification_id else "")
-                ),
+                UpdateExpression="SET attempts_left = attempts_left - :one",
+                ConditionExpression="#state = :pending AND valid_until > :now AND attempts_left > :zero"
+                + same_id,
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues={
-                    **values,
-                    ":approved": {"S": "approved"},
-                    **({":id": {"S": verification_id}} if verification_id else {}),
+                    ":pending": {"S": "pending"},
+                    ":now": {"N": str(now)},
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                    **ids,
                 },
+                ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            )["Attributes"]
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             old = error.response.get("Item")
-            return self._refused(key, digest, old if isinstance(old, dict) else None, verification_id, now)
-        count("VerificationsApproved", 1)
-        return Check(CheckStatus.APPROVED, 0, approved["Attributes"]["verification_id"]["S"])
-
-    def _refused(
-        self, key: str, digest: str, item: dict[str, Any] | None, verification_id: str | None, now: float
-    ) -> Check:
-        """Why the approval did not pass; a wrong code spends one attempt."""
-        if (
-            not item
-            or item["state"]["S"] != "pending"
-            or (verification_id and item["verification_id"]["S"] != verification_id)
-        ):
-            return Check(CheckStatus.NOT_FOUND, 0)
-        current_id, left = item["verification_id"]["S"], int(item["attempts_left"]["N"])
-        if float(item["valid_until"]["N"]) <= now:
-            return Check(CheckStatus.EXPIRED, 0, current_id)
-        if left <= 0:
-            return Check(CheckStatus.MAX_ATTEMPTS, 0, current_id)
-        if hmac.compare_digest(item["code_hmac"]["S"], digest):  # right code, lost a race: spent
-            return Check(CheckStatus.NOT_FOUND, 0, current_id)
+            return _refused(old if isinstance(old, dict) else None, verification_id, now)
+        current_id, left = spent["verification_id"]["S"], int(spent["attempts_left"]["N"])
+        if not hmac.compare_digest(spent["code_hmac"]["S"], self._hmac(key, code)):
+            return Check(CheckStatus.PENDING if left else CheckStatus.MAX_ATTEMPTS, left, current_id)
         try:
             self.client.update_item(
                 TableName=self.table_name,
                 Key={"pk": {"S": key}},
-                UpdateExpression="SET attempts_left = :after",
-                ConditionExpression="attempts_left = :before AND verification_id = :id",
+                UpdateExpression="SET #state = :approved, attempts_left = :zero",
+                ConditionExpression="#state = :pending AND verification_id = :id",
+                ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues={
-                    ":before": {"N": str(left)},
-                    ":after": {"N": str(left - 1)},
+                    ":approved": {"S": "approved"},
+                    ":pending": {"S": "pending"},
+                    ":zero": {"N": "0"},
                     ":id": {"S": current_id},
                 },
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            # Another check spent an attempt meanwhile: this wrong code approves nothing either.
-        left -= 1
-        return Check(CheckStatus.PENDING if left else CheckStatus.MAX_ATTEMPTS, left, current_id)
+            return Check(CheckStatus.NOT_FOUND, 0, current_id)  # another check approved it first
+        count("VerificationsApproved", 1)
+        limits().approved(tuple(spent.get("scopes", {}).get("SS", [])))
+        return Check(CheckStatus.APPROVED, 0, current_id)
 
     def _key(self, e164: str, tenant: str | None) -> str:
         return f"otp#{tenant or '-'}#{number_hash(e164)}"
@@ -204,6 +192,18 @@ class Verifications:
 
     def _hmac(self, key: str, code: str) -> str:
         return hmac.new(self.pepper, f"{key}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def _refused(item: dict[str, Any] | None, verification_id: str | None, now: float) -> Check:
+    """Why no attempt could be spent."""
+    if not item or item["state"]["S"] != "pending":
+        return Check(CheckStatus.NOT_FOUND, 0)  # none, or already approved: single use
+    current_id = item["verification_id"]["S"]
+    if verification_id and current_id != verification_id:
+        return Check(CheckStatus.NOT_FOUND, 0)  # superseded by a newer code
+    if float(item["valid_until"]["N"]) <= now:
+        return Check(CheckStatus.EXPIRED, 0, current_id)
+    return Check(CheckStatus.MAX_ATTEMPTS, 0, current_id)
 
 
 @functools.cache
