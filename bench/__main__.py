@@ -16,13 +16,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pending", type=int, default=1_000, help="pending messages for the poller")
     parser.add_argument("--invocations", type=int, default=200, help="warm invocations per handler")
     parser.add_argument("--runs", type=int, default=5, help="fresh processes per cold-start target")
+    parser.add_argument(
+        "--pumping",
+        default="1000,100",
+        help="SMS-pumping run: attack requests,users (the full scenario is 5000,500: about 20 minutes here)",
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes everywhere: a smoke run")
     parser.add_argument("--no-write", action="store_true", help="print only; leave results.* alone")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.sample, args.history, args.pending = "1000,10000", 10, 2_000, 100
-        args.invocations, args.runs = 20, 1
+        args.invocations, args.runs, args.pumping = 20, 1, "200,20"
     args.sizes = tuple(int(size) for size in args.sizes.split(",") if size.strip())
+    args.pumping = tuple(int(n) for n in args.pumping.split(","))
     return args
 
 

@@ -8,6 +8,7 @@ from . import machine
 from .bulk import Baseline, ClientRun, HandlerRun
 from .coldstart import HANDLERS, TARGET_RATIO, ColdStart
 from .dynamo import expected_send_calls
+from .pumping import ATTACK_TARGET, LEGIT_TARGET, Pumping
 from .warm import WarmRun
 
 SPEEDUP_TARGET = 50
@@ -247,3 +248,25 @@ def render(rows: list[Row]) -> str:
 def title(info: dict[str, Any], elapsed_s: float | None = None) -> str:
     text = machine.line(info)
     return text + (f"; bench run time {elapsed_s:.0f} s" if elapsed_s is not None else "")
+
+
+def pumping_rows(run: Pumping) -> list[Row]:
+    return [
+        Row(
+            "5 SMS pumping",
+            f"attack: {_n(run.attack_requests)} code requests, one address, sequential numbers, unchecked",
+            f"{_n(run.attack_requests - run.attack_sent)} refused before a provider"
+            f" ({100 * run.attack_refused_share:.1f}%)",
+            f"{_n(run.attack_sent)} reached a provider",
+            f">= {100 * ATTACK_TARGET:.0f}% refused",
+            _check((run.attack_refused_share >= ATTACK_TARGET, f"{100 * run.attack_refused_share:.1f}%")),
+        ),
+        Row(
+            "5 SMS pumping",
+            f"users in the same run: {run.legit_users} random numbers, each checking its code",
+            f"{run.legit_approved} sent and approved ({100 * run.legit_share:.1f}%)",
+            f"{run.legit_sent} sent",
+            f">= {100 * LEGIT_TARGET:.0f}% approved",
+            _check((run.legit_share >= LEGIT_TARGET, f"{100 * run.legit_share:.1f}%")),
+        ),
+    ]

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from smsgw import config
 
-from . import ROOT, bulk, coldstart, dynamo, machine, report, warm
+from . import ROOT, bulk, coldstart, dynamo, machine, pumping, report, warm
 from .stack import Stack
 
 RESULTS_JSON = ROOT / "bench" / "results.json"
@@ -41,6 +41,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         handler_runs = bulk.handler_layer(stack, api_sizes)
         progress(f"4 warm overhead (and 2: calls per receipt), {args.invocations} invocations per handler")
         warm_runs = warm.measure(stack, args.invocations)
+    with Stack() as stack:
+        attack, users = args.pumping
+        progress(f"5 SMS pumping: {attack:,} attack requests, {users} users")
+        pumped = pumping.measure(stack, attack, users)
     with Stack(cm_status_delays=(3600.0, 7200.0)) as stack:  # pending messages stay pending
         progress(
             f"2 poller: {args.pending:,} pending, then {args.history:,} settled recorded and polled again"
@@ -55,6 +59,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         *report.dynamodb_rows(handler_runs, receipt_run, poll),
         *report.cold_rows(cold),
         *report.warm_rows(warm_runs),
+        *report.pumping_rows(pumped),
     ]
     elapsed = time.perf_counter() - started
     table = report.render(rows)
@@ -81,6 +86,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             "cmessages_concurrency": concurrency,
             "poller": poll,
             "warm": [r.summary() for r in warm_runs],
+            "pumping": pumped.as_dict(),
             "cold_start": {
                 "runs": cold.runs,
                 "layer": list(cold.layer),
