@@ -64,7 +64,7 @@ def test_the_gateway_makes_sends_and_approves_a_code_once(stack: Stack, invoke: 
 def test_length_caller_code_and_check_by_id(stack: Stack, invoke: Invoke) -> None:
     send_code(invoke, code_length=8)
     assert re.fullmatch(r"[0-9]{8}", sent_code(stack))
-    answer = send_code(invoke, code="AB12cd")
+    answer = send_code(invoke, code="AB12cd", code_type="alphanumeric")
     assert sent_code(stack) == "AB12cd"
     assert check(invoke, "AB12cd", verification_id=answer["verification_id"])["status"] == "approved"
 
@@ -144,6 +144,8 @@ def test_only_a_keyed_hash_of_the_code_is_kept(stack: Stack, invoke: Invoke) -> 
         ({"content": "no placeholder", "code": "1234"}, "code"),
         ({"content": None, "code": "1234"}, "code"),
         ({"code": "12345678901"}, "code"),
+        ({"code": "12ab"}, "code"),  # digits unless code_type says otherwise
+        ({"code_type": "emoji"}, "code_type"),
     ],
 )
 def test_bad_code_fields_are_refused_before_sending(
@@ -203,3 +205,25 @@ def test_bad_checks_are_422(stack: Stack, invoke: Invoke, payload: dict[str, Any
 def test_an_unknown_verification_id_is_not_found(stack: Stack, invoke: Invoke) -> None:
     for unknown in ("v-" + "0" * 32, "nonsense", "x" * 10_000):
         assert check(invoke, "123456", verification_id=unknown) == {"status": "not_found", "attempts_left": 0}
+
+
+def test_a_made_alphanumeric_code_avoids_ambiguous_characters(stack: Stack, invoke: Invoke) -> None:
+    send_code(invoke, code_type="alphanumeric", code_length=10)
+    code = sent_code(stack)
+    assert re.fullmatch(r"[2-9A-HJ-NP-Z]{10}", code)
+
+
+def test_codes_are_compared_in_constant_time(
+    stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    send_code(invoke)
+    compared: list[tuple[str, str]] = []
+    real = verification.hmac.compare_digest
+
+    def spy(a: str, b: str) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(verification.hmac, "compare_digest", spy)
+    check(invoke, "000001")
+    assert len(compared) == 1 and all(len(side) == 64 for side in compared[0])  # HMACs, not codes

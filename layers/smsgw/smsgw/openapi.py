@@ -138,6 +138,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
                     "description": "the caller's own",
                 },
                 "code_length": {"type": "integer", "minimum": 4, "maximum": 10, "default": 6},
+                "code_type": {"type": "string", "enum": ["digits", "alphanumeric"], "default": "digits"},
                 "x-provider-options": True,
             },
         },

@@ -33,8 +33,9 @@ from .numbers import Recipient, number_hash, parse_number
 from .observability import count
 
 PLACEHOLDER = "{code}"
-FIELDS = ("code", "code_length")
-_CALLER_CODE = re.compile(r"[0-9A-Za-z]{4,10}")
+FIELDS = ("code", "code_length", "code_type")
+ALPHABETS = {"digits": "0123456789", "alphanumeric": "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"}  # no 0/O, 1/I
+_CALLER_CODE = {"digits": re.compile(r"[0-9]{4,10}"), "alphanumeric": re.compile(r"[0-9A-Za-z]{4,10}")}
 
 
 class CheckStatus(StrEnum):
@@ -62,15 +63,20 @@ def code_for(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         if given:
             raise ValidationError([FieldError(name, f"needs {PLACEHOLDER} in content") for name in given])
         return rest, None
+    kind = given.get("code_type", "digits")
+    if kind not in ALPHABETS:
+        raise ValidationError.single("code_type", f"must be one of {', '.join(ALPHABETS)}")
     code = given.get("code")
     if code is not None:
-        if not isinstance(code, str) or not _CALLER_CODE.fullmatch(code):
-            raise ValidationError.single("code", "must be 4-10 letters or digits")
+        if not isinstance(code, str) or not _CALLER_CODE[kind].fullmatch(code):
+            raise ValidationError.single(
+                "code", f"must be 4-10 {'digits' if kind == 'digits' else 'letters or digits'}"
+            )
     else:
         length = given.get("code_length", 6)
         if isinstance(length, bool) or not isinstance(length, int) or not 4 <= length <= 10:
             raise ValidationError.single("code_length", "must be a whole number from 4 to 10")
-        code = "".join(secrets.choice("0123456789") for _ in range(length))
+        code = "".join(secrets.choice(ALPHABETS[kind]) for _ in range(length))
     return {**rest, "content": content.replace(PLACEHOLDER, code)}, code
 
 
