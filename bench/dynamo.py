@@ -18,10 +18,15 @@ HISTORY = 100_000
 PENDING = 1_000
 
 
-def expected_send_calls(n: int) -> dict[str, int]:
-    """ceil(n/25) BatchWriteItem, one BatchGetItem per 100 recipients (blocklist), one
+def expected_send_calls(n: int, tasks: int = 0) -> dict[str, int]:
+    """ceil((n + tasks)/25) BatchWriteItem (a message item each, and a task item per provider request
+    with one id for all its numbers: 230sms), one BatchGetItem per 100 recipients (blocklist), one
     TransactWriteItems (API-key quota)."""
-    return {"BatchGetItem": math.ceil(n / 100), "BatchWriteItem": math.ceil(n / 25), "TransactWriteItems": 1}
+    return {
+        "BatchGetItem": math.ceil(n / 100),
+        "BatchWriteItem": math.ceil((n + tasks) / 25),
+        "TransactWriteItems": 1,
+    }
 
 
 def _send_body(count: int) -> dict[str, Any]:
