@@ -105,3 +105,18 @@ def test_refusals_are_counted_by_reason(
     refused_for(code_to(invoke, "+8617072440811"))
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert any(m.get("reason") == "global_budget" and m.get("LimitRefusals") == [1.0] for m in metrics)
+
+
+def test_a_burst_across_the_hour_edge_gets_no_more_than_the_limit(
+    stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    guard(monkeypatch, OTP_IP_PER_HOUR="2")
+    edge = 2_000_001_600  # a whole hour since the epoch (2,000,001,600 = 555,556 x 3600)
+    now = [float(edge - 10)]
+    limits.limits().clock = lambda: now[0]
+    assert code_to(invoke, "+8613800138000")["statusCode"] == 200
+    assert code_to(invoke, "+8617072440811")["statusCode"] == 200
+    now[0] = edge + 10  # a fresh hourly window, but the staggered one still holds the two
+    assert refused_for(code_to(invoke, "+8615900000000")) == "ip_velocity"
+    now[0] = edge + 1800 + 10  # both windows have moved on
+    assert code_to(invoke, "+8615900000001")["statusCode"] == 200

@@ -27,6 +27,7 @@ class Guard:
     window: int
     message: str
     reason: str  # the refusal's code
+    offset: int = 0  # window edges shifted by this many seconds
 
 
 def scopes(recipient: Recipient) -> dict[str, str]:
@@ -38,18 +39,29 @@ def scopes(recipient: Recipient) -> dict[str, str]:
     }
 
 
+def staggered(guard: Guard) -> list[Guard]:
+    """A fixed window lets twice its limit through across its edge; a second window with edges half
+    a window later caps such a burst: a code must fit both."""
+    return [
+        guard,
+        Guard(guard.key + "#b", guard.limit, guard.window, guard.message, guard.reason, guard.window // 2),
+    ]
+
+
 def guards(recipient: Recipient, source_ip: str | None, config: Settings) -> list[Guard]:
     scope = scopes(recipient)
     budget = dict(config.otp_country_daily_budgets).get(
         recipient.country_code, config.otp_country_daily_default
     )
     found = [
-        Guard(
-            f"otp-prefix-hour#{scope['prefix']}",
-            config.otp_prefix_per_hour,
-            HOUR,
-            "codes per hour to this number range",
-            "prefix_velocity",
+        *staggered(
+            Guard(
+                f"otp-prefix-hour#{scope['prefix']}",
+                config.otp_prefix_per_hour,
+                HOUR,
+                "codes per hour to this number range",
+                "prefix_velocity",
+            )
         ),
         Guard(
             f"otp-country-day#{scope['country']}",
@@ -62,7 +74,7 @@ def guards(recipient: Recipient, source_ip: str | None, config: Settings) -> lis
     ]
     if source_ip:
         ip = hashlib.sha256(source_ip.encode()).hexdigest()[:24]
-        found.append(
+        found += staggered(
             Guard(
                 f"otp-ip-hour#{ip}",
                 config.otp_ip_per_hour,

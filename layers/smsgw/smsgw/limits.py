@@ -29,6 +29,7 @@ class _Counter:
     window: int  # seconds; fixed windows aligned to the epoch
     message: str
     reason: str = "rate_limited"  # the refusal's code
+    offset: int = 0  # seconds the window's edges are shifted by (staggered pairs of windows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,7 @@ class Limits:
                 "number_rate",
             ),
             *(
-                _Counter(g.key, g.limit, g.window, g.message, g.reason)
+                _Counter(g.key, g.limit, g.window, g.message, g.reason, g.offset)
                 for g in fraud.guards(recipient, source_ip, self.config)
             ),
         ]
@@ -158,7 +159,7 @@ class Limits:
     def _explain(counter: _Counter, now: float) -> tuple[str, int, str]:
         return (
             f"at most {counter.limit} {counter.message}",
-            counter.window - int(now) % counter.window,
+            counter.window - (int(now) + counter.offset) % counter.window,
             counter.reason,
         )
 
@@ -210,7 +211,7 @@ class Limits:
             self.client.transact_write_items(TransactItems=items)
 
     def _increment(self, counter: _Counter, count: int, now: float) -> dict[str, Any]:
-        window_start = int(now) // counter.window * counter.window
+        window_start = (int(now) + counter.offset) // counter.window * counter.window - counter.offset
         return {
             "Update": {
                 "TableName": self.table_name,
@@ -247,7 +248,8 @@ class Limits:
 
 
 def _window_key(counter: _Counter, now: float) -> str:
-    return f"{counter.key}#{int(now) // counter.window * counter.window}"
+    start = (int(now) + counter.offset) // counter.window * counter.window - counter.offset
+    return f"{counter.key}#{start}"
 
 
 @functools.cache
