@@ -27,6 +27,24 @@ def codes_any_time(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     limits.limits().clock = lambda: float(next(ticks))
 
 
+class OneCallAtATime:
+    """DynamoDB applies each write to an item atomically; Moto in-process is not thread-safe (two
+    concurrent writes can fail inside it). Calls are serialised one by one, as DynamoDB does per
+    item, while the checks' steps still interleave freely between threads."""
+
+    def __init__(self, client: Any) -> None:
+        self.client, self.lock = client, threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.client, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self.lock:
+                return method(*args, **kwargs)
+
+        return call
+
+
 def send_code(invoke: Invoke, **fields: Any) -> dict[str, Any]:
     payload = {"to": TO, "content": "【ACME】您的验证码是{code}，5分钟内有效", **fields}
     answer: dict[str, Any] = body(invoke("verify_code", event("verify_code", payload)))
@@ -106,6 +124,7 @@ def test_concurrent_right_checks_approve_once(stack: Stack, invoke: Invoke) -> N
     code = sent_code(stack)
     results: list[str] = []
     store = verification.verifications()
+    store.client = OneCallAtATime(store.client)
 
     def one() -> None:
         try:
@@ -168,6 +187,7 @@ def test_twenty_concurrent_wrong_checks_spend_the_attempts_and_no_more(stack: St
     code = sent_code(stack)
     wrong = "000000" if code != "000000" else "111111"
     store = verification.verifications()
+    store.client = OneCallAtATime(store.client)
     results: list[str] = []
 
     def one() -> None:
