@@ -2,10 +2,13 @@
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from .providers.base import ProviderSettings
 from .transport import Timeouts
+
+ENV_NAMES = {"connect_timeout": "PROVIDER_CONNECT_TIMEOUT", "read_timeout": "PROVIDER_READ_TIMEOUT"}
+NOT_FROM_ENV = {"pending_shards"}  # part of the table's layout, not a setting
 
 
 class ConfigError(RuntimeError):
@@ -97,46 +100,24 @@ class Settings:
         tenancy = values.get("TENANCY") or cls.tenancy
         if tenancy not in ("per-key", "single"):
             raise ConfigError("TENANCY must be per-key or single")
+        # Every number field is read from its upper-cased name (or ENV_NAMES), checked positive.
+        numbers = {
+            f.name: number(ENV_NAMES.get(f.name, f.name.upper()), f.type, f.default)
+            for f in fields(cls)
+            if f.type in (int, float) and f.name not in NOT_FROM_ENV
+        }
         return cls(
+            **numbers,
             tenancy=tenancy,
-            otp_prefix_per_hour=number("OTP_PREFIX_PER_HOUR", int, cls.otp_prefix_per_hour),
-            otp_ip_per_hour=number("OTP_IP_PER_HOUR", int, cls.otp_ip_per_hour),
             otp_country_daily_budgets=budgets,
-            otp_country_daily_default=number("OTP_COUNTRY_DAILY_DEFAULT", int, cls.otp_country_daily_default),
-            otp_daily_budget=number("OTP_DAILY_BUDGET", int, cls.otp_daily_budget),
-            otp_conversion_min_sends=number("OTP_CONVERSION_MIN_SENDS", int, cls.otp_conversion_min_sends),
-            otp_conversion_min_rate=number("OTP_CONVERSION_MIN_RATE", float, cls.otp_conversion_min_rate),
-            otp_conversion_block_seconds=number(
-                "OTP_CONVERSION_BLOCK_SECONDS", int, cls.otp_conversion_block_seconds
-            ),
             verification_pepper_secret_id=values.get("VERIFICATION_PEPPER_SECRET_ID", ""),
-            verification_ttl_seconds=number("VERIFICATION_TTL_SECONDS", int, cls.verification_ttl_seconds),
-            verification_max_checks=number("VERIFICATION_MAX_CHECKS", int, cls.verification_max_checks),
             messages_table=required("MESSAGES_TABLE"),
             idempotency_table=required("IDEMPOTENCY_TABLE"),
             limits_table=required("LIMITS_TABLE"),
             callback_token_secret_id=required("CALLBACK_TOKEN_SECRET_ID"),
             provider_modules=names("PROVIDER_MODULES"),
             provider_order=order,
-            receipt_window_hours=number("RECEIPT_WINDOW_HOURS", float, cls.receipt_window_hours),
-            retention_days=number("RETENTION_DAYS", int, cls.retention_days),
-            max_recipients=number("MAX_RECIPIENTS", int, cls.max_recipients),
-            provider_concurrency=number("PROVIDER_CONCURRENCY", int, cls.provider_concurrency),
-            send_reserve_seconds=number("SEND_RESERVE_SECONDS", float, cls.send_reserve_seconds),
-            connect_timeout=number("PROVIDER_CONNECT_TIMEOUT", float, cls.connect_timeout),
-            read_timeout=number("PROVIDER_READ_TIMEOUT", float, cls.read_timeout),
-            idempotency_ttl_seconds=number("IDEMPOTENCY_TTL_SECONDS", int, cls.idempotency_ttl_seconds),
-            max_segments=number("MAX_SEGMENTS", int, cls.max_segments),
             allowed_countries=countries,
-            verify_cooldown_seconds=number("VERIFY_COOLDOWN_SECONDS", int, cls.verify_cooldown_seconds),
-            verify_max_per_10_minutes=number("VERIFY_MAX_PER_10_MINUTES", int, cls.verify_max_per_10_minutes),
-            verify_max_per_day=number("VERIFY_MAX_PER_DAY", int, cls.verify_max_per_day),
-            api_key_recipients_per_minute=number(
-                "API_KEY_RECIPIENTS_PER_MINUTE", int, cls.api_key_recipients_per_minute
-            ),
-            api_key_recipients_per_day=number(
-                "API_KEY_RECIPIENTS_PER_DAY", int, cls.api_key_recipients_per_day
-            ),
         )
 
     def provider(
