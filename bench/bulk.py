@@ -201,6 +201,9 @@ class HandlerRun:
     phases_s: dict[str, float]
     requests: int
     dynamodb: dict[str, int]
+    written: int  # DynamoDB items put or updated by the send
+    put_units: int  # their write units (1 per started KB)
+    answer_bytes: int
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "recipients_per_s": self.n / self.wall_s}
@@ -226,6 +229,7 @@ def handler_layer(stack: Stack, sizes: tuple[int, ...]) -> list[HandlerRun]:
                 wall = time.perf_counter() - start
                 phases = timers.snapshot()
                 phases["other"] = max(0.0, wall - sum(phases.values()))
+                calls = stack.dynamodb.snapshot()
                 runs.append(
                     HandlerRun(
                         provider,
@@ -235,7 +239,10 @@ def handler_layer(stack: Stack, sizes: tuple[int, ...]) -> list[HandlerRun]:
                         wall,
                         phases,
                         wire_requests(stack, provider) - before,
-                        stack.dynamodb.snapshot()["ops"],
+                        calls["ops"],
+                        calls["written"],
+                        calls["put_units"],
+                        len(str(response.get("body") or "").encode()),
                     )
                 )
     finally:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from smsgw import receipts, store
+from smsgw import polling, store
+from smsgw.messages import Kind, Status
 
 from .stack import Stack, cn_numbers, send_event
 
@@ -18,13 +19,12 @@ HISTORY = 100_000
 PENDING = 1_000
 
 
-def expected_send_calls(n: int, tasks: int = 0) -> dict[str, int]:
-    """ceil((n + tasks)/25) BatchWriteItem (a message item each, and a task item per provider request
-    with one id for all its numbers: 230sms), one BatchGetItem per 100 recipients (blocklist), one
-    TransactWriteItems (API-key quota)."""
+def expected_send_calls(n: int, requests: int) -> dict[str, int]:
+    """ceil(requests/25) BatchWriteItem (one item per provider request), one BatchGetItem per 100
+    recipients (blocklist), one TransactWriteItems (API-key quota)."""
     return {
         "BatchGetItem": math.ceil(n / 100),
-        "BatchWriteItem": math.ceil((n + tasks) / 25),
+        "BatchWriteItem": math.ceil(requests / 25),
         "TransactWriteItems": 1,
     }
 
@@ -47,7 +47,7 @@ class PollCycle:
 def _poll(stack: Stack, history: int) -> PollCycle:
     stack.dynamodb.reset()
     start = time.perf_counter()
-    report = receipts.poll()
+    report = polling.poll()
     wall = time.perf_counter() - start
     snap = stack.dynamodb.snapshot()
     return PollCycle(
@@ -64,18 +64,24 @@ def _poll(stack: Stack, history: int) -> PollCycle:
 def poller(stack: Stack, history: int = HISTORY, pending: int = PENDING) -> dict[str, Any]:
     """`pending` cmessages messages awaiting a status (sent through the handler; the sandbox keeps
     them waiting, so the cycle writes nothing), polled with no history, then again after `history`
-    settled messages were recorded directly (status delivered: not in the sparse index)."""
+    settled messages were recorded directly (closed requests of 100: not in the sparse index)."""
     response = stack.invoke("send", send_event(_send_body(pending), "bench-poller"))
     if response["statusCode"] != 200:
         raise RuntimeError(f"poller setup send failed: {response['body'][:300]}")
     without_history = _poll(stack, 0)
     now = datetime.now(UTC)
+    numbers = cn_numbers(100, start=13700000000)
     settled = [
-        store.Submission(f"cm-h{i}", "cmessages", "+8613800000000", "delivered", str(i), "bench", "bulk", 1)
-        for i in range(history)
+        store.message_store().request_item(
+            store.ProviderRequest("cmessages", f"h{i}", numbers, Status.SUBMITTED, "bench", Kind.BULK, 1), now
+        )
+        for i in range(math.ceil(history / 100))
     ]
+    for item in settled:
+        del item["pending_shard"]
+        item["closed_at"] = store.now_iso(now)
     start = time.perf_counter()
-    store.message_store().record(settled, now)
+    store.message_store().put_all(settled)
     record_s = time.perf_counter() - start
     with_history = _poll(stack, history)
     return {

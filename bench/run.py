@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from smsgw import config
 
-from . import ROOT, bulk, coldstart, dynamo, machine, pumping, report, warm
+from . import ROOT, bulk, coldstart, dynamo, endtoend, lifecycle, machine, pumping, report, warm
 from .stack import Stack
 
 RESULTS_JSON = ROOT / "bench" / "results.json"
@@ -42,6 +42,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         progress(f"4 warm overhead (and 2: calls per receipt), {args.invocations} invocations per handler")
         warm_runs = warm.measure(stack, args.invocations)
     with Stack() as stack:
+        progress("2 a 230sms message's whole life: send, receipt, lookup, end of window")
+        life = lifecycle.measure(stack)
+    progress(f"1 (iii) end to end through the local stack: {max(api_sizes)} recipients, 3 runs each")
+    through_stack = endtoend.run(max(api_sizes), runs=3)
+    with Stack() as stack:
         attack, users = args.pumping
         progress(f"5 SMS pumping: {attack:,} attack requests, {users} users")
         pumped = pumping.measure(stack, attack, users)
@@ -56,7 +61,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     rows = [
         *report.bulk_rows(client_runs, baselines),
         *report.handler_rows(handler_runs, caps),
+        *report.end_to_end_rows(through_stack),
         *report.dynamodb_rows(handler_runs, receipt_run, poll),
+        *report.lifecycle_rows(life),
         *report.cold_rows(cold),
         *report.warm_rows(warm_runs),
         *report.pumping_rows(pumped),
@@ -83,8 +90,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 p: {**vars(b), "per_number_s": b.per_number_s} for p, b in baselines.items()
             },
             "bulk_handler": [r.as_dict() for r in handler_runs],
+            "end_to_end": [r.as_dict() for r in through_stack],
             "cmessages_concurrency": concurrency,
             "poller": poll,
+            "lifecycle": life.as_dict(),
             "warm": [r.summary() for r in warm_runs],
             "pumping": pumped.as_dict(),
             "cold_start": {

@@ -46,10 +46,23 @@ class DynamoCalls:
         self.ops: Counter[str] = Counter()
         self.count: Counter[str] = Counter()
         self.scanned: Counter[str] = Counter()
+        self.written = 0  # items put or updated
+        self.put_units = 0  # write units of the items put (1 per started KB, as DynamoDB bills)
 
-    def before(self, model: Any, **_: Any) -> None:
+    def before(self, model: Any, params: Any = None, **_: Any) -> None:
+        body = params.get("body") if isinstance(params, dict) else None
+        request = json.loads(body) if isinstance(body, bytes | str) and body else {}
+        puts = [
+            w["PutRequest"]["Item"]
+            for writes in request.get("RequestItems", {}).values()
+            if model.name == "BatchWriteItem"
+            for w in writes
+            if "PutRequest" in w
+        ] + ([request["Item"]] if model.name == "PutItem" else [])
         with self._lock:
             self.ops[model.name] += 1
+            self.written += len(puts) + (model.name == "UpdateItem")
+            self.put_units += sum(-(-item_size(item) // 1024) for item in puts)
 
     def after(self, parsed: Any, model: Any, **_: Any) -> None:
         if not isinstance(parsed, dict):
@@ -63,6 +76,7 @@ class DynamoCalls:
             self.ops.clear()
             self.count.clear()
             self.scanned.clear()
+            self.written = self.put_units = 0
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -70,7 +84,26 @@ class DynamoCalls:
                 "ops": dict(sorted(self.ops.items())),
                 "count": dict(self.count),
                 "scanned": dict(self.scanned),
+                "written": self.written,
+                "put_units": self.put_units,
             }
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB counts it, closely enough: attribute names plus values' bytes
+    (numbers as their digits, lists and maps with their elements and a few bytes each)."""
+
+    def value_size(typed: dict[str, Any]) -> int:
+        ((kind, value),) = typed.items()
+        if kind in ("L",):
+            return 3 + sum(1 + value_size(v) for v in value)
+        if kind == "M":
+            return 3 + sum(len(k.encode()) + 1 + value_size(v) for k, v in value.items())
+        if kind in ("SS", "NS"):
+            return sum(len(str(v).encode()) for v in value)
+        return len(str(value).encode())
+
+    return sum(len(name.encode()) + value_size(typed) for name, typed in item.items())
 
 
 class Timers:

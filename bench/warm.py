@@ -91,7 +91,10 @@ def _events(stack: Stack, invocations: int) -> dict[str, tuple[str, Iterator[dic
     one = {"to": ["+8617072440811"], "content": "Your code is 123456"}
     return {
         "balance": ("GET /sms/balance (cmessages balance call)", cycle([event("balance")])),
-        "message_status": ("GET /sms/messages/{id} (one Query)", (status_event(i) for i in cycle(ids))),
+        "message_status": (
+            "GET /sms/messages/{id} (one BatchGetItem of 2 keys)",
+            (status_event(i) for i in cycle(ids)),
+        ),
         "send": ("POST /sms/send, 1 recipient, 230sms", cycle([send_event(one, "bench-warm")])),
         "callback": ("POST /callbacks/230sms/{token} (one receipt)", (receipt(r) for r in receipts)),
     }

@@ -55,8 +55,8 @@ API_EVENTS: dict[str, tuple[str, str, str, dict[str, str], Any]] = {
     "message_status": (
         "GET",
         "/sms/messages/{message_id}",
-        "/sms/messages/cm-521",
-        {"message_id": "cm-521"},
+        "/sms/messages/cm-521-fe66c8d9b3dc90ce",
+        {"message_id": "cm-521-fe66c8d9b3dc90ce"},
         None,
     ),
     "callback": (

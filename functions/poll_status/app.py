@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw import receipts
+from smsgw import polling
 from smsgw.observability import logger, metrics, tracer
 
 
@@ -12,4 +12,4 @@ from smsgw.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    return receipts.poll()
+    return polling.poll()

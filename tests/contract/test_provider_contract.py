@@ -8,7 +8,7 @@ import pytest
 
 from smsgw.errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable, ValidationError
 from smsgw.messages import Status
-from smsgw.numbers import parse_number, parse_recipients
+from smsgw.numbers import number_key, parse_number, parse_recipients
 from smsgw.providers.base import Provider, Receipts, Verdict
 from smsgw.transport import Timeouts
 from tests.conftest import client_for, closed_port_url, cn_numbers
@@ -53,7 +53,11 @@ def test_message_ids_are_unique_per_recipient_and_derivable_again(plugged: Plugg
     assert all(i.startswith(f"{provider.id_prefix}-") for i in ids)
     again = [provider.message_id(a.provider_id, a.recipient.e164) for a in outcome.accepted]
     assert again == ids
-    assert provider.unknown_message_id() != provider.unknown_message_id()
+    # Each id names its provider, its request and its number: the keys of the items that hold it.
+    parts = [i.removeprefix(f"{provider.id_prefix}-").rpartition("-") for i in ids]
+    assert [(key, nkey) for key, _, nkey in parts] == [
+        (a.provider_id, number_key(a.recipient.e164)) for a in outcome.accepted
+    ]
 
 
 def test_verify_code_is_one_request_for_one_recipient(plugged: Plugged, sandbox: Any) -> None:

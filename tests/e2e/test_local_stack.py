@@ -138,7 +138,7 @@ def test_balance(stack: RunningStack) -> None:
         ("POST", "/sms/send"),
         ("POST", "/sms/verify-code"),
         ("GET", "/sms/balance"),
-        ("GET", "/sms/messages/cm-521"),
+        ("GET", "/sms/messages/cm-521-fe66c8d9b3dc90ce"),
     ],
 )
 @pytest.mark.parametrize("key", [None, "wrong-key"], ids=["missing-key", "wrong-key"])

@@ -16,6 +16,7 @@ from local_stack import resources
 from local_stack import template as tpl
 from local_stack.lambdas import LambdaContext, reset_caches
 from sandboxes import CMessagesSandbox, Sms230Sandbox
+from smsgw import store
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TOKEN = "local-callback-token"
@@ -40,8 +41,16 @@ class Stack:
         return list(self.table().scan()["Items"])
 
     def items(self) -> list[dict[str, Any]]:
-        """The messages' items (submissions and statuses), without the provider requests' items."""
-        return [i for i in self.all_items() if i["sk"] in ("MSG", "DLR")]
+        """The messages' items: one per provider request, and a status item per message that had news."""
+        return [i for i in self.all_items() if str(i["pk"]).startswith(("req#", "num#"))]
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The provider requests' items."""
+        return [i for i in self.all_items() if str(i["pk"]).startswith("req#")]
+
+    def recorded_numbers(self) -> list[str]:
+        """Every number recorded in a provider request's item."""
+        return [n for i in self.requests() for n in store.numbers_of(i)]
 
 
 def event(name: str, body: Any = ..., **changes: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import pytest
 from local_stack.events import status_event
 from smsgw import config, store
 from smsgw.messages import Kind, Status
+from smsgw.numbers import number_key
 from smsgw.providers.registry import provider
 from tests.handlers.conftest import TOKEN, Invoke, Stack, body, event, header
 
@@ -65,23 +66,25 @@ def test_one_write_and_no_read_per_receipt(
     message = sent_230sms(invoke)
     count_dynamodb_calls.clear()
     invoke("callback", receipt_event(taskid=taskid_of(message["message_id"])))
-    assert count_dynamodb_calls == ["UpdateItem"]  # the message's own item, which leaves the index
+    assert count_dynamodb_calls == ["UpdateItem"]  # the message's status item; its request is not touched
     count_dynamodb_calls.clear()
     invoke("callback", receipt_event(taskid="111111111111111111"))  # a message never recorded
-    assert count_dynamodb_calls == ["UpdateItem", "UpdateItem"]  # refused by its condition, then kept
+    assert count_dynamodb_calls == ["UpdateItem"]  # the same one write: nothing is read to tell
 
 
 @pytest.mark.parametrize("receipt_first", [True, False])
 def test_both_orders_end_in_the_same_state(stack: Stack, receipt_first: bool) -> None:
     """The receipt race: 230sms may push before the send has recorded its batch."""
     message_store = store.message_store()
-    message_id = provider("230sms").message_id("857319414809231361", "+8617072440811")
-    submission = store.Submission(
-        message_id, "230sms", "+8617072440811", Status.SUBMITTED, "857319414809231361", "req", Kind.BULK, 1
+    taskid, number = "857319414809231361", "+8617072440811"
+    message_id = provider("230sms").message_id(taskid, number)
+    request = store.ProviderRequest(
+        "230sms", taskid, [number], Status.SUBMITTED, "req", Kind.BULK, 1, task_id=taskid
     )
+    ref = store.MessageRef("230sms", taskid, number_key(number))
     steps = [
-        lambda: message_store.apply_receipt(message_id, Status.DELIVERED, "DELIVRD", "2026-11-23 17:42"),
-        lambda: message_store.record([submission]),
+        lambda: message_store.set_status(ref, Status.DELIVERED, "DELIVRD"),
+        lambda: message_store.record([request]),
     ]
     for step in steps if receipt_first else reversed(steps):
         step()

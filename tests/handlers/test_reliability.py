@@ -37,7 +37,7 @@ def test_retry_with_the_same_key_returns_the_first_answer_without_sending(
     assert first["statusCode"] == second["statusCode"] == 200
     assert body(first) == body(second)
     assert len(stack.sms230.requests) == 1
-    assert len(stack.items()) == 2
+    assert len(stack.recorded_numbers()) == 2
 
 
 def test_the_key_is_per_operation(stack: Stack, invoke: Invoke) -> None:

@@ -3,6 +3,8 @@
 import pytest
 
 from local_stack.events import status_event
+from smsgw import store
+from smsgw.numbers import number_key
 from tests.conftest import cn_numbers
 from tests.handlers.conftest import Invoke, Stack, body, event
 
@@ -16,33 +18,47 @@ def test_send_sample_event_through_230sms(stack: Stack, invoke: Invoke) -> None:
     assert {m["status"] for m in answer["messages"]} == {"submitted"}
     (task,) = stack.sms230.tasks.values()
     assert task.mobiles == ["8617072440811", "8613800138000"]
-    items = {i["pk"]: i for i in stack.items()}
+    (item,) = stack.items()  # one item for the provider request, none per message
+    assert (item["pk"], item["status"], item["provider_id"]) == (
+        f"req#230sms#{task.taskid}",
+        "submitted",
+        str(task.taskid),
+    )
+    assert store.numbers_of(item) == [m["to"] for m in answer["messages"]]
+    assert item["pending_shard"].startswith("230sms#")
+    assert item["expires_at"] > 0
     for message in answer["messages"]:
-        item = items[message["message_id"]]
-        assert (item["status"], item["to"], item["provider_id"]) == (
+        assert message["message_id"].startswith(f"230-{task.taskid}-")
+        shown = body(invoke("message_status", status_event(message["message_id"])))
+        assert (shown["status"], shown["to"], shown["provider_id"]) == (
             "submitted",
             message["to"],
             str(task.taskid),
         )
-        assert item["pending_shard"].startswith("230sms#")
-        assert item["expires_at"] > 0
 
 
-def test_send_through_cmessages_records_one_item_per_recipient(stack: Stack, invoke: Invoke) -> None:
+def test_send_through_cmessages_records_one_item_per_provider_request(stack: Stack, invoke: Invoke) -> None:
     numbers = cn_numbers(250)
     response = invoke("send", event("send", {"to": numbers, "content": "hi", "provider": "cmessages"}))
     assert response["statusCode"] == 200
     answer = body(response)
     assert len(answer["messages"]) == 250 == len(stack.cm.messages)
     assert len(stack.cm.recorded("/sms/send_message")) == 3
-    assert {m["message_id"] for m in answer["messages"]} == {f"cm-{i}" for i in stack.cm.messages}
-    assert len(stack.items()) == 250
+    requests = stack.requests()
+    assert sorted(len(store.numbers_of(i)) for i in requests) == [50, 100, 100]
+    assert {i for r in requests for i in store.provider_ids_of(r)} == set(stack.cm.messages)
+    assert len({m["message_id"] for m in answer["messages"]}) == 250
+    assert len(stack.items()) == 3
 
 
 def test_batch_writes_are_counted(stack: Stack, invoke: Invoke, count_dynamodb_calls: list[str]) -> None:
     invoke("send", event("send", {"to": cn_numbers(60), "content": "hi"}))
-    # One blocklist read (100 keys a call), one quota transaction, ceil(60 / 25) batch writes.
-    assert count_dynamodb_calls == ["BatchGetItem", "TransactWriteItems"] + ["BatchWriteItem"] * 3
+    invoke("send", event("send", {"to": cn_numbers(2500), "content": "hi"}))
+    # Each: one blocklist read (100 keys a call), one quota transaction, and the provider requests'
+    # items (one per 1,000 numbers via 230sms), 25 to a batch write.
+    assert count_dynamodb_calls == ["BatchGetItem", "TransactWriteItems", "BatchWriteItem"] + [
+        "BatchGetItem"
+    ] * 25 + ["TransactWriteItems", "BatchWriteItem"]
 
 
 @pytest.mark.parametrize(
@@ -113,7 +129,7 @@ def test_partial_refusal_records_only_the_accepted(stack: Stack, invoke: Invoke)
     rejected = [m for m in answer["messages"] if m["status"] == "rejected"]
     assert {len(submitted), len(rejected)} == {1000, 500}
     assert rejected[0]["error"]["provider_code"] == "202" and "message_id" not in rejected[0]
-    assert len(stack.items()) == len(submitted)
+    assert sorted(stack.recorded_numbers()) == sorted(m["to"] for m in submitted)
     assert answer["summary"] == {
         "submitted": len(submitted),
         "unknown": 0,
@@ -130,8 +146,9 @@ def test_timeout_after_sending_is_recorded_unknown_and_not_resent(stack: Stack, 
     answer = body(response)
     assert {m["status"] for m in answer["messages"]} == {"unknown"}
     assert len(stack.sms230.requests) == 1
-    assert {i["status"] for i in stack.items()} == {"unknown"}
-    assert all(i["pending_shard"].startswith("230sms#unknown#") for i in stack.items())  # by number
+    (item,) = stack.items()
+    assert item["status"] == "unknown" and item["pk"].startswith("req#230sms#x")
+    assert item["pending_shard"] == "230sms#unknown"  # to be reconciled by number
     status = invoke("message_status", status_event(answer["messages"][0]["message_id"]))
     assert body(status)["status"] == "unknown"
 
@@ -160,7 +177,7 @@ def test_verify_code_sample_event(stack: Stack, invoke: Invoke) -> None:
 def test_verify_code_through_cmessages(stack: Stack, invoke: Invoke) -> None:
     payload = {"to": "17072440811", "content": "code 1234", "provider": "cmessages"}
     answer = body(invoke("verify_code", event("verify_code", payload)))
-    assert answer["message_id"] == f"cm-{next(iter(stack.cm.messages))}"
+    assert answer["message_id"] == f"cm-{next(iter(stack.cm.messages))}-{number_key('+8617072440811')}"
 
 
 def test_verify_code_takes_one_number(stack: Stack, invoke: Invoke) -> None:

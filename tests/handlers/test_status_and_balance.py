@@ -47,4 +47,4 @@ def test_unknown_message_is_404(stack: Stack, invoke: Invoke) -> None:
 def test_sample_status_event_is_404_until_sent(stack: Stack, invoke: Invoke) -> None:
     assert invoke("message_status", event("message_status"))["statusCode"] == 404
     invoke("send", event("send_cmessages"))  # the sandbox's first id is 521, as in the document
-    assert body(invoke("message_status", event("message_status")))["message_id"] == "cm-521"
+    assert body(invoke("message_status", event("message_status")))["message_id"] == "cm-521-fe66c8d9b3dc90ce"

@@ -1,3 +1,4 @@
+import phonenumbers
 import pytest
 
 from smsgw.errors import ValidationError
@@ -95,3 +96,24 @@ def test_extensions_uris_and_letters_are_refused_not_dropped(raw: str) -> None:
 @pytest.mark.parametrize("raw", ["+86 170-7244-0811", "+86 (170) 7244 0811", "170.7244.0811"])
 def test_usual_separators_are_fine(raw: str) -> None:
     assert parse_number(raw).e164 == "+8617072440811"
+
+
+def test_plain_chinese_mobiles_skip_phonenumbers_and_get_what_it_would_give(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fast path for `1[3-9]` + 9 digits (optionally `+86` first) must agree with the full one:
+    checked on every second digit 3-9 and a spread of endings, then phonenumbers taken away."""
+    samples = [
+        f"{prefix}1{second}{rest}"
+        for prefix in ("", "+86")
+        for second in "3456789"
+        for rest in ("000000000", "123456789", "987654321", "500138000", "999999999")
+    ]
+    expected = {}
+    for raw in samples:
+        parsed = phonenumbers.parse(raw, "CN")
+        expected[raw] = Recipient(parsed.country_code, str(parsed.national_number))
+    monkeypatch.setattr("phonenumbers.parse", None)  # the fast path must not need it
+    assert {raw: parse_number(raw) for raw in samples} == expected
+    with pytest.raises(TypeError):  # anything else still goes through phonenumbers
+        parse_number("+86 170 7244 0811")

@@ -200,7 +200,26 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
                     "required": ["message_id", "status"],
                     "properties": {
                         "message_id": {"type": "string"},
+                        "provider": {"type": "string"},
+                        "to": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "E.164; null if not recorded",
+                        },
                         "status": STATUS,
+                        "provider_status": {"type": "string", "nullable": True},
+                        "provider_id": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "the provider's id",
+                        },
+                        "submitted_at": {"type": "string", "nullable": True, "description": "ISO-8601 UTC"},
+                        "updated_at": {"type": "string", "nullable": True, "description": "ISO-8601 UTC"},
+                        "kind": {"type": "string", "nullable": True, "enum": ["bulk", "verify", None]},
+                        "recorded": {
+                            "type": "boolean",
+                            "description": "false: a receipt for a send the gateway has no record of",
+                        },
                         "delivered_at": {"type": "string", "nullable": True, "description": "ISO-8601 UTC"},
                         "reconciled_with": {
                             "type": "string",

@@ -1,21 +1,17 @@
-"""Final statuses: receipts pushed to the callback, and statuses polled on a schedule."""
+"""Receipts pushed to the callback: one conditional write on the message's status item, no read."""
 
 import hmac
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from . import store as st
 from .config import settings
-from .messages import FINAL
-from .numbers import number_hash, parse_number
-from .observability import count, logger
+from .messages import Status
+from .numbers import number_key, parse_number
+from .observability import count
 from .providers import Provider, Receipts
 from .providers.base import ReceiptRefused, StatusUpdate
 from .providers.registry import classes, provider
-from .reconcile import reconcile
-from .tasks import task_store
 
-__all__ = ["ReceiptRefused", "accept_receipt", "poll"]
+__all__ = ["ReceiptRefused", "accept_receipt"]
 
 
 def accept_receipt(provider_name: str, token: str, body: str | bytes) -> bool:
@@ -32,25 +28,16 @@ def accept_receipt(provider_name: str, token: str, body: str | bytes) -> bool:
     client = provider(provider_name)
     update = client.parse_receipt(body)
     number = _match(client, update)
+    store = st.message_store()
     if number is None:
-        task_store().keep_unmatched(client.name, update)
+        store.keep_unmatched(client.name, update)
         count("ReceiptsUnmatched", 1, client.name)
         return False
-    orphan = {  # kept on the receipt's own item only if its message is not recorded
-        "provider": client.name,
-        "provider_id": update.provider_id,
-        "number_key": number_hash(number),
-        "submitted_at": st.now_iso(),
-        "pending_shard": f"{client.name}#{st.ORPHAN}",
-    }
-    changed = st.message_store().apply_receipt(
-        client.message_id(update.provider_id, number),
-        update.status,
-        update.provider_status,
-        update.provider_time or "",
-        delivered_at=update.at,
-        orphan=orphan,
-    )
+    extra = {"provider_time": update.provider_time or ""}
+    if update.at and update.status is Status.DELIVERED:
+        extra["delivered_at"] = update.at
+    ref = st.MessageRef(client.name, update.provider_id, number_key(number))
+    changed = store.set_status(ref, update.status, update.provider_status, extra=extra)
     count("ReceiptsStored" if changed else "ReceiptsRepeated", 1, client.name)
     return changed
 
@@ -58,11 +45,12 @@ def accept_receipt(provider_name: str, token: str, body: str | bytes) -> bool:
 def _match(client: Provider, update: StatusUpdate) -> str | None:
     """The number a receipt is about (its message id follows). A whole number needs no read (a
     receipt for a task we never recorded is kept under it, `recorded: false`, for reconciliation).
-    A masked or partial number is matched against the task's numbers (one read): the only number
-    of the task, or the only one that fits."""
+    A masked or partial number is matched against the request's numbers (one read): the only number
+    of the request, or the only one that fits."""
     if update.number:
         return update.number
-    candidates = task_store().numbers(client.name, update.provider_id)
+    request = st.message_store().request(client.name, update.provider_id)
+    candidates = st.numbers_of(request or {})
     fitting = [n for n in candidates if _fits(update.number_hint, n)]
     chosen = candidates if len(candidates) == 1 else fitting
     return chosen[0] if len(chosen) == 1 else None
@@ -79,69 +67,3 @@ def _fits(hint: str, e164: str) -> bool:
     if not stars:
         return shown in forms
     return any(f.startswith(head) and f.endswith(tail) and len(f) >= len(head) + len(tail) for f in forms)
-
-
-def poll(now: datetime | None = None) -> dict[str, int]:
-    """Apply polled statuses to pending messages; settle messages past the receipt window."""
-    now = now or datetime.now(UTC)
-    report = dict.fromkeys(("pending", "queried", "settled", "advanced", "expired", "not_taken"), 0)
-    report |= {"merged": 0, "reconciled": 0}
-    for name, cls in classes().items():
-        if cls.receipts is Receipts.POLLED:
-            _poll(provider(name), now, report)
-        else:
-            _settle_partial(name, now, report)
-            reconcile(name, now, _window_start(now), report)
-            _expire_pushed(name, now, report)
-    count("MessagesExpired", report["expired"])
-    logger.info("poll finished", extra=report)
-    return report
-
-
-def _window_start(now: datetime) -> datetime:
-    return now - timedelta(hours=settings().receipt_window_hours)
-
-
-def _poll(client: Provider, now: datetime, report: dict[str, int]) -> None:
-    store = st.message_store()
-    cutoff = st.now_iso(_window_start(now))
-    live: dict[str, dict[str, Any]] = {}
-    for item in store.pending(client.name):
-        report["pending"] += 1
-        if item["submitted_at"] < cutoff:
-            store.expire(item, now)
-            report["expired"] += 1
-        elif item.get("provider_id"):
-            live[str(item["provider_id"])] = item
-    if not live:
-        return
-    settled = 0
-    report["queried"] += len(live)
-    for update in client.query(list(live)):
-        polled = live.get(update.provider_id)
-        if polled is None or update.status == polled.get("status"):
-            continue
-        if store.apply_poll(polled["pk"], update.status, update.provider_status, now):
-            final = update.status in FINAL
-            settled += final
-            report["settled" if final else "advanced"] += 1
-    count("StatusesSettled", settled, client.name)
-
-
-def _settle_partial(name: str, now: datetime, report: dict[str, int]) -> None:
-    """Tasks the provider took only part of: once their receipts are in, the rest are failed."""
-    tasks = task_store()
-    for item in tasks.partial(name):
-        client = provider(name)
-        ids = {str(n): client.message_id(str(item["provider_id"]), str(n)) for n in item["numbers"]}
-        failed = tasks.settle_partial(item, ids, _window_start(now), now)
-        if failed:
-            report["not_taken"] += failed
-            count("NumbersNotTaken", failed, name)
-
-
-def _expire_pushed(name: str, now: datetime, report: dict[str, int]) -> None:
-    store = st.message_store()
-    for item in store.pending(name, submitted_before=_window_start(now)):
-        store.expire(item, now)
-        report["expired"] += 1

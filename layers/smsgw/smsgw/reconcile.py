@@ -1,52 +1,79 @@
-"""Receipts for messages that were not recorded: merged once their batch is, or reconciled with a
-message whose send outcome was unknown.
+"""Receipts for sends whose outcome was unknown.
 
-A receipt can reach us before its send has recorded the batch (a race), or for a task whose id we
-never learned (the provider sent, then its answer was lost: the message is `unknown` under an id of
-our own). Such a receipt lands on a status item of its own, flagged in the `Pending` index under
-"<provider>#orphan". The poller then either merges it into the message recorded since, or, once the
-send has certainly finished, gives its status to the latest `unknown` message to the same number
-within the receipt window, and links the two (`reconciled_from` / `reconciled_to`).
+When a provider sent but its answer was lost, the request is recorded `unknown` under a key of our
+own; its receipts then come under the provider's task id, which we never learnt, and land on status
+items of their own (`recorded: false`). Status items are keyed by number, so the poller looks up the
+unknown request's numbers: a receipt under a task we have no record of, received after the unknown
+send and more than GRACE ago (by then any send has recorded its requests), is given to the unknown
+message, and the two are linked (`reconciled_from` / `reconciled_to`). A receipt is given once.
+This runs when the request is GRACE old, every RECONCILE_EVERY after, and when the window closes.
 """
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from . import store as st
-from .messages import Status
+from .messages import FINAL, Status
+from .numbers import number_key
 from .observability import count
+from .providers import Provider
 
-GRACE = timedelta(minutes=2)  # longer than any send takes to record its batch
+GRACE = timedelta(minutes=2)  # longer than any send takes to record its requests
+RECONCILE_EVERY = timedelta(hours=1)
 
 
-def reconcile(provider: str, now: datetime, window_start: datetime, report: dict[str, int]) -> None:
+def reconcile(client: Provider, now: datetime, window_start: datetime, report: dict[str, int]) -> None:
     store = st.message_store()
-    for found in store.indexed(f"{provider}#{st.ORPHAN}"):
-        message_id = str(found["pk"])
-        receipt = store.item(message_id, st.STATUS)
-        if receipt is None or "pending_shard" not in receipt:
+    found = store.indexed(f"{client.name}#{st.UNKNOWN_KEY}", before=now - GRACE)
+    for item in store.requests(str(i["pk"]) for i in found if i["sk"] == st.REQUEST):
+        closing = str(item["submitted_at"]) < st.now_iso(window_start)
+        last = item.get("reconciled_at")
+        if not closing and last and str(last) > st.now_iso(now - RECONCILE_EVERY):
             continue
-        status, provider_status = Status(str(receipt["status"])), str(receipt.get("provider_status", ""))
-        if store.item(message_id, st.SUBMISSION) is not None:  # it only raced its batch
-            store.settle(message_id, status, provider_status, now)
-            store.unflag(message_id, st.STATUS)
-            report["merged"] += 1
+        report["reconciled"] += _reconcile_request(client, item, now)
+        if closing:
+            store.close(str(item["pk"]), now)
+            report["closed"] += 1
+        else:
+            store.update_request(str(item["pk"]), done=False, reconciled_at=st.now_iso(now))
+
+
+def _reconcile_request(client: Provider, item: dict[str, Any], now: datetime) -> int:
+    store, key = st.message_store(), st.request_key(item)
+    since, settled_before = str(item["submitted_at"]), st.now_iso(now - GRACE)
+    recorded: dict[str, bool] = {}  # task id -> do we have its request
+    reconciled = 0
+    for number in st.numbers_of(item):
+        nkey = number_key(number)
+        history = sorted(store.number_history(client.name, nkey), key=lambda h: str(h.get("first_at", "")))
+        if any(h["sk"] == key and str(h["status"]) in FINAL for h in history):
             continue
-        received_at = datetime.fromisoformat(str(found["submitted_at"]).replace("Z", "+00:00"))
-        if now - received_at < GRACE:
-            continue
-        candidates = list(
-            store.indexed(
-                st.unknown_key(provider, str(receipt.get("number_key", ""))),
-                after=window_start,
-                before=received_at,
-            )
-        )
-        if candidates:
-            unknown_id = str(max(candidates, key=lambda c: str(c["submitted_at"]))["pk"])
-            extra = {"provider_id": str(receipt.get("provider_id", "")), "reconciled_from": message_id}
-            store.settle(unknown_id, status, provider_status, now, **extra)
-            store.unflag(message_id, st.STATUS, reconciled_to=unknown_id)
-            report["reconciled"] += 1
-            count("ReceiptsReconciled", 1, provider)
-        elif received_at < window_start:
-            store.unflag(message_id, st.STATUS)  # kept for reconciliation by hand; no longer looked at
+        for news in history:
+            task = str(news["sk"])
+            if (
+                task == key
+                or "reconciled_to" in news
+                or not since <= str(news.get("first_at", "")) < settled_before
+            ):
+                continue
+            if task not in recorded:
+                recorded[task] = store.request(client.name, task) is not None
+            if recorded[task]:
+                continue
+            orphan = st.MessageRef(client.name, task, nkey)
+            if store.link(orphan, reconciled_to=client.message_id(key, number)):
+                store.set_status(
+                    st.MessageRef(client.name, key, nkey),
+                    Status(str(news["status"])),
+                    str(news.get("provider_status", "")),
+                    now,
+                    extra={
+                        "provider_id": task,
+                        "reconciled_from": client.message_id(task, number),
+                        **{k: str(news[k]) for k in ("provider_time", "delivered_at") if news.get(k)},
+                    },
+                )
+                reconciled += 1
+                count("ReceiptsReconciled", 1, client.name)
+            break
+    return reconciled

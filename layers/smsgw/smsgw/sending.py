@@ -5,7 +5,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from typing import Any
 
 from . import store as st
 from . import transport
@@ -28,10 +28,9 @@ from .messages import Kind, Status
 from .numbers import Recipient
 from .observability import count, logger
 from .providers import ChunkFailure, Provider, SendOutcome
-from .providers.base import Task
+from .providers.base import chunked
 from .providers.registry import provider
 from .send_request import SendRequest
-from .tasks import task_store
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,67 +177,45 @@ def _call(client: Provider, recipients: list[Recipient], request: SendRequest, k
 def _record(
     request: SendRequest, dispatch: Dispatch, blocked: set[Recipient], caller: Caller, kind: Kind
 ) -> SendResult:
-    """Record what a provider took (or may have taken); a result for every recipient."""
-    request_id, tenant = caller.request_id, caller.tenant
+    """Record what a provider took (or may have taken), one item per provider request; a result for
+    every recipient."""
     segments = count_segments(request.content)
-    submissions: list[st.Submission] = []
-    for client, outcome in dispatch.outcomes:
-        for accepted in outcome.accepted:
-            number = accepted.recipient.e164
-            submissions.append(
-                st.Submission(
-                    client.message_id(accepted.provider_id, number),
-                    client.name,
-                    number,
-                    Status.SUBMITTED,
-                    accepted.provider_id,
-                    request_id,
-                    kind,
-                    segments.count,
-                    tenant,
-                )
-            )
-        submissions += [
-            st.Submission(
-                client.unknown_message_id(),
-                client.name,
-                r.e164,
-                Status.UNKNOWN,
-                None,
-                request_id,
-                kind,
-                segments.count,
-                tenant,
-            )
-            for failure in outcome.failures
-            if isinstance(failure.error, OutcomeUnknown)
-            for r in failure.recipients
-        ]
+    recorded = [r for client, outcome in dispatch.outcomes for r in _provider_requests(client, outcome)]
     refused = [(r, f.error) for f in dispatch.failed for r in f.recipients]
-    if not submissions:  # nothing sent: the (last) provider's refusal is the answer
+    if not recorded:  # nothing sent: the (last) provider's refusal is the answer
         error = dispatch.failed[-1].error
         count("MessagesFailed", len(refused), error.provider)
         raise NothingSent(error, dispatch.failovers)
-    tasks = [(client.name, task) for client, outcome in dispatch.outcomes for task in outcome.tasks]
-    warnings = _store(submissions, tasks) + _partial_acceptance(tasks)
-    for name in {s.provider for s in submissions}:
-        mine = [s for s in submissions if s.provider == name]
-        count("MessagesSubmitted", sum(1 for s in mine if s.status is Status.SUBMITTED), name)
-        count("MessagesUnknown", sum(1 for s in mine if s.status is Status.UNKNOWN), name)
+    requests = [
+        st.ProviderRequest(
+            **r, request_id=caller.request_id, kind=kind, segments=segments.count, tenant=caller.tenant
+        )
+        for r in recorded
+    ]
+    warnings = _store(requests) + _partial_acceptance(requests)
+    clients = {client.name: client for client, _ in dispatch.outcomes}
+    messages = [
+        MessageResult(number, r.status, clients[r.provider].message_id(r.key, number), r.provider)
+        for r in requests
+        for number in r.numbers
+    ]
+    for name in clients:
+        mine = [m for m in messages if m.provider == name]
+        count("MessagesSubmitted", sum(1 for m in mine if m.status is Status.SUBMITTED), name)
+        count("MessagesUnknown", sum(1 for m in mine if m.status is Status.UNKNOWN), name)
     for error_provider in {e.provider for _, e in refused}:
         count("MessagesFailed", sum(1 for _, e in refused if e.provider == error_provider), error_provider)
-    messages = [MessageResult(s.to, s.status, s.message_id, s.provider) for s in submissions]
     messages += [
         MessageResult(r.e164, Status.NOT_SENT if isinstance(e, NotAttempted) else Status.REJECTED, error=e)
         for r, e in refused
     ]
     messages += [MessageResult(r.e164, Status.BLOCKED) for r in request.recipients if r in blocked]
-    billed = [task.billed for _, task in tasks if task.billed is not None]
+    billed = [r.billed for r in requests if r.billed is not None]
     result = SendResult(
         kind,
         messages,
-        request_id,
-        submissions[0].provider,
+        caller.request_id,
+        requests[0].provider,
         segments,
         dispatch.failovers,
         warnings,
@@ -251,35 +228,72 @@ def _record(
     return result
 
 
+def _provider_requests(client: Provider, outcome: SendOutcome) -> Iterator[dict[str, Any]]:
+    """What to record of one provider's outcome, request by request: a task per task id; a chunk's
+    worth of per-number ids (keyed by the first); each chunk whose outcome is unknown."""
+    if client.id_per_request:
+        by_task: dict[str, list[str]] = {}
+        for accepted in outcome.accepted:
+            by_task.setdefault(accepted.provider_id, []).append(accepted.recipient.e164)
+        tasks = {t.provider_id: t for t in outcome.tasks}
+        for task_id, numbers in by_task.items():
+            task = tasks.get(task_id)
+            yield {
+                "provider": client.name,
+                "key": task_id,
+                "numbers": numbers,
+                "status": Status.SUBMITTED,
+                "task_id": task_id,
+                "taken": task.taken if task else None,
+                "billed": task.billed if task else None,
+            }
+    else:
+        for chunk in chunked(outcome.accepted, client.batch_size):
+            yield {
+                "provider": client.name,
+                "key": chunk[0].provider_id,  # the provider's ids are unique: its first one keys the chunk
+                "numbers": [a.recipient.e164 for a in chunk],
+                "status": Status.SUBMITTED,
+                "provider_ids": [a.provider_id for a in chunk],
+            }
+    for failure in outcome.failures:
+        if isinstance(failure.error, OutcomeUnknown):
+            yield {
+                "provider": client.name,
+                "key": st.unknown_request_key(),
+                "numbers": [r.e164 for r in failure.recipients],
+                "status": Status.UNKNOWN,
+            }
+
+
 def _previous_attempt(kind: Kind, recipients: list[Recipient], reason: str) -> SendResult:
     logger.warning("earlier attempt with this Idempotency-Key did not finish; not sending again")
     warning = reason + "; nothing was sent again. Check the delivery status before sending anew."
     return SendResult(kind, [MessageResult(r.e164, Status.UNKNOWN) for r in recipients], warnings=[warning])
 
 
-def _partial_acceptance(tasks: list[tuple[str, Task]]) -> list[str]:
+def _partial_acceptance(requests: list[st.ProviderRequest]) -> list[str]:
     """A warning per provider request that took fewer numbers than it was sent, and a metric."""
     warnings = []
-    for provider_name, task in tasks:
-        if task.dropped:
-            count("NumbersDropped", task.dropped, provider_name)
+    for r in requests:
+        if r.dropped:
+            count("NumbersDropped", r.dropped, r.provider)
             warnings.append(
-                f"{provider_name} took {task.taken} of the {len(task.recipients)} numbers of request"
-                f" {task.provider_id}; the {task.dropped} it did not take become failed once the others'"
+                f"{r.provider} took {r.taken} of the {len(r.numbers)} numbers of request"
+                f" {r.task_id}; the {r.dropped} it did not take become failed once the others'"
                 " receipts are in (or unknown at the end of the receipt window)"
             )
     return warnings
 
 
-def _store(submissions: list[st.Submission], tasks: list[tuple[str, Task]]) -> list[str]:
+def _store(requests: list[st.ProviderRequest]) -> list[str]:
     """The provider has already sent: failing the request now would invite a retry and a double send.
     So a storage failure is logged, counted and reported in the answer, not raised."""
     try:
-        now = datetime.now(UTC)
-        task_items = [task_store().item(provider_name, task, now) for provider_name, task in tasks]
-        st.message_store().record(submissions, now, also=task_items)
+        st.message_store().record(requests)
     except Exception:
-        logger.exception("recording sent messages failed", extra={"messages": len(submissions)})
-        count("RecordFailed", len(submissions))
+        messages = sum(len(r.numbers) for r in requests)
+        logger.exception("recording sent messages failed", extra={"messages": messages})
+        count("RecordFailed", messages)
         return ["the messages were sent but their status could not be recorded; status lookups may 404"]
     return []

@@ -1,18 +1,31 @@
-"""The messages table: one submission item and one status item per message.
+"""The messages table: one item per provider request, one status item per message that had news.
 
-Keys: `pk` = message id, `sk` = "MSG" (written by send, in batches) or "DLR" (written by receipts).
-A pushed receipt can arrive before its batch is recorded; BatchWriteItem can only put whole items,
-so if both lived in one item the later "submitted" put would erase the receipt. Kept apart, either
-order ends in the same state, the receipt is one conditional UpdateItem with no read, and a lookup
-is one Query that merges the two. Messages awaiting a final status carry `pending_shard`, which
-feeds the sparse `Pending` index: the poller's reads follow the pending count, not history.
+- A **request item** (`pk` = "req#<provider>#<key>", `sk` = "REQ") is written by the send, one per
+  provider request (a 230sms task, a cmessages chunk, a chunk whose outcome is unknown): its
+  numbers, what the provider said of them (ids, how many it took and billed), the caller's request
+  id, kind and tenant. 10,000 recipients via 230sms are 10 items, not 10,000.
+- A **status item** (`pk` = "num#<provider>#<number key>", `sk` = <request key>) exists only when
+  something happened to one message: a receipt, a polled change, a reconciliation. A receipt writes
+  it with one conditional UpdateItem and no read, whether or not its request is recorded yet, so
+  either order ends in the same state. Keyed by number, a number's receipts can be found again to
+  reconcile a send whose outcome was unknown.
+- A message id is "<provider prefix>-<request key>-<number key>": both items' keys follow from it,
+  so a lookup is one BatchGetItem of two keys. Without a status item a message has its request's
+  status; once its request is closed (past the receipt window) it is `unknown`.
+- Requests awaiting news carry `pending_shard`, which feeds the sparse `Pending` index: the poller's
+  reads follow open provider requests, not history, and the end of the window is one write per request.
+
+Items of the earlier shape (one item per message) are still read, and drained by the poller
+(`legacy.py`).
 """
 
 import functools
+import json
 import re
 import time
+import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,36 +37,79 @@ from botocore.exceptions import ClientError
 
 from .config import settings
 from .errors import NotFound
-from .messages import FINAL, OPEN, RANK, Kind, Status
-from .numbers import mask, number_hash
+from .messages import FINAL, OPEN, Kind, Status
+from .numbers import number_key
 
-SUBMISSION, STATUS = "MSG", "DLR"
+REQUEST = "REQ"
 WRITE_CONCURRENCY = 8
 PENDING_INDEX = "Pending"
-_NOT_FINAL = (Status.SUBMITTED, Status.SENDING)
 _MESSAGE_ID = re.compile(r"[A-Za-z0-9-]{1,128}")
+NOT_TAKEN = "NOT_TAKEN"  # provider_status of a number the provider did not take
+UNKNOWN_KEY, PARTIAL_KEY = "unknown", "partial"  # index keys "<provider>#unknown" and "<provider>#partial"
 
 
 def now_iso(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def request_pk(provider: str, key: str) -> str:
+    return f"req#{provider}#{key}"
+
+
+def numbers_of(item: dict[str, Any]) -> list[str]:
+    """A request item's numbers. They are kept as one string, not a list: DynamoDB bills the same
+    bytes either way, and every reader (and Moto) handles one value, not a thousand."""
+    return str(item.get("numbers") or "").split()
+
+
+def provider_ids_of(item: dict[str, Any]) -> list[str]:
+    """A request item's per-number provider ids (a JSON array, in the numbers' order), if any."""
+    return [str(i) for i in json.loads(str(item["provider_ids"]))] if item.get("provider_ids") else []
+
+
+def request_key(item: dict[str, Any]) -> str:
+    """The key of a request item ("req#<provider>#<key>")."""
+    return str(item["pk"]).split("#", 2)[2]
+
+
+def status_pk(provider: str, nkey: str) -> str:
+    return f"num#{provider}#{nkey}"
+
+
+def unknown_request_key() -> str:
+    """A key for a request whose outcome is unknown: the provider gave us no id for it."""
+    return f"x{uuid.uuid4().hex[:20]}"
+
+
 @dataclass(frozen=True, slots=True)
-class Submission:
-    message_id: str
+class ProviderRequest:
+    """What one provider request carried and what the provider said of it."""
+
     provider: str
-    to: str  # E.164
-    status: Status  # submitted, or unknown when the provider may or may not have taken it
-    provider_id: str | None
+    key: str  # the provider's id for the request, or for its first number; ours if it gave none
+    numbers: list[str]  # E.164, in the order sent
+    status: Status  # submitted, or unknown when the provider may or may not have taken them
     request_id: str
     kind: Kind
     segments: int
-    tenant: str | None = None  # whose message it is (per-key tenancy)
+    tenant: str | None = None
+    provider_ids: list[str] | None = None  # one per number, where the provider gives each its own
+    task_id: str | None = None  # the provider's id for the whole request
+    taken: int | None = None  # fewer than len(numbers): the provider dropped some
+    billed: int | None = None
+
+    @property
+    def dropped(self) -> int:
+        return 0 if self.taken is None else max(0, len(self.numbers) - self.taken)
 
 
-class _Conflict(Exception):
-    def __init__(self, item: dict[str, Any] | None) -> None:
-        self.item = item
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    """What a message id says: its provider, its request's key and its number's key."""
+
+    provider: str
+    key: str
+    nkey: str
 
 
 class MessageStore:
@@ -62,28 +118,258 @@ class MessageStore:
         self.retention = timedelta(days=retention_days)
         self.pending_shards = pending_shards
 
-    # -- writes ---------------------------------------------------------------------------------
+    # -- the send ---------------------------------------------------------------------------------
 
-    def record(
-        self,
-        submissions: list[Submission],
-        now: datetime | None = None,
-        also: list[dict[str, Any]] | None = None,
-    ) -> None:
-        """One BatchWriteItem per 25 messages, up to WRITE_CONCURRENCY in flight: 10,000 messages
-        are 400 calls, which one after another would eat most of API Gateway's 29 s. `also`: other
-        items written in the same batches (the provider requests')."""
+    def record(self, requests: list[ProviderRequest], now: datetime | None = None) -> None:
+        """One item per provider request, 25 to a BatchWriteItem, up to WRITE_CONCURRENCY in flight."""
         now = now or datetime.now(UTC)
-        # The table's client takes plain Python values (the resource serializes them).
-        items = [self._submission_item(s, now) for s in submissions] + (also or [])
-        requests = [{"PutRequest": {"Item": item}} for item in items]
-        batches = [requests[i : i + 25] for i in range(0, len(requests), 25)]
+        self.put_all([self.request_item(r, now) for r in requests])
+
+    def put_all(self, items: list[dict[str, Any]]) -> None:
+        writes = [{"PutRequest": {"Item": item}} for item in items]
+        batches = [writes[i : i + 25] for i in range(0, len(writes), 25)]
         if len(batches) <= 1:
             for batch in batches:
                 self._write_batch(batch)
             return
         with ThreadPoolExecutor(max_workers=min(WRITE_CONCURRENCY, len(batches))) as pool:
             list(pool.map(self._write_batch, batches))
+
+    def request_item(self, request: ProviderRequest, now: datetime) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "pk": request_pk(request.provider, request.key),
+            "sk": REQUEST,
+            "provider": request.provider,
+            "status": str(request.status),
+            "numbers": " ".join(request.numbers),
+            "kind": str(request.kind),
+            "segments": request.segments,
+            "request_id": request.request_id,
+            "submitted_at": now_iso(now),
+            "expires_at": int((now + self.retention).timestamp()),
+        }
+        optional = {
+            "tenant": request.tenant,
+            "provider_ids": json.dumps(request.provider_ids) if request.provider_ids else None,
+            "provider_id": request.task_id,
+            "taken": request.taken,
+            "billed": request.billed,
+        }
+        item |= {name: value for name, value in optional.items() if value is not None}
+        if request.status is Status.UNKNOWN:  # a receipt may still turn up for it: reconciled by number
+            item["pending_shard"] = f"{request.provider}#{UNKNOWN_KEY}"
+        elif request.dropped:  # settled once the receipts of the numbers it took are in
+            item["pending_shard"] = f"{request.provider}#{PARTIAL_KEY}"
+        else:
+            item["pending_shard"] = (
+                f"{request.provider}#{zlib.crc32(request.key.encode()) % self.pending_shards}"
+            )
+        return item
+
+    # -- news about one message ---------------------------------------------------------------------
+
+    def set_status(
+        self,
+        ref: MessageRef,
+        status: Status,
+        provider_status: str,
+        now: datetime | None = None,
+        *,
+        allowed: tuple[Status, ...] = OPEN,
+        extra: dict[str, str] | None = None,
+    ) -> bool:
+        """One conditional UpdateItem on the message's status item, no read. False when the message
+        already has a status that may not change (delivered and failed are never replaced)."""
+        now = now or datetime.now(UTC)
+        values: dict[str, Any] = {
+            ":status": str(status),
+            ":provider_status": provider_status,
+            ":now": now_iso(now),
+            ":expires": int((now + self.retention).timestamp()),
+            **{f":a{i}": str(value) for i, value in enumerate(allowed)},
+        }
+        sets = [
+            "#status = :status",
+            "provider_status = :provider_status",
+            "updated_at = :now",
+            "first_at = if_not_exists(first_at, :now)",
+            "expires_at = if_not_exists(expires_at, :expires)",
+        ]
+        for name, value in (extra or {}).items():
+            sets.append(f"{name} = :{name}")
+            values[f":{name}"] = value
+        allowed_list = ", ".join(f":a{i}" for i in range(len(allowed)))
+        try:
+            self.table.update_item(
+                Key={"pk": status_pk(ref.provider, ref.nkey), "sk": ref.key},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=f"attribute_not_exists(#status) OR #status IN ({allowed_list})",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def link(self, ref: MessageRef, **attributes: str) -> bool:
+        """Note a link on an existing status item, once: False if it already has one."""
+        (name,) = attributes
+        try:
+            self.table.update_item(
+                Key={"pk": status_pk(ref.provider, ref.nkey), "sk": ref.key},
+                UpdateExpression=f"SET {name} = :value",
+                ConditionExpression=f"attribute_exists(pk) AND attribute_not_exists({name})",
+                ExpressionAttributeValues={":value": attributes[name]},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def statuses(self, refs: list[MessageRef]) -> dict[MessageRef, dict[str, Any]]:
+        """The status items of these messages that exist (BatchGetItem, 100 keys a call)."""
+        by_key = {(status_pk(r.provider, r.nkey), r.key): r for r in refs}
+        found = self.get_all([{"pk": pk, "sk": sk} for pk, sk in by_key])
+        return {by_key[(str(i["pk"]), str(i["sk"]))]: i for i in found}
+
+    def number_history(self, provider: str, nkey: str) -> list[dict[str, Any]]:
+        """Every status item of one number with `provider` (to reconcile unknown sends)."""
+        return self._query_all(Key("pk").eq(status_pk(provider, nkey)))
+
+    # -- provider requests --------------------------------------------------------------------------
+
+    def requests(self, pks: Iterable[str]) -> list[dict[str, Any]]:
+        """Whole request items (BatchGetItem, 100 a call)."""
+        return self.get_all([{"pk": pk, "sk": REQUEST} for pk in pks])
+
+    def request(self, provider: str, key: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self.table.get_item(
+            Key={"pk": request_pk(provider, key), "sk": REQUEST}, ConsistentRead=True
+        ).get("Item")
+        return found
+
+    def close(self, pk: str, now: datetime | None = None, **attributes: Any) -> None:
+        """Take a request out of the index: its messages without news are settled by `attributes`
+        (`closed_as`), or read as unknown. One write per provider request."""
+        values = {f":{name}": value for name, value in attributes.items()} | {":now": now_iso(now)}
+        sets = ", ".join([f"{name} = :{name}" for name in attributes] + ["closed_at = :now"])
+        self.table.update_item(
+            Key={"pk": pk, "sk": REQUEST},
+            UpdateExpression=f"SET {sets} REMOVE pending_shard",
+            ExpressionAttributeValues=values,
+        )
+
+    def update_request(self, pk: str, *, done: bool, **attributes: Any) -> None:
+        """Note `attributes` on a request (what the poller saw); `done`: it leaves the index."""
+        sets = ", ".join(f"{name} = :{name}" for name in attributes)
+        self.table.update_item(
+            Key={"pk": pk, "sk": REQUEST},
+            UpdateExpression=f"SET {sets}" + (" REMOVE pending_shard" if done else ""),
+            ExpressionAttributeValues={f":{name}": value for name, value in attributes.items()},
+        )
+
+    def indexed(
+        self, key: str, *, after: datetime | None = None, before: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Items under `key` in the sparse `Pending` index (the attributes it projects)."""
+        condition: Any = Key("pending_shard").eq(key)
+        if after is not None and before is not None:
+            condition &= Key("submitted_at").between(now_iso(after), now_iso(before))
+        elif after is not None:
+            condition &= Key("submitted_at").gte(now_iso(after))
+        elif before is not None:
+            condition &= Key("submitted_at").lt(now_iso(before))
+        kwargs: dict[str, Any] = {"IndexName": PENDING_INDEX, "KeyConditionExpression": condition}
+        while True:
+            page = self.table.query(**kwargs)
+            yield from page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def pending(self, provider: str, submitted_before: datetime | None = None) -> Iterator[dict[str, Any]]:
+        """What `provider` still awaits news for, from the sparse index, shard by shard."""
+        for shard in range(self.pending_shards):
+            yield from self.indexed(f"{provider}#{shard}", before=submitted_before)
+
+    # -- reads --------------------------------------------------------------------------------------
+
+    def get(self, message_id: str) -> dict[str, Any] | None:
+        """The message as the API shows it: its request and status items, one BatchGetItem."""
+        from . import legacy  # noqa: PLC0415 - the earlier shape, read only when this one has nothing
+
+        ref = parse_message_id(message_id)
+        if ref is not None:
+            found = {
+                str(i["sk"]): i
+                for i in self.get_all(
+                    [
+                        {"pk": status_pk(ref.provider, ref.nkey), "sk": ref.key},
+                        {"pk": request_pk(ref.provider, ref.key), "sk": REQUEST},
+                    ]
+                )
+            }
+            request, news = found.get(REQUEST), found.get(ref.key)
+            if request is not None or news is not None:
+                return message_view(message_id, ref, request, news)
+        return legacy.get(self, message_id)
+
+    def lookup(self, message_id: str, tenant: str | None = None) -> dict[str, Any]:
+        """`get` for `tenant`, or NotFound: also for another tenant's message, and for what cannot be a
+        message id (no key that long is read). Items written before tenancy have no tenant."""
+        message = self.get(message_id) if _MESSAGE_ID.fullmatch(message_id) else None
+        if message is not None and tenant and message.get("tenant") not in (None, tenant):
+            message = None
+        if message is None:
+            raise NotFound(f"no message {message_id[:128]}")
+        message.pop("tenant", None)
+        return message
+
+    def get_all(self, keys: list[dict[str, str]]) -> list[dict[str, Any]]:
+        """BatchGetItem, 100 keys a call, consistent, retrying what DynamoDB left unprocessed."""
+        client, name, found = self.table.meta.client, self.table.name, []
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {name: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
+            for attempt in range(8):
+                answer = client.batch_get_item(RequestItems=request)
+                found += answer["Responses"].get(name, [])
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(1.0, 0.05 * 2**attempt))
+        return found
+
+    def keep_unmatched(self, provider: str, update: Any, now: datetime | None = None) -> None:
+        """A receipt that names no number we can match (masked): kept as it came."""
+        now = now or datetime.now(UTC)
+        self.table.put_item(
+            Item={
+                "pk": f"unmatched#{provider}#{update.provider_id}",
+                "sk": f"R#{uuid.uuid4().hex}",
+                "provider": provider,
+                "number_hint": update.number_hint,
+                "status": str(update.status),
+                "provider_status": update.provider_status,
+                "provider_time": update.provider_time or "",
+                "received_at": now_iso(now),
+                "expires_at": int((now + self.retention).timestamp()),
+            }
+        )
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _query_all(self, condition: Any) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "ConsistentRead": True}
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self.table.query(**kwargs)
+            items += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _write_batch(self, batch: list[dict[str, Any]]) -> None:
         """BatchWriteItem, resending what DynamoDB left unprocessed (throttling) with back-off."""
@@ -98,227 +384,63 @@ class MessageStore:
             time.sleep(min(1.0, 0.05 * 2**attempt))
         raise RuntimeError(f"DynamoDB left {len(pending[self.table.name])} items unprocessed")
 
-    def apply_receipt(
-        self,
-        message_id: str,
-        status: Status,
-        provider_status: str,
-        provider_time: str,
-        now: datetime | None = None,
-        *,
-        delivered_at: str | None = None,
-        orphan: dict[str, str] | None = None,
-    ) -> bool:
-        """One conditional write on the message's item, which also leaves the pending index; no read.
-        False when the message already had a final status. A receipt for a message not recorded (yet:
-        it raced its batch; or ever: the send's answer was lost) lands on a status item of its own,
-        flagged as an orphan for the poller to merge or reconcile."""
-        extra = {"provider_time": provider_time}
-        if delivered_at and status is Status.DELIVERED:
-            extra["delivered_at"] = delivered_at
-        try:
-            return self._settle(
-                message_id,
-                SUBMISSION,
-                status,
-                provider_status,
-                now,
-                leave_index=True,
-                extra=extra,
-                report_conflict=True,
-            )
-        except _Conflict as conflict:
-            if conflict.item is not None:
-                return False  # recorded and already final: a repeat
-        return self._settle(
-            message_id, STATUS, status, provider_status, now, extra={**extra, **(orphan or {})}
-        )
 
-    def apply_poll(
-        self, message_id: str, status: Status, provider_status: str, now: datetime | None = None
-    ) -> bool:
-        """A polled status, written on the submission item; a final one leaves the index."""
-        return self._settle(message_id, SUBMISSION, status, provider_status, now, leave_index=status in FINAL)
-
-    def settle(
-        self, message_id: str, status: Status, provider_status: str, now: datetime | None = None, **extra: str
-    ) -> bool:
-        """A final status found later (a merged or reconciled receipt) on the message's own item."""
-        return self._settle(
-            message_id, SUBMISSION, status, provider_status, now, leave_index=True, extra=extra
-        )
-
-    def expire(self, item: dict[str, Any], now: datetime | None = None) -> None:
-        """Past the receipt window: no final status came; the message leaves the index as unknown.
-        (A receipt that raced its batch onto a status item of its own still ranks above.)"""
-        self._settle(item["pk"], SUBMISSION, Status.UNKNOWN, "", now, leave_index=True, allowed=_NOT_FINAL)
-
-    # -- reads ----------------------------------------------------------------------------------
-
-    def get(self, message_id: str) -> dict[str, Any] | None:
-        """The message as the API shows it: one Query, submission and status merged."""
-        items = self.table.query(KeyConditionExpression=Key("pk").eq(message_id), ConsistentRead=True)[
-            "Items"
-        ]
-        if not items:
-            return None
-        by_sort = {item["sk"]: item for item in items}
-        submission, status = by_sort.get(SUBMISSION, {}), by_sort.get(STATUS, {})
-        best = max((submission, status), key=lambda i: RANK.get(str(i.get("status", "")), -1))
-        return {
-            "message_id": message_id,
-            "provider": submission.get("provider") or status.get("provider"),
-            "to": submission.get("to"),
-            "status": best.get("status"),
-            "provider_status": best.get("provider_status") or None,
-            "submitted_at": submission.get("submitted_at"),
-            "updated_at": max(str(submission.get("updated_at", "")), str(status.get("updated_at", "")))
-            or None,
-            "kind": submission.get("kind"),
-            "tenant": submission.get("tenant"),
-            "delivered_at": status.get("delivered_at") or submission.get("delivered_at"),
-            # A receipt for a message with an unknown outcome, matched later by number: the link.
-            "reconciled_with": submission.get("reconciled_from") or status.get("reconciled_to"),
-            "recorded": bool(submission),  # False: a receipt for a send we have no record of
-        }
-
-    def lookup(self, message_id: str, tenant: str | None = None) -> dict[str, Any]:
-        """`get` for `tenant`, or NotFound: also for another tenant's message, and for what cannot be a
-        message id (no key that long is read). Items written before tenancy have no tenant."""
-        message = self.get(message_id) if _MESSAGE_ID.fullmatch(message_id) else None
-        if message is not None and tenant and message.get("tenant") not in (None, tenant):
-            message = None
-        if message is None:
-            raise NotFound(f"no message {message_id[:128]}")
-        message.pop("tenant", None)
-        return message
-
-    def pending(self, provider: str, submitted_before: datetime | None = None) -> Iterator[dict[str, Any]]:
-        """Messages of `provider` still awaiting a final status, from the sparse index."""
-        for shard in range(self.pending_shards):
-            yield from self.indexed(f"{provider}#{shard}", before=submitted_before)
-
-    def indexed(
-        self, key: str, *, after: datetime | None = None, before: datetime | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Items under `key` in the sparse `Pending` index (the attributes it projects)."""
-        condition: Any = Key("pending_shard").eq(key)
-        if after is not None:
-            condition = condition & Key("submitted_at").gte(now_iso(after))
-        if before is not None:
-            condition = condition & Key("submitted_at").lt(now_iso(before))
-        kwargs: dict[str, Any] = {"IndexName": PENDING_INDEX, "KeyConditionExpression": condition}
-        while True:
-            page = self.table.query(**kwargs)
-            yield from page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def item(self, message_id: str, sort_key: str) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = self.table.get_item(
-            Key={"pk": message_id, "sk": sort_key}, ConsistentRead=True
-        ).get("Item")
-        return found
-
-    def unflag(self, message_id: str, sort_key: str, **attributes: str) -> None:
-        """Take an item out of the index, noting `attributes` (e.g. what it was reconciled with)."""
-        sets = ", ".join(f"{name} = :{name}" for name in attributes)
-        self.table.update_item(
-            Key={"pk": message_id, "sk": sort_key},
-            UpdateExpression=("SET " + sets + " " if sets else "") + "REMOVE pending_shard",
-            **(
-                {"ExpressionAttributeValues": {f":{k}": v for k, v in attributes.items()}}
-                if attributes
-                else {}
-            ),
-        )
-
-    # -- internals ------------------------------------------------------------------------------
-
-    def _submission_item(self, submission: Submission, now: datetime) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "pk": submission.message_id,
-            "sk": SUBMISSION,
-            "provider": submission.provider,
-            "to": submission.to,
-            "to_masked": mask(submission.to),
-            "status": str(submission.status),
-            "kind": str(submission.kind),
-            "segments": submission.segments,
-            "request_id": submission.request_id,
-            **({"tenant": submission.tenant} if submission.tenant else {}),
-            "submitted_at": now_iso(now),
-            "updated_at": now_iso(now),
-            "expires_at": int((now + self.retention).timestamp()),
-        }
-        if submission.provider_id:
-            item["provider_id"] = submission.provider_id
-        if submission.status not in FINAL:
-            shard = zlib.crc32(submission.message_id.encode()) % self.pending_shards
-            item["pending_shard"] = f"{submission.provider}#{shard}"
-        elif submission.status is Status.UNKNOWN:  # a receipt may still turn up for it: by number
-            item["pending_shard"] = unknown_key(submission.provider, number_hash(submission.to))
-        return item
-
-    def _settle(
-        self,
-        message_id: str,
-        sort_key: str,
-        status: Status,
-        provider_status: str,
-        now: datetime | None,
-        *,
-        leave_index: bool = False,
-        allowed: tuple[Status, ...] = OPEN,
-        extra: dict[str, str] | None = None,
-        report_conflict: bool = False,
-    ) -> bool:
-        """One conditional UpdateItem: False when the status may not change (already final); with
-        `report_conflict`, raises _Conflict carrying the item as it was (None: no such item)."""
-        now = now or datetime.now(UTC)
-        values: dict[str, Any] = {
-            ":status": str(status),
-            ":provider_status": provider_status,
-            ":now": now_iso(now),
-            ":expires": int((now + self.retention).timestamp()),
-            **{f":{i}": str(value) for i, value in enumerate(allowed)},
-        }
-        sets = ["#status = :status", "provider_status = :provider_status", "updated_at = :now"]
-        sets.append("expires_at = if_not_exists(expires_at, :expires)")
-        for name, value in (extra or {}).items():
-            sets.append(f"{name} = :{name}")
-            values[f":{name}"] = value
-        allowed_list = ", ".join(f":{i}" for i in range(len(allowed)))
-        condition = f"attribute_not_exists(#status) OR #status IN ({allowed_list})"
-        if sort_key == SUBMISSION:  # never create a submission item from a status alone
-            condition = f"attribute_exists(pk) AND ({condition})"
-        update = "SET " + ", ".join(sets) + (" REMOVE pending_shard" if leave_index else "")
-        try:
-            self.table.update_item(
-                Key={"pk": message_id, "sk": sort_key},
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=values,
-                **({"ReturnValuesOnConditionCheckFailure": "ALL_OLD"} if report_conflict else {}),
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            if report_conflict:
-                item = error.response.get("Item")
-                raise _Conflict(item if isinstance(item, dict) else None) from None
-            return False
-        return True
+def message_view(
+    message_id: str, ref: MessageRef, request: dict[str, Any] | None, news: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """What the API shows of one message, from its request item and its status item (either may be
+    missing: no news yet; or a receipt for a send we have no record of)."""
+    number, position = None, -1
+    if request is not None:
+        numbers = numbers_of(request)
+        position = next((i for i, n in enumerate(numbers) if number_key(n) == ref.nkey), -1)
+        if position < 0:
+            return None if news is None else message_view(message_id, ref, None, news)
+        number = numbers[position]
+    closed = request is not None and "closed_at" in request
+    if news is not None and (final(news["status"]) or not closed):
+        status, provider_status = str(news["status"]), str(news.get("provider_status") or "") or None
+    elif request is not None and closed:
+        status = str(request.get("closed_as") or Status.UNKNOWN)
+        provider_status = str(request.get("closed_status") or "") or None
+    else:
+        status, provider_status = str((request or {}).get("status", Status.SUBMITTED)), None
+    request = request or {}
+    news = news or {}
+    ids = provider_ids_of(request)
+    provider_id = ids[position] if ids and position >= 0 else request.get("provider_id")
+    return {
+        "message_id": message_id,
+        "provider": ref.provider,
+        "to": number,
+        "status": status,
+        "provider_status": provider_status,
+        "provider_id": provider_id or news.get("provider_id"),
+        "submitted_at": request.get("submitted_at"),
+        "updated_at": news.get("updated_at") or request.get("closed_at") or request.get("submitted_at"),
+        "kind": request.get("kind"),
+        "tenant": request.get("tenant"),
+        "delivered_at": news.get("delivered_at"),
+        # A receipt for a message with an unknown outcome, matched later by number: the link.
+        "reconciled_with": news.get("reconciled_from") or news.get("reconciled_to"),
+        "recorded": bool(request),  # False: a receipt for a send we have no record of
+    }
 
 
-def unknown_key(provider: str, number: str) -> str:
-    """Index key of messages with an unknown outcome to one number (its hash), for reconciliation."""
-    return f"{provider}#unknown#{number}"
+def parse_message_id(message_id: str) -> MessageRef | None:
+    """ "<prefix>-<request key>-<number key>" -> its parts; None for other shapes (the earlier ids)."""
+    from .providers.registry import by_prefix  # noqa: PLC0415
+
+    prefix, _, rest = message_id.partition("-")
+    key, _, nkey = rest.rpartition("-")
+    name = by_prefix(prefix)
+    if name is None or not key or not re.fullmatch(r"[0-9a-f]{16}", nkey):
+        return None
+    return MessageRef(name, key, nkey)
 
 
-ORPHAN = "orphan"  # index key suffix of receipts for messages not recorded
+def final(status: object) -> bool:
+    return str(status) in FINAL
 
 
 @functools.cache

@@ -6,9 +6,7 @@ types it exchanges are in `model`, and re-exported here for provider modules.
 """
 
 import contextvars
-import hashlib
 import time
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +14,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from ..errors import ProviderError, ProviderRejected, ValidationError
-from ..numbers import Recipient
+from ..numbers import Recipient, number_key
 from ..signing import Clock, utc_now
 from ..transport import HttpReply, post_json
 from .model import (
@@ -75,7 +73,7 @@ class Provider(ABC):
     env_prefix: ClassVar[str]  # its settings: <env_prefix>_BASE_URL, _SECRET_ID, _BATCH_SIZE, ...
     default_base_url: ClassVar[str]
     id_prefix: ClassVar[str]  # the gateway's message ids for it start with "<id_prefix>-"
-    # One provider id per request (a task) rather than per number: message ids add a hash of the number.
+    # One provider id per request (a task) rather than per number: that id keys the request's record.
     id_per_request: ClassVar[bool] = False
     batch_cap: ClassVar[int]  # most recipients one request may carry
     default_requests_per_second: ClassVar[float | None] = None
@@ -131,13 +129,10 @@ class Provider(ABC):
     ) -> Accepted:
         """A verification code to one recipient; raises ProviderError."""
 
-    def message_id(self, provider_id: str, number: str) -> str:
-        """The gateway's message id for an accepted recipient, derivable again from a status update
-        (with no read, and without the number in clear)."""
-        if not self.id_per_request:
-            return f"{self.id_prefix}-{provider_id}"
-        digest = hashlib.sha256(f"{provider_id}:{number}".encode()).hexdigest()[:16]
-        return f"{self.id_prefix}-{provider_id}-{digest}"
+    def message_id(self, request_key: str, number: str) -> str:
+        """The gateway's message id: its request's key and its number's, so that the request item and
+        the status item follow from it (and from a receipt: task id and number) with no read."""
+        return f"{self.id_prefix}-{request_key}-{number_key(number)}"
 
     def balance(self) -> float:
         raise NotImplementedError(f"{self.name} has no balance API")
@@ -151,10 +146,6 @@ class Provider(ABC):
         raise NotImplementedError(f"{self.name} is not polled")
 
     # -- shared behaviour -----------------------------------------------------------------------
-
-    def unknown_message_id(self) -> str:
-        """An id for a recipient whose outcome is unknown: the provider gave us no id for it."""
-        return f"{self.id_prefix}-x{uuid.uuid4().hex[:20]}"
 
     def send(
         self, recipients: Sequence[Recipient], content: str, options: Mapping[str, str] = NO_OPTIONS

@@ -51,6 +51,11 @@ def provider(name: str) -> Provider:
     return _build(name, tuple(sorted(_secret(config.secret_id).items())))
 
 
+def by_prefix(prefix: str) -> str | None:
+    """The provider whose message ids start with "<prefix>-"."""
+    return next((name for name, cls in classes().items() if cls.id_prefix == prefix), None)
+
+
 def every() -> list[Provider]:
     return [provider(name) for name in names()]
 

@@ -1,0 +1,115 @@
+"""The scheduled poller: statuses of polled providers, requests a provider took only part of, sends
+whose outcome was unknown, and the end of the receipt window. Its reads follow open provider
+requests (the sparse `Pending` index), not history."""
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from . import legacy
+from . import store as st
+from .config import settings
+from .messages import FINAL, Status
+from .numbers import number_key
+from .observability import count, logger
+from .providers import Provider, Receipts
+from .providers.registry import classes, provider
+from .reconcile import reconcile
+
+REPORT = ("pending", "queried", "settled", "advanced", "closed", "not_taken", "reconciled", "legacy")
+
+
+def poll(now: datetime | None = None) -> dict[str, int]:
+    now = now or datetime.now(UTC)
+    window_start = now - timedelta(hours=settings().receipt_window_hours)
+    report = dict.fromkeys(REPORT, 0)
+    for name, cls in classes().items():
+        client = provider(name)
+        if cls.receipts is Receipts.POLLED:
+            _poll(client, now, window_start, report)
+        else:
+            _close(name, st.message_store().pending(name, submitted_before=window_start), now, report)
+            _settle_partial(client, now, window_start, report)
+            reconcile(client, now, window_start, report)
+        if cls.receipts is Receipts.POLLED:  # without ids, nothing can be learnt of unknown sends
+            _close(
+                name, st.message_store().indexed(f"{name}#{st.UNKNOWN_KEY}", before=window_start), now, report
+            )
+    count("RequestsClosed", report["closed"])
+    logger.info("poll finished", extra=report)
+    return report
+
+
+def _close(name: str, found: Iterable[dict[str, Any]], now: datetime, report: dict[str, int]) -> None:
+    """Past the receipt window: the request leaves the index; its messages without news read unknown."""
+    store = st.message_store()
+    for item in found:
+        if item["sk"] != st.REQUEST:
+            report["legacy"] += legacy.expire(store, item, now)
+            continue
+        store.close(str(item["pk"]), now)
+        report["closed"] += 1
+
+
+def _poll(client: Provider, now: datetime, window_start: datetime, report: dict[str, int]) -> None:
+    """Query the ids not final yet; write a status item per message whose status changed, and one
+    update per request that had changes (its `progress`)."""
+    store = st.message_store()
+    found = list(store.pending(client.name))
+    report["legacy"] += legacy.poll(
+        store, client, [i for i in found if i["sk"] != st.REQUEST], now, window_start
+    )
+    items = store.requests(str(i["pk"]) for i in found if i["sk"] == st.REQUEST)
+    report["pending"] += len(items)
+    cutoff = st.now_iso(window_start)
+    live: dict[str, tuple[dict[str, Any], int]] = {}  # provider id -> its request, position in it
+    for item in items:
+        if str(item["submitted_at"]) < cutoff:
+            _close(client.name, [item], now, report)
+            continue
+        progress = item.get("progress", {})
+        for position, provider_id in enumerate(st.provider_ids_of(item)):
+            if str(progress.get(provider_id, "")) not in FINAL:
+                live[str(provider_id)] = (item, position)
+    if not live:
+        return
+    report["queried"] += len(live)
+    changes: dict[str, dict[str, str]] = {}
+    for update in client.query(list(live)):
+        item, position = live.get(update.provider_id, ({}, -1))
+        seen = item.get("progress", {}).get(update.provider_id, item.get("status"))
+        if position < 0 or str(update.status) == str(seen):
+            continue
+        ref = st.MessageRef(client.name, st.request_key(item), number_key(st.numbers_of(item)[position]))
+        store.set_status(ref, update.status, update.provider_status, now)
+        changes.setdefault(str(item["pk"]), {})[update.provider_id] = str(update.status)
+        report["settled" if update.status in FINAL else "advanced"] += 1
+    for item in items:
+        if changed := changes.get(str(item["pk"])):
+            progress = {**item.get("progress", {}), **changed}
+            done = all(str(progress.get(i, "")) in FINAL for i in st.provider_ids_of(item))
+            store.update_request(str(item["pk"]), done=done, progress=progress)
+    count("StatusesSettled", sum(1 for c in changes.values() for s in c.values() if s in FINAL), client.name)
+
+
+def _settle_partial(client: Provider, now: datetime, window_start: datetime, report: dict[str, int]) -> None:
+    """Requests the provider took only part of: once as many receipts are in as it took, the numbers
+    without one are failed (`NOT_TAKEN`); past the window, unknown like any other."""
+    store = st.message_store()
+    found = list(store.indexed(f"{client.name}#{st.PARTIAL_KEY}"))
+    _close(
+        client.name,
+        [i for i in found if i["sk"] != st.REQUEST and str(i["submitted_at"]) < st.now_iso(window_start)],
+        now,
+        report,
+    )
+    for item in store.requests(str(i["pk"]) for i in found if i["sk"] == st.REQUEST):
+        key, numbers = st.request_key(item), st.numbers_of(item)
+        news = store.statuses([st.MessageRef(client.name, key, number_key(n)) for n in numbers])
+        received = sum(1 for status_item in news.values() if str(status_item["status"]) in FINAL)
+        if received >= int(item.get("taken", 0)):
+            store.close(str(item["pk"]), now, closed_as=str(Status.FAILED), closed_status=st.NOT_TAKEN)
+            report["not_taken"] += len(numbers) - received
+            count("NumbersNotTaken", len(numbers) - received, client.name)
+        elif str(item["submitted_at"]) < st.now_iso(window_start):
+            _close(client.name, [item], now, report)

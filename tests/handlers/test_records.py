@@ -1,0 +1,131 @@
+"""What a message costs in DynamoDB over its life, counted: one item per provider request, one write
+per receipt, two reads per lookup, one write per request at the end of the window; and items of the
+earlier shape (one per message) still read and drained."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from local_stack.events import status_event
+from smsgw import polling, store
+from smsgw.numbers import number_key
+from tests.conftest import cn_numbers
+from tests.handlers.conftest import Invoke, Stack, body, event
+from tests.handlers.test_callback import receipt_event, taskid_of
+
+
+def send(invoke: Invoke, numbers: list[str], provider: str = "230sms") -> dict[str, Any]:
+    answer: dict[str, Any] = body(
+        invoke("send", event("send", {"to": numbers, "content": "hi", "provider": provider}))
+    )
+    return answer
+
+
+def index_keys(stack: Stack) -> list[str]:
+    return sorted(str(i["pending_shard"]) for i in stack.all_items() if "pending_shard" in i)
+
+
+def test_a_230sms_message_costs_about_one_write_over_its_life(
+    stack: Stack, invoke: Invoke, count_dynamodb_calls: list[str]
+) -> None:
+    invoke("callback", receipt_event())  # warm: the callback token is read once per container
+    numbers = cn_numbers(1200)
+    count_dynamodb_calls.clear()
+    answer = send(invoke, numbers)
+    assert count_dynamodb_calls.count("BatchWriteItem") == 1  # two request items (1,000 + 200), one call
+    assert len(stack.requests()) == 2 and len(index_keys(stack)) == 2  # the index holds requests
+    count_dynamodb_calls.clear()
+    delivered = answer["messages"][1000:]  # the second request's 200
+    for message in delivered:
+        mobile = "86" + message["to"].removeprefix("+86")
+        invoke("callback", receipt_event(taskid=taskid_of(message["message_id"]), mobile=mobile))
+    assert count_dynamodb_calls == ["UpdateItem"] * 200  # one write per receipt, no read
+    count_dynamodb_calls.clear()
+    report = polling.poll(datetime.now(UTC) + timedelta(hours=73))
+    assert report["closed"] == 2 and count_dynamodb_calls.count("UpdateItem") == 2  # one per request
+    assert index_keys(stack) == []
+
+    # Over their whole life the 200 delivered cost 200 receipts' writes plus their request's 2
+    # (recorded, closed): 1.01 writes each. The 1,000 without receipts cost 2 writes in all.
+    def status(message: dict[str, Any]) -> str:
+        return str(body(invoke("message_status", status_event(message["message_id"])))["status"])
+
+    assert {status(m) for m in delivered[:20]} == {"delivered"}
+    assert {status(m) for m in answer["messages"][:20]} == {"unknown"}
+
+
+def test_a_lookup_is_one_batch_read_of_two_items(
+    stack: Stack, invoke: Invoke, count_dynamodb_calls: list[str]
+) -> None:
+    message = send(invoke, ["17072440811"])["messages"][0]
+    count_dynamodb_calls.clear()
+    shown = body(invoke("message_status", status_event(message["message_id"])))
+    assert count_dynamodb_calls == ["BatchGetItem"]
+    assert (shown["status"], shown["to"], shown["recorded"]) == ("submitted", "+8617072440811", True)
+
+
+def test_a_forged_number_key_in_a_real_request_is_not_found(stack: Stack, invoke: Invoke) -> None:
+    message = send(invoke, ["17072440811"])["messages"][0]
+    forged = message["message_id"][:-16] + number_key("+8613800138000")
+    assert invoke("message_status", status_event(forged))["statusCode"] == 404
+
+
+def test_cmessages_polling_writes_only_what_changed(
+    stack: Stack, invoke: Invoke, count_dynamodb_calls: list[str]
+) -> None:
+    stack.cm.status_delays = (0.0, 3600.0)  # sending at once, final in an hour
+    send(invoke, cn_numbers(150), "cmessages")
+    count_dynamodb_calls.clear()
+    first = polling.poll()
+    assert (first["pending"], first["advanced"]) == (2, 150)
+    # 150 status items and one `progress` update per request
+    assert count_dynamodb_calls.count("UpdateItem") == 150 + 2
+    count_dynamodb_calls.clear()
+    again = polling.poll()
+    assert (again["pending"], again["advanced"]) == (2, 0)
+    assert "UpdateItem" not in count_dynamodb_calls  # nothing changed: nothing written
+
+
+# -- the earlier shape ------------------------------------------------------------------------------
+
+
+def legacy_items(
+    message_id: str, provider: str, to: str, provider_id: str, submitted: datetime
+) -> dict[str, Any]:
+    return {
+        "pk": message_id,
+        "sk": "MSG",
+        "provider": provider,
+        "to": to,
+        "status": "submitted",
+        "kind": "bulk",
+        "segments": 1,
+        "request_id": "old",
+        "provider_id": provider_id,
+        "submitted_at": store.now_iso(submitted),
+        "updated_at": store.now_iso(submitted),
+        "expires_at": int((submitted + timedelta(days=90)).timestamp()),
+        "pending_shard": f"{provider}#3",
+    }
+
+
+def test_items_of_the_earlier_shape_still_read_and_settle(stack: Stack, invoke: Invoke) -> None:
+    now = datetime.now(UTC)
+    old_230 = "230-857319414809231361-0123456789abcdef"  # the earlier ids: a hash of task and number
+    table = stack.table()
+    table.put_item(Item=legacy_items(old_230, "230sms", "+8617072440811", "857319414809231361", now))
+    table.put_item(Item=legacy_items("cm-7", "cmessages", "+8613800138000", "7", now))
+    table.put_item(Item={"pk": "cm-8", "sk": "DLR", "status": "delivered", "provider": "cmessages"})
+    shown = body(invoke("message_status", status_event(old_230)))
+    assert (shown["status"], shown["to"], shown["recorded"]) == ("submitted", "+8617072440811", True)
+    assert body(invoke("message_status", status_event("cm-8")))["status"] == "delivered"
+    # A receipt arriving now is stored in the new shape (task id and number), and still shows.
+    receipt = receipt_event(taskid="857319414809231361", mobile="8617072440811")
+    assert invoke("callback", receipt)["body"] == "OK"
+    assert body(invoke("message_status", status_event(old_230)))["status"] == "delivered"
+    # The poller drains them: the cmessages one is polled on its own item; past the window both leave.
+    stack.cm.messages.clear()
+    report = polling.poll(now + timedelta(hours=73))
+    assert report["legacy"] == 2
+    assert index_keys(stack) == []
+    assert body(invoke("message_status", status_event("cm-7")))["status"] == "unknown"
+    assert body(invoke("message_status", status_event(old_230)))["status"] == "delivered"
