@@ -11,14 +11,24 @@ DynamoType comparisons) and then filtering: a status lookup costs O(n log n) in 
 thread: Moto's server answers each request on its own thread), `all_items()` yields just the
 queried partition for a table query, and the unsorted items for an index query (which Moto sorts
 again by the index's keys afterwards). The results are the same; only the work is smaller.
+
+3. TransactWriteItems:
+Moto 5 deep-copies every table a transaction names before applying it, to roll back on failure:
+O(table size) time and memory per transaction (a limits table with thousands of counters costs
+megabytes per verification code request). Here the copy is skipped, and the items the transaction
+names are saved instead and put back if it fails: the same rollback, at the size of the transaction.
 """
 
+import copy
 import inspect
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto import backends
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 
 _state = threading.local()
@@ -73,4 +83,58 @@ def install() -> None:
 
     Table.all_items = all_items  # type: ignore[method-assign]
     Table.query = query  # type: ignore[method-assign]
+    _install_item_level_rollback()
     _installed = True
+
+
+class _NoTableCopy:
+    """`copy` as Moto's DynamoDB models see it: tables are not deep-copied (see 3. above)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+def _install_item_level_rollback() -> None:
+    original: Callable[..., None] = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = []
+        for entry in transact_items:
+            for op in entry.values():
+                table = self.tables.get(op.get("TableName"))
+                if table is None:
+                    continue
+                raw = op.get("Key") or op.get("Item") or {}
+                key = (
+                    DynamoType(raw[table.hash_key_attr]) if table.hash_key_attr in raw else None,
+                    DynamoType(raw[table.range_key_attr]) if table.range_key_attr in raw else None,
+                )
+                if key[0] is not None:
+                    saved.append((table, key, copy.deepcopy(table.get_item(*key))))
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table, (hash_key, range_key), item in reversed(saved):
+                _restore(table, hash_key, range_key, item)
+            raise
+
+    dynamodb_models.copy = _NoTableCopy()  # type: ignore[assignment]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _restore(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
+    """Put an item back as it was (None: it did not exist)."""
+    if table.range_key_attr:
+        bucket = table.items[hash_key]
+        if item is None:
+            bucket.pop(range_key, None)
+        else:
+            bucket[range_key] = item
+    elif item is None:
+        table.items.pop(hash_key, None)
+    else:
+        table.items[hash_key] = item
