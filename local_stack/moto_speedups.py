@@ -122,7 +122,7 @@ def _install_item_level_rollback() -> None:
                 _restore(table, hash_key, range_key, item)
             raise
 
-    dynamodb_models.copy = _NoTableCopy()  # type: ignore[attr-defined]
+    dynamodb_models.copy = _NoTableCopy()  # type: ignore[attr-defined,assignment]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
