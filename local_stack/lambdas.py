@@ -152,18 +152,9 @@ def local_function(
 
 
 def reset_caches() -> None:
-    """Forget what a warm container keeps: settings, clients, pools, cached secrets.
+    """Forget what a warm container keeps (settings, clients, pools, cached secrets), as a SnapStart
+    restore does."""
+    ensure_import_paths()
+    from smsgw.snapstart import forget_warm_state  # noqa: PLC0415 - the layer's own list
 
-    Every functools cache of the layer's modules is cleared (whatever they are called), and
-    Powertools' parameter providers (whose boto3 clients hold the old endpoint) are dropped.
-    """
-    for module_name, module in list(sys.modules.items()):
-        if module is None or not (module_name == "smsgw" or module_name.startswith("smsgw.")):
-            continue
-        for value in list(vars(module).values()):
-            if callable(value) and hasattr(value, "cache_clear") and hasattr(value, "__wrapped__"):
-                value.cache_clear()
-    if "aws_lambda_powertools.utilities.parameters" in sys.modules:
-        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415
-
-        parameters.clear_caches()  # type: ignore[no-untyped-call]
+    forget_warm_state()

@@ -3,6 +3,8 @@
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from . import snapstart
+
 logger = Logger()
 # Only what we call: patching everything also imports and patches sqlite3 and friends at cold start.
 tracer = Tracer(patch_modules=("botocore", "httplib"))
@@ -24,3 +26,6 @@ def count_reason(name: str, reason: str) -> None:
     """One count under a `reason` dimension (refusals by kind)."""
     with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
         metric.add_dimension(name="reason", value=reason)
+
+
+snapstart.register()  # every handler imports this module: its hook runs after any restore
