@@ -19,14 +19,16 @@ HISTORY = 100_000
 PENDING = 1_000
 
 
-def expected_send_calls(n: int, requests: int) -> dict[str, int]:
+def expected_send_calls(n: int, requests: int, paced: bool = False) -> dict[str, int]:
     """ceil(requests/25) BatchWriteItem (one item per provider request), one BatchGetItem per 100
-    recipients (blocklist), one TransactWriteItems (API-key quota)."""
-    return {
+    recipients (blocklist), one TransactWriteItems (API-key quota), and for a provider with an
+    account rate one UpdateItem per request (its place in the rate, shared across containers)."""
+    calls = {
         "BatchGetItem": math.ceil(n / 100),
         "BatchWriteItem": math.ceil(requests / 25),
         "TransactWriteItems": 1,
     }
+    return calls | ({"UpdateItem": requests} if paced else {})
 
 
 def _send_body(count: int) -> dict[str, Any]:

@@ -54,11 +54,12 @@ def test_send_through_cmessages_records_one_item_per_provider_request(stack: Sta
 def test_batch_writes_are_counted(stack: Stack, invoke: Invoke, count_dynamodb_calls: list[str]) -> None:
     invoke("send", event("send", {"to": cn_numbers(60), "content": "hi"}))
     invoke("send", event("send", {"to": cn_numbers(2500), "content": "hi"}))
-    # Each: one blocklist read (100 keys a call), one quota transaction, and the provider requests'
-    # items (one per 1,000 numbers via 230sms), 25 to a batch write.
-    assert count_dynamodb_calls == ["BatchGetItem", "TransactWriteItems", "BatchWriteItem"] + [
+    # Each: one blocklist read (100 keys a call), one quota transaction, a place in the account's
+    # rate per 230sms request (UpdateItem), and the provider requests' items (one per 1,000
+    # numbers), 25 to a batch write.
+    assert count_dynamodb_calls == ["BatchGetItem", "TransactWriteItems", "UpdateItem", "BatchWriteItem"] + [
         "BatchGetItem"
-    ] * 25 + ["TransactWriteItems", "BatchWriteItem"]
+    ] * 25 + ["TransactWriteItems"] + ["UpdateItem"] * 3 + ["BatchWriteItem"]
 
 
 @pytest.mark.parametrize(

@@ -15,13 +15,17 @@ import sys
 
 def forget_warm_state() -> None:
     """Drop what a warm container keeps: every functools cache of the layer's modules (settings,
-    clients, pools) and Powertools' cached parameters and their clients."""
+    clients, pools), the pacers, and Powertools' cached parameters and their clients."""
     for module_name, module in list(sys.modules.items()):
         if module is None or not (module_name == "smsgw" or module_name.startswith("smsgw.")):
             continue
         for value in list(vars(module).values()):
             if callable(value) and hasattr(value, "cache_clear") and hasattr(value, "__wrapped__"):
                 value.cache_clear()
+    if "smsgw.providers.pacing" in sys.modules:  # pacers and their shared limits' clients
+        from .providers.pacing import use_shared_limit  # noqa: PLC0415
+
+        use_shared_limit(None)  # installed again with the next client (registry)
     if "aws_lambda_powertools.utilities.parameters" in sys.modules:
         from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415
 

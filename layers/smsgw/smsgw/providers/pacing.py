@@ -1,14 +1,25 @@
-"""Requests-per-second pacing of one provider account, shared by the clients of a container."""
+"""Requests-per-second pacing of one provider account: spaced evenly within a container, and, where
+a shared limit is plugged in (`use_shared_limit`), held to the account's rate across all containers."""
 
 import threading
 import time
+from collections.abc import Callable
+from typing import Protocol
+
+
+class SharedLimit(Protocol):
+    """A limit every container of the account counts against (the gateway's is in DynamoDB)."""
+
+    def acquire(self) -> None:
+        """Return once one more request fits within the account's rate; wait otherwise."""
 
 
 class RequestPacer:
     """Spaces requests evenly to stay within an account's requests-per-second limit (per container)."""
 
-    def __init__(self, per_second: float) -> None:
+    def __init__(self, per_second: float, shared: SharedLimit | None = None) -> None:
         self.interval = 1.0 / per_second
+        self.shared = shared
         self._next = 0.0
         self._lock = threading.Lock()
 
@@ -19,13 +30,28 @@ class RequestPacer:
             self._next = slot + self.interval
         if slot > now:
             time.sleep(slot - now)
+        if self.shared is not None:
+            self.shared.acquire()
 
 
 _pacers: dict[tuple[str, str, float], RequestPacer] = {}
 _pacers_lock = threading.Lock()
+_shared: Callable[[str, str, float], SharedLimit] | None = None
+
+
+def use_shared_limit(factory: Callable[[str, str, float], SharedLimit] | None) -> None:
+    """Hold every paced account to its rate across containers from now on (None: per container)."""
+    global _shared  # noqa: PLW0603 - one choice per process
+    with _pacers_lock:
+        _shared = factory
+        _pacers.clear()
 
 
 def pacer_for(provider: str, account: str, per_second: float) -> RequestPacer:
     """One pacer per provider account, shared by every client of that account in this container."""
     with _pacers_lock:
-        return _pacers.setdefault((provider, account, per_second), RequestPacer(per_second))
+        key = (provider, account, per_second)
+        if key not in _pacers:
+            shared = _shared(provider, account, per_second) if _shared else None
+            _pacers[key] = RequestPacer(per_second, shared)
+        return _pacers[key]

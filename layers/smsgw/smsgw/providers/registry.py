@@ -73,7 +73,16 @@ def _settings(name: str) -> ProviderSettings:
 
 @functools.lru_cache(maxsize=8)
 def _build(name: str, secret: tuple[tuple[str, str], ...]) -> Provider:
+    _account_limits()
     return classes()[name](_settings(name), dict(secret))
+
+
+@functools.cache
+def _account_limits() -> None:
+    """Before the first client is built: its account's rate is held across containers."""
+    from ..ratelimit import install  # noqa: PLC0415
+
+    install()
 
 
 def _secret(secret_id: str) -> dict[str, str]:

@@ -1,0 +1,103 @@
+"""One requests-per-second limit per provider account across containers (DynamoDB slots of 100 ms):
+counted in the limits table, shared by separate containers, and used by every paced request."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+
+from local_stack.lambdas import reset_caches
+from smsgw import ratelimit
+from smsgw.providers.pacing import RequestPacer
+from smsgw.ratelimit import AccountRate
+from tests.conftest import cn_numbers
+from tests.handlers.conftest import Invoke, Stack, body, event
+from tests.handlers.test_verification import OneCallAtATime
+
+
+class Clock:
+    """A clock that moves only when someone sleeps on it."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def slots(stack: Stack) -> dict[str, int]:
+    table = boto3.resource("dynamodb").Table(stack.env["LIMITS_TABLE"])
+    return {str(i["pk"]): int(i["used"]) for i in table.scan()["Items"] if str(i["pk"]).startswith("rate#")}
+
+
+def rate(stack: Stack, client: Any, clock: Clock, per_second: float = 95) -> AccountRate:
+    return AccountRate(
+        client, stack.env["LIMITS_TABLE"], "230sms", "acct", per_second, clock=clock, sleep=clock.sleep
+    )
+
+
+def test_a_slot_holds_a_tenth_of_the_rate_and_the_next_request_waits_for_the_next(stack: Stack) -> None:
+    clock = Clock()
+    limit = rate(stack, boto3.client("dynamodb"), clock)
+    for _ in range(30):
+        limit.acquire()
+    assert sorted(slots(stack).values()) == [3, 9, 9, 9]  # 95/s: 9 per 100 ms
+    assert 0.3 <= clock.now - 1_800_000_000.0 < 0.4  # waited three slot boundaries, no more
+
+
+def test_two_containers_share_the_account_s_slots(stack: Stack) -> None:
+    clock = Clock()
+    first, second = (rate(stack, boto3.client("dynamodb"), clock) for _ in range(2))
+    for _ in range(9):
+        first.acquire()
+    second.acquire()  # the slot is full: the other container's request goes in the next one
+    assert sorted(slots(stack).values()) == [1, 9]
+    assert clock.now > 1_800_000_000.0
+
+
+def test_concurrent_containers_never_exceed_a_slot(stack: Stack) -> None:
+    """Four "containers" (pacers of their own) send 40 requests at 20/s to the sandbox at once."""
+    client = OneCallAtATime(boto3.client("dynamodb"))
+    pacers = [
+        RequestPacer(20, AccountRate(client, stack.env["LIMITS_TABLE"], "230sms", "a", 20)) for _ in range(4)
+    ]
+    sent = threading.Lock()
+    count = [0]
+
+    def container(pacer: RequestPacer) -> None:
+        for _ in range(10):
+            pacer.wait()
+            with sent:
+                count[0] += 1
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(container, pacers))
+    used = slots(stack)
+    assert count[0] == sum(used.values()) == 40
+    assert max(used.values()) <= 2  # 20/s: 2 per 100 ms, whichever container asked
+    assert len(used) >= 20
+
+
+def test_every_230sms_request_takes_a_place_in_the_account_s_rate(
+    stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serialised = OneCallAtATime(boto3.client("dynamodb"))  # the send's requests run in parallel
+
+    def account_rate(table: str, provider: str, account: str, per_second: float) -> AccountRate:
+        return AccountRate(serialised, table, provider, account, per_second)
+
+    monkeypatch.setattr(ratelimit, "_account_rate", account_rate)
+    reset_caches()
+    response = invoke("send", event("send", {"to": cn_numbers(2500), "content": "hi", "provider": "230sms"}))
+    assert body(response)["summary"]["submitted"] == 2500
+    assert sum(slots(stack).values()) == len(stack.sms230.recorded("/outauth/send")) == 3
+
+
+def test_the_unpaced_provider_takes_no_place(stack: Stack, invoke: Invoke) -> None:
+    invoke("send", event("send", {"to": cn_numbers(250), "content": "hi", "provider": "cmessages"}))
+    assert slots(stack) == {}
