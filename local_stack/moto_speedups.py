@@ -12,7 +12,12 @@ thread: Moto's server answers each request on its own thread), `all_items()` yie
 queried partition for a table query, and the unsorted items for an index query (which Moto sorts
 again by the index's keys afterwards). The results are the same; only the work is smaller.
 
-3. TransactWriteItems:
+3. One DynamoDB request at a time: Moto's tables are plain dicts that its server's threads share.
+A receipt creating an item while the poller's index query walks the table can fail the query with
+"dictionary changed size during iteration", an internal error DynamoDB never gives. DynamoDB
+applies each request atomically; here they are simply applied one after another.
+
+4. TransactWriteItems:
 Moto 5 deep-copies every table a transaction names before applying it, to roll back on failure:
 O(table size) time and memory per transaction (a limits table with thousands of counters costs
 megabytes per verification code request). Here the copy is skipped, and the items the transaction
@@ -30,6 +35,7 @@ from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler
 
 _state = threading.local()
 _installed = False
@@ -84,11 +90,23 @@ def install() -> None:
     Table.all_items = all_items  # type: ignore[method-assign]
     Table.query = query  # type: ignore[method-assign]
     _install_item_level_rollback()
+    _install_one_request_at_a_time()
     _installed = True
 
 
+def _install_one_request_at_a_time() -> None:
+    original: Callable[[Any], Any] = DynamoHandler.call_action
+    lock = threading.Lock()
+
+    def call_action(self: Any) -> Any:
+        with lock:
+            return original(self)
+
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+
 class _NoTableCopy:
-    """`copy` as Moto's DynamoDB models see it: tables are not deep-copied (see 3. above)."""
+    """`copy` as Moto's DynamoDB models see it: tables are not deep-copied (see 4. above)."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(copy, name)
