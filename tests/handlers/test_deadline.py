@@ -23,13 +23,13 @@ def test_requests_that_cannot_finish_in_time_are_not_started(
     limits.limits.cache_clear()
     stack.cm.faults.inject("delay", seconds=0.6)  # every request takes 0.6 s
     payload = {"to": cn_numbers(500), "content": "hi", "provider": "cmessages"}
-    # 3 s: requests may start until 3 - 0.5 - 1.5 = 1.0 s after the start (less what the checks
-    # before them took): one or two of the five, never all.
-    response = load_handler("send").lambda_handler(event("send", payload), context(timeout_seconds=3.0))
+    # 4 s: requests may start until 4 - 0.5 - 1.5 = 2.0 s after the start (less what the checks
+    # before them took; a loaded machine takes longer): one to four of the five, never all.
+    response = load_handler("send").lambda_handler(event("send", payload), context(timeout_seconds=4.0))
     assert response["statusCode"] == 202
     answer = body(response)
     sent = len(stack.cm.requests)
-    assert 1 <= sent <= 2
+    assert 1 <= sent <= 4
     assert answer["summary"]["submitted"] == 100 * sent and answer["summary"]["not_sent"] == 500 - 100 * sent
     not_sent = [m for m in answer["messages"] if m["status"] == "not_sent"]
     assert {m["error"]["code"] for m in not_sent} == {"deadline_reached"}
