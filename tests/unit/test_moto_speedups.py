@@ -31,6 +31,16 @@ def client() -> Iterator[Any]:
         yield dynamodb
 
 
+SET_PLAIN_N_TO_2 = {
+    "Update": {
+        "TableName": "plain",
+        "Key": {"pk": {"S": "a"}},
+        "UpdateExpression": "SET n = :n",
+        "ExpressionAttributeValues": {":n": {"N": "2"}},
+    }
+}
+
+
 def items(client: Any) -> dict[str, list[dict[str, Any]]]:
     return {name: sorted(client.scan(TableName=name)["Items"], key=str) for name in ("plain", "ranged")}
 
@@ -40,14 +50,7 @@ def test_a_failed_transaction_leaves_every_item_as_it_was(client: Any) -> None:
     with pytest.raises(ClientError, match="TransactionCanceled"):
         client.transact_write_items(
             TransactItems=[
-                {
-                    "Update": {
-                        "TableName": "plain",
-                        "Key": {"pk": {"S": "a"}},
-                        "UpdateExpression": "SET n = :n",
-                        "ExpressionAttributeValues": {":n": {"N": "2"}},
-                    }
-                },
+                SET_PLAIN_N_TO_2,
                 {"Put": {"TableName": "plain", "Item": {"pk": {"S": "new"}}}},
                 {"Put": {"TableName": "ranged", "Item": {"pk": {"S": "a"}, "sk": {"S": "2"}}}},
                 {
@@ -67,14 +70,7 @@ def test_a_failed_transaction_leaves_every_item_as_it_was(client: Any) -> None:
 def test_a_successful_transaction_applies_all_its_writes(client: Any) -> None:
     client.transact_write_items(
         TransactItems=[
-            {
-                "Update": {
-                    "TableName": "plain",
-                    "Key": {"pk": {"S": "a"}},
-                    "UpdateExpression": "SET n = :n",
-                    "ExpressionAttributeValues": {":n": {"N": "2"}},
-                }
-            },
+            SET_PLAIN_N_TO_2,
             {"Put": {"TableName": "ranged", "Item": {"pk": {"S": "b"}, "sk": {"S": "1"}}}},
         ]
     )

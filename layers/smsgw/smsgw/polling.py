@@ -25,16 +25,15 @@ def poll(now: datetime | None = None) -> dict[str, int]:
     report = dict.fromkeys(REPORT, 0)
     for name, cls in classes().items():
         client = provider(name)
+        store = st.message_store()
         if cls.receipts is Receipts.POLLED:
             _poll(client, now, window_start, report)
+            # Without ids nothing can be learnt of unknown sends: they close with the window.
+            _close(name, store.indexed(f"{name}#{st.UNKNOWN_KEY}", before=window_start), now, report)
         else:
-            _close(name, st.message_store().pending(name, submitted_before=window_start), now, report)
+            _close(name, store.pending(name, submitted_before=window_start), now, report)
             _settle_partial(client, now, window_start, report)
             reconcile(client, now, window_start, report)
-        if cls.receipts is Receipts.POLLED:  # without ids, nothing can be learnt of unknown sends
-            _close(
-                name, st.message_store().indexed(f"{name}#{st.UNKNOWN_KEY}", before=window_start), now, report
-            )
     count("RequestsClosed", report["closed"])
     logger.info("poll finished", extra=report)
     return report
