@@ -254,15 +254,24 @@ def dynamodb_rows(handler_runs: list[HandlerRun], receipt: WarmRun | None, poll:
 def cold_rows(cold: ColdStart) -> list[Row]:
     """The check is on CPU time: on a shared machine, wall time also counts waiting for a core."""
     boto3, boto3_cpu = cold.median("boto3"), cold.median("boto3", cpu=True)
+    shipped_cpu = cold.median("boto3:bytecode", cpu=True)
     rows = [
         Row(
             "3 cold start",
-            "import boto3 alone",
+            "import boto3 alone, the build without bytecode (the baseline)",
             f"{1000 * boto3_cpu:.0f} ms CPU ({1000 * boto3:.0f} ms wall)",
             f"median of {cold.runs} fresh processes",
             "",
             "",
-        )
+        ),
+        Row(
+            "3 cold start",
+            "import boto3 alone, with the layer's bytecode",
+            f"{1000 * shipped_cpu:.0f} ms CPU = {shipped_cpu / boto3_cpu:.2f}x",
+            f"median of {cold.runs} fresh processes",
+            "",
+            "",
+        ),
     ]
     for handler in HANDLERS:
         key, compiled = f"deployed:{handler}", f"compiled:{handler}"
@@ -274,8 +283,9 @@ def cold_rows(cold: ColdStart) -> list[Row]:
                 f"functions/{handler} (as deployed)",
                 f"{1000 * cpu:.0f} ms CPU = {cpu / boto3_cpu:.2f}x"
                 f" ({1000 * wall:.0f} ms wall = {wall / boto3:.2f}x)",
-                f"everything precompiled: {1000 * compiled_cpu:.0f} ms CPU = {compiled_cpu / boto3_cpu:.2f}x",
-                f"<= {TARGET_RATIO}x boto3",
+                f"{cpu / shipped_cpu:.2f}x boto3 with bytecode; handler precompiled too:"
+                f" {1000 * compiled_cpu:.0f} ms CPU = {compiled_cpu / boto3_cpu:.2f}x",
+                f"<= {TARGET_RATIO}x boto3 without bytecode",
                 _check((cpu <= TARGET_RATIO * boto3_cpu, f"{cpu / boto3_cpu:.2f}x")),
             )
         )
