@@ -201,7 +201,7 @@ def dynamodb_rows(handler_runs: list[HandlerRun], receipt: WarmRun | None, poll:
                 ),
                 "answer " + " / ".join(f"{run.answer_bytes / 1e6:.2f} MB" for run in runs),
                 "items written = provider requests (230sms ceil(n/1000), cmessages ceil(n/100));"
-                " BatchWriteItem ceil(requests/25), BatchGetItem ceil(n/100), 1 TransactWriteItems;"
+                " BatchWriteItem ceil(requests/25), 1 BatchGetItem (the blocklist set), 1 TransactWriteItems;"
                 " 230sms: an UpdateItem per request (account rate)",
                 _check(
                     *(

@@ -1,6 +1,7 @@
 """The blocklist: numbers that must never be sent to (opt-outs), in the limits table under a hash."""
 
 import functools
+import json
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,15 +31,37 @@ def block_reason(body: Any) -> str:
     return str(reason)
 
 
+# A tenant's blocked numbers are also kept as one set item (`blockset#<tenant>`), in the same
+# transaction as each entry: a large send then reads one item, not one key per recipient. Up to
+# SET_CAP numbers (about 170 KB); past it the set is marked overflowing and sends read per recipient.
+SET_CAP = 5_000
+# Below this many recipients, reading their own keys costs no more than the set.
+PER_KEY_BELOW = 100
+# Entries written before sets existed are added by `index_existing` (the poller runs it), which
+# waits this long (by default) after first seeing the table unindexed, so that no container of the previous
+# version is still writing entries without their set.
+INDEX_AFTER_S = 300
+INDEXED = "blockset-indexed"  # the marker item: `done` once every older entry is in its set
+
+
 class Blocklist:
-    def __init__(self, table_name: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, table_name: str, clock: Callable[[], float] = time.time, index_after_s: float = INDEX_AFTER_S
+    ) -> None:
         self.table_name = table_name
         self.clock = clock
+        self.index_after_s = index_after_s
         self.client: Any = boto3.client("dynamodb")
+        self.indexed = False  # the marker read `done`: it never goes back
 
     def blocked(self, recipients: Iterable[Recipient], tenant: str | None = None) -> set[Recipient]:
-        """Which recipients are on the blocklist: BatchGetItem, 100 keys a call, calls in parallel."""
+        """Which recipients are on the blocklist: the tenant's set in one read for a large send,
+        else (or when the set overflowed or is not complete yet) each recipient's key."""
         by_key = {_key(r, tenant): r for r in recipients}
+        if len(by_key) >= PER_KEY_BELOW:
+            members = self._set(tenant)
+            if members is not None:
+                return {r for k, r in by_key.items() if k.rpartition("#")[2] in members}
         keys = list(by_key)
         batches = [keys[i : i + 100] for i in range(0, len(keys), 100)]
         if len(batches) == 1:
@@ -47,6 +70,21 @@ class Blocklist:
             with ThreadPoolExecutor(max_workers=min(8, len(batches))) as pool:
                 found = list(pool.map(self._get_batch, batches))
         return {by_key[key] for keys_found in found for key in keys_found}
+
+    def _set(self, tenant: str | None) -> set[str] | None:
+        """The tenant's blocked number keys, or None where the set cannot be trusted."""
+        keys = [{"pk": {"S": _set_key(tenant)}}] + ([] if self.indexed else [{"pk": {"S": INDEXED}}])
+        answer = self.client.batch_get_item(
+            RequestItems={self.table_name: {"Keys": keys, "ConsistentRead": True}}
+        )
+        if answer.get("UnprocessedKeys"):
+            return None
+        items = {i["pk"]["S"]: i for i in answer["Responses"].get(self.table_name, [])}
+        self.indexed = self.indexed or "done" in items.get(INDEXED, {})
+        found = items.get(_set_key(tenant), {})
+        if not self.indexed or "overflow" in found:
+            return None
+        return set(found.get("keys", {}).get("SS", []))
 
     def _get_batch(self, keys: list[str]) -> list[str]:
         request: dict[str, Any] = {
@@ -66,16 +104,60 @@ class Blocklist:
             "reason": {"S": reason},
             "blocked_at": {"N": str(int(self.clock()))},
         }
-        self.client.put_item(TableName=self.table_name, Item=item)
+        self._with_set({"Put": {"TableName": self.table_name, "Item": item}}, number_key(recipient), tenant)
         return self.describe(recipient, item)
 
+    def _with_set(self, entry_write: dict[str, Any], key: str, tenant: str | None) -> None:
+        """Write an entry and add its number to the tenant's set, or mark the set overflowing."""
+        add = {
+            "TableName": self.table_name,
+            "Key": {"pk": {"S": _set_key(tenant)}},
+            "UpdateExpression": "ADD #keys :key",
+            "ConditionExpression": "attribute_not_exists(overflow)"
+            " AND (attribute_not_exists(#keys) OR size(#keys) < :cap OR contains(#keys, :one))",
+            "ExpressionAttributeNames": {"#keys": "keys"},
+            "ExpressionAttributeValues": {
+                ":key": {"SS": [key]},
+                ":one": {"S": key},
+                ":cap": {"N": str(SET_CAP)},
+            },
+        }
+        try:
+            self.client.transact_write_items(TransactItems=[entry_write, {"Update": add}])
+            return
+        except self.client.exceptions.TransactionCanceledException as error:
+            if _codes(error)[1:] != ["ConditionalCheckFailed"]:
+                raise
+        overflow = {
+            "TableName": self.table_name,
+            "Key": {"pk": {"S": _set_key(tenant)}},
+            "UpdateExpression": "SET overflow = :yes REMOVE #keys",
+            "ExpressionAttributeNames": {"#keys": "keys"},
+            "ExpressionAttributeValues": {":yes": {"BOOL": True}},
+        }
+        self.client.transact_write_items(TransactItems=[entry_write, {"Update": overflow}])
+
     def unblock(self, recipient: Recipient, tenant: str | None = None) -> bool:
-        answer = self.client.delete_item(
-            TableName=self.table_name,
-            Key={"pk": {"S": _key(recipient, tenant)}},
-            ReturnValues="ALL_OLD",
-        )
-        return "Attributes" in answer
+        key = number_key(recipient)
+        delete = {
+            "TableName": self.table_name,
+            "Key": {"pk": {"S": _key(recipient, tenant)}},
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+        remove = {
+            "TableName": self.table_name,
+            "Key": {"pk": {"S": _set_key(tenant)}},
+            "UpdateExpression": "DELETE #keys :key",
+            "ExpressionAttributeNames": {"#keys": "keys"},
+            "ExpressionAttributeValues": {":key": {"SS": [key]}},
+        }
+        try:
+            self.client.transact_write_items(TransactItems=[{"Delete": delete}, {"Update": remove}])
+        except self.client.exceptions.TransactionCanceledException as error:
+            if _codes(error)[0] != "ConditionalCheckFailed":
+                raise
+            return False
+        return True
 
     def lookup(self, recipient: Recipient, tenant: str | None = None) -> dict[str, Any]:
         answer = self.client.get_item(
@@ -96,12 +178,76 @@ class Blocklist:
             "blocked_at": int(item["blocked_at"]["N"]),
         }
 
+    def index_existing(self, deadline_s: float = 60.0) -> str:
+        """Add entries written before sets existed to their sets, a page at a time, resumable.
+        Each entry is added only while it still exists (a condition in the same transaction), so
+        an unblock racing the scan cannot leave its number in the set. Returns the marker's state."""
+        marker = self.client.get_item(
+            TableName=self.table_name, Key={"pk": {"S": INDEXED}}, ConsistentRead=True
+        )
+        item = marker.get("Item", {})
+        if "done" in item:
+            self.indexed = True
+            return "done"
+        now = self.clock()
+        if not item:
+            self._mark({"first_seen": {"N": str(int(now))}})
+            return "waiting"
+        if now - float(item["first_seen"]["N"]) < self.index_after_s:
+            return "waiting"
+        cursor = json.loads(item["cursor"]["S"]) if "cursor" in item else None
+        stop = self.clock() + deadline_s
+        while True:
+            page = self.client.scan(
+                TableName=self.table_name,
+                FilterExpression="begins_with(pk, :prefix)",
+                ExpressionAttributeValues={":prefix": {"S": "block#"}},
+                ProjectionExpression="pk",
+                **({"ExclusiveStartKey": cursor} if cursor else {}),
+            )
+            for entry in page.get("Items", []):
+                self._index_one(entry["pk"]["S"])
+            cursor = page.get("LastEvaluatedKey")
+            if cursor is None:
+                self._mark({"first_seen": item["first_seen"], "done": {"BOOL": True}})
+                self.indexed = True
+                return "done"
+            self._mark({"first_seen": item["first_seen"], "cursor": {"S": json.dumps(cursor)}})
+            if self.clock() >= stop:
+                return "indexing"
+
+    def _index_one(self, entry_key: str) -> None:
+        scope, _, key = entry_key.removeprefix("block#").rpartition("#")
+        exists = {
+            "ConditionCheck": {
+                "TableName": self.table_name,
+                "Key": {"pk": {"S": entry_key}},
+                "ConditionExpression": "attribute_exists(pk)",
+            }
+        }
+        try:
+            self._with_set(exists, key, scope or None)
+        except self.client.exceptions.TransactionCanceledException as error:
+            if _codes(error)[0] != "ConditionalCheckFailed":
+                raise  # else: unblocked since the scan saw it
+
+    def _mark(self, attributes: dict[str, Any]) -> None:
+        self.client.put_item(TableName=self.table_name, Item={"pk": {"S": INDEXED}, **attributes})
+
 
 def _key(recipient: Recipient, tenant: str | None) -> str:
     """Each tenant has its own blocklist (single-tenant mode: one, under the older unscoped keys)."""
     return f"block#{tenant}#{number_key(recipient)}" if tenant else f"block#{number_key(recipient)}"
 
 
+def _set_key(tenant: str | None) -> str:
+    return f"blockset#{tenant}" if tenant else "blockset#"
+
+
+def _codes(error: Any) -> list[str]:
+    return [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
+
+
 @functools.cache
 def blocklist() -> Blocklist:
-    return Blocklist(settings().limits_table)
+    return Blocklist(settings().limits_table, index_after_s=settings().blocklist_index_after_seconds)

@@ -8,6 +8,7 @@ from typing import Any
 
 from . import legacy
 from . import store as st
+from .blocklist import blocklist
 from .config import settings
 from .messages import FINAL, Status
 from .numbers import number_key
@@ -35,6 +36,9 @@ def poll(now: datetime | None = None) -> dict[str, int]:
             _settle_partial(client, now, window_start, report)
             reconcile(client, now, window_start, report)
     count("RequestsClosed", report["closed"])
+    lists = blocklist()
+    if not lists.indexed:  # once after an upgrade: older blocklist entries into their sets
+        logger.info("blocklist sets", extra={"state": lists.index_existing()})
     logger.info("poll finished", extra=report)
     return report
 
