@@ -21,12 +21,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default="5000,500",
         help="SMS-pumping run: attack requests,users (the full scenario, about 6 minutes here)",
     )
+    parser.add_argument(
+        "--campaign", type=int, default=1_000_000, help="recipients of the campaign through the local stack"
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes everywhere: a smoke run")
     parser.add_argument("--no-write", action="store_true", help="print only; leave results.* alone")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.sample, args.history, args.pending = "1000,10000", 10, 2_000, 100
-        args.invocations, args.runs, args.pumping = 20, 1, "200,20"
+        args.invocations, args.runs, args.pumping, args.campaign = 20, 1, "200,20", 20_000
     args.sizes = tuple(int(size) for size in args.sizes.split(",") if size.strip())
     args.pumping = tuple(int(n) for n in args.pumping.split(","))
     return args

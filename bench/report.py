@@ -6,6 +6,7 @@ from typing import Any
 
 from . import machine
 from .bulk import Baseline, ClientRun, HandlerRun
+from .campaign import CampaignRun
 from .coldstart import HANDLERS, TARGET_RATIO, ColdStart
 from .dynamo import expected_send_calls
 from .endtoend import EndToEnd
@@ -345,5 +346,44 @@ def pumping_rows(run: Pumping) -> list[Row]:
             f"{run.legit_sent} sent",
             f">= {100 * LEGIT_TARGET:.0f}% approved",
             _check((run.legit_share >= LEGIT_TARGET, f"{100 * run.legit_share:.1f}%")),
+        ),
+    ]
+
+
+def campaign_rows(run: CampaignRun) -> list[Row]:
+    counts = run.counts
+    every = counts.get("submitted", 0) + counts.get("unknown", 0) + counts.get("rejected", 0)
+    return [
+        Row(
+            "6 campaign",
+            f"{_n(run.n)} recipients, 230sms (50 ms a request, 100 requests/s), local stack",
+            f"{run.wall_s:.1f} s from start to {run.state} (planned in {run.planned_s:.1f} s);"
+            f" {_n(run.sandbox_requests)} provider requests",
+            f"min {run.minimum_s:.1f} s -> {run.wall_s / run.minimum_s:.2f}x",
+            "<= 1.5x min",
+            _check(
+                (
+                    run.state == "done" and run.wall_s <= 1.5 * run.minimum_s,
+                    f"{run.wall_s / run.minimum_s:.2f}x",
+                )
+            ),
+        ),
+        Row(
+            "6 campaign",
+            "every number a status, none sent twice",
+            f"{_n(every)} of {_n(run.n)} with a status; {_n(run.numbers_sent)} numbers reached the provider,"
+            f" {_n(run.numbers_sent_twice)} of them twice",
+            f"counts {counts}",
+            "all; none twice",
+            _check((every == run.n and run.numbers_sent_twice == 0, f"{run.numbers_sent_twice} twice")),
+        ),
+        Row(
+            "6 campaign",
+            "the account's rate across 4 concurrent senders",
+            f"at most {run.max_requests_in_a_second} requests in any one second;"
+            f" {run.answered_105} answered 105",
+            "the sandbox's own arrival times",
+            "<= 100 a second, no 105",
+            _check((run.max_requests_in_a_second <= 100 and run.answered_105 == 0, "rate")),
         ),
     ]

@@ -10,14 +10,14 @@ from typing import Any, TextIO
 
 from smsgw import config
 
-from . import ROOT, bulk, coldstart, dynamo, endtoend, lifecycle, machine, pumping, report, warm
+from . import ROOT, bulk, campaign, coldstart, dynamo, endtoend, lifecycle, machine, pumping, report, warm
 from .stack import Stack
 
 RESULTS_JSON = ROOT / "bench" / "results.json"
 RESULTS_MD = ROOT / "bench" / "results.md"
 
 
-def run(args: argparse.Namespace, out: TextIO) -> int:
+def run(args: argparse.Namespace, out: TextIO) -> int:  # noqa: PLR0915 - the benchmarks' one sequence
     started = time.perf_counter()
     warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
 
@@ -46,6 +46,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         life = lifecycle.measure(stack)
     progress(f"1 (iii) end to end through the local stack: {max(api_sizes)} recipients, 3 runs each")
     through_stack = endtoend.run(max(api_sizes), runs=3)
+    progress(f"6 campaign of {args.campaign:,} recipients through the local stack")
+    campaigned = campaign.run(args.campaign)
     with Stack() as stack:
         attack, users = args.pumping
         progress(f"5 SMS pumping: {attack:,} attack requests, {users} users")
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         *report.cold_rows(cold),
         *report.warm_rows(warm_runs),
         *report.pumping_rows(pumped),
+        *report.campaign_rows(campaigned),
     ]
     elapsed = time.perf_counter() - started
     table = report.render(rows)
@@ -96,6 +99,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             "lifecycle": life.as_dict(),
             "warm": [r.summary() for r in warm_runs],
             "pumping": pumped.as_dict(),
+            "campaign": campaigned.as_dict(),
             "cold_start": {
                 "runs": cold.runs,
                 "layer": list(cold.layer),

@@ -223,6 +223,8 @@ class Stack:
         session.events.register("after-call.dynamodb", self.dynamodb.after)
         template = tpl.load()
         tables = resources.create_tables(template, boto3.client("dynamodb"))
+        resources.create_buckets(template, boto3.client("s3"))
+        resources.create_queues(template, boto3.client("sqs"))
         secrets = resources.create_secrets(
             template,
             boto3.client("secretsmanager"),

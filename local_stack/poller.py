@@ -3,6 +3,7 @@
 import threading
 import traceback
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,14 +24,14 @@ def poll_once(function: lambdas.LocalFunction) -> Any:
         return None
 
 
-class Schedule:
-    """A tick every `interval` seconds (the first one an interval after start()) until stop()."""
+class Every:
+    """`action()` every `interval` seconds (the first an interval after start()) until stop()."""
 
-    def __init__(self, function: lambdas.LocalFunction, interval: float) -> None:
-        self.function = function
+    def __init__(self, interval: float, action: Callable[[], Any], name: str) -> None:
         self.interval = interval
+        self.action = action
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="local-poller", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -42,4 +43,9 @@ class Schedule:
 
     def _run(self) -> None:
         while not self._stopping.wait(self.interval):
-            poll_once(self.function)
+            self.action()
+
+
+def schedule(function: lambdas.LocalFunction, interval: float) -> Every:
+    """EventBridge's rate schedule of the poller."""
+    return Every(interval, lambda: poll_once(function), "local-poller")

@@ -1,4 +1,5 @@
-"""Creates the template's DynamoDB tables and Secrets Manager secrets in an AWS endpoint (Moto)."""
+"""Creates the template's DynamoDB tables, Secrets Manager secrets, S3 buckets and SQS queues in an
+AWS endpoint (Moto)."""
 
 import json
 import secrets
@@ -45,18 +46,60 @@ def create_secrets(
     return names
 
 
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+STACK = "sms-gateway-local"
+
+
 def references(
     template: dict[str, Any], tables: dict[str, str], secret_names: dict[str, str]
 ) -> dict[str, str]:
-    """What `Ref` yields locally: parameter defaults, table names, secret names, pseudo parameters."""
-    return {
+    """What `Ref` (and `GetAtt`, as `Id.Attribute`) yields locally: parameter defaults, table and
+    secret names, bucket names, queue URLs / ARNs / names, role ARNs, pseudo parameters."""
+    refs = {
         **tpl.parameter_defaults(template),
         **tables,
         **secret_names,
-        "AWS::Region": "us-east-1",
-        "AWS::StackName": "sms-gateway-local",
-        "AWS::AccountId": "123456789012",
+        "AWS::Region": REGION,
+        "AWS::StackName": STACK,
+        "AWS::AccountId": ACCOUNT,
     }
+    for logical_id in tpl.resources_of_type(template, "AWS::S3::Bucket"):
+        refs[logical_id] = bucket_name(logical_id)
+    for logical_id in tpl.resources_of_type(template, "AWS::SQS::Queue"):
+        name = f"{STACK}-{logical_id}"
+        refs[logical_id] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
+        refs[f"{logical_id}.Arn"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+        refs[f"{logical_id}.QueueName"] = name
+    for logical_id in tpl.resources_of_type(template, "AWS::IAM::Role"):
+        refs[f"{logical_id}.Arn"] = f"arn:aws:iam::{ACCOUNT}:role/{STACK}-{logical_id}"
+    return refs
+
+
+def bucket_name(logical_id: str) -> str:
+    return f"{STACK}-{logical_id}".lower()
+
+
+def create_buckets(template: dict[str, Any], s3: Any) -> None:
+    for logical_id in tpl.resources_of_type(template, "AWS::S3::Bucket"):
+        s3.create_bucket(Bucket=bucket_name(logical_id))
+
+
+def create_queues(template: dict[str, Any], sqs: Any) -> None:
+    """Each queue, with its visibility timeout and dead-letter redrive (dead-letter queues first)."""
+    refs = references(template, {}, {})
+    queues = tpl.resources_of_type(template, "AWS::SQS::Queue")
+    for logical_id in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q]):
+        props = queues[logical_id]
+        attributes = {}
+        if "VisibilityTimeout" in props:
+            attributes["VisibilityTimeout"] = str(props["VisibilityTimeout"])
+        if redrive := props.get("RedrivePolicy"):
+            target = tpl.resolve(redrive["deadLetterTargetArn"], refs)
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": target, "maxReceiveCount": str(redrive["maxReceiveCount"])}
+            )
+        sqs.create_queue(QueueName=refs[f"{logical_id}.QueueName"], Attributes=attributes)
 
 
 def local_names(template: dict[str, Any], prefix: str = "") -> tuple[dict[str, str], dict[str, str]]:

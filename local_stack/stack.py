@@ -16,7 +16,7 @@ import boto3
 
 from sandboxes import CMessagesSandbox, SandboxServer, Sms230Sandbox
 
-from . import lambdas, poller, resources
+from . import lambdas, poller, queues, resources
 from . import template as tpl
 from .api_server import ApiServer
 from .gateway import HOST, Gateway
@@ -54,7 +54,9 @@ class LocalStack:
         self.routes: list[tuple[tpl.Route, lambdas.LocalFunction]] = []
         self._moto: MotoProcess | None = None
         self._api: ApiServer | None = None
-        self._schedule: poller.Schedule | None = None
+        self._schedule: poller.Every | None = None
+        self._queues: queues.QueuePollers | None = None
+        self._scheduler: poller.Every | None = None
         self._saved_env: dict[str, str | None] = {}
         self._running = False
 
@@ -120,8 +122,13 @@ class LocalStack:
         )
 
         if POLLER in self.functions:
-            self._schedule = poller.Schedule(self.functions[POLLER], settings.poll_interval)
+            self._schedule = poller.schedule(self.functions[POLLER], settings.poll_interval)
             self._schedule.start()
+        # Campaigns: the SQS event sources (planner, sender) and EventBridge Scheduler's send_at.
+        self._queues = queues.QueuePollers(template, refs, self._aws_client, settings.function_timeout)
+        self._queues.start()
+        self._scheduler = queues.scheduler(refs, self._aws_client)
+        self._scheduler.start()
 
     def stop(self) -> None:
         """Stop everything (poller, sandboxes, API, Moto), restore the environment. Safe to repeat."""
@@ -130,6 +137,10 @@ class LocalStack:
         if self._schedule is not None:
             self._schedule.stop()
             self._schedule = None
+        for part in (self._scheduler, self._queues):
+            if part is not None:
+                part.stop()
+        self._scheduler, self._queues = None, None
         # Sandboxes before the API: receipt pushes under way still find the callback answering.
         for sandbox in reversed(self.sandboxes.values()):
             sandbox.stop()
@@ -197,6 +208,8 @@ class LocalStack:
     def _create_resources(self, template: dict[str, Any]) -> dict[str, str]:
         settings = self.settings
         tables = resources.create_tables(template, self._aws_client("dynamodb"))
+        resources.create_buckets(template, self._aws_client("s3"))
+        resources.create_queues(template, self._aws_client("sqs"))
         secret_names = resources.create_secrets(
             template,
             self._aws_client("secretsmanager"),

@@ -99,6 +99,9 @@ def resolve(value: Any, refs: dict[str, str]) -> str:
     """Resolve the intrinsics an environment variable may use: plain values, Ref and simple Sub."""
     if isinstance(value, dict) and "Ref" in value:
         return refs[value["Ref"]]
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return refs[".".join(target) if isinstance(target, list) else target]
     if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
         return re.sub(r"\$\{([\w:.]+)\}", lambda m: refs[m.group(1)], value["Fn::Sub"])
     if isinstance(value, dict | list):

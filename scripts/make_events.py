@@ -12,6 +12,14 @@ from typing import Any
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 API_KEY = "local-api-key"  # the local stack's default; real keys come from the usage plan
 TOKEN = "local-callback-token"
+CAMPAIGN = "cmp-0123456789abcdef0123"
+SQS_EVENTS = {  # file: queue, message body
+    "campaign_plan": ("CampaignPlanQueue", {"campaign_id": CAMPAIGN}),
+    "campaign_chunk": (
+        "CampaignChunkQueue",
+        {"campaign_id": CAMPAIGN, "chunk": 0, "numbers": ["+8613800138000", "+8613800138001"]},
+    ),
+}
 RECEIPT = {
     "apikey": "sandbox-apikey",
     "taskid": "857319414809231361",
@@ -57,6 +65,43 @@ API_EVENTS: dict[str, tuple[str, str, str, dict[str, str], Any]] = {
         "/sms/messages/{message_id}",
         "/sms/messages/cm-521-fe66c8d9b3dc90ce",
         {"message_id": "cm-521-fe66c8d9b3dc90ce"},
+        None,
+    ),
+    "campaign_create": (
+        "POST",
+        "/sms/campaigns",
+        "/sms/campaigns",
+        {},
+        {
+            "content": "【Shop】Sale starts today. Reply TD to opt out",
+            "kind": "marketing",
+            "to": ["13800138000", "13800138001"],
+        },
+    ),
+    "campaign_upload": (
+        "POST",
+        "/sms/campaigns",
+        "/sms/campaigns",
+        {},
+        {
+            "content": "【Shop】Your order shipped",
+            "kind": "notification",
+            "send_at": "2026-12-24T09:00:00+08:00",
+        },
+    ),
+    "campaign_start": (
+        "POST",
+        "/sms/campaigns/{id}/start",
+        f"/sms/campaigns/{CAMPAIGN}/start",
+        {"id": CAMPAIGN},
+        None,
+    ),
+    "campaign_status": ("GET", "/sms/campaigns/{id}", f"/sms/campaigns/{CAMPAIGN}", {"id": CAMPAIGN}, None),
+    "campaign_cancel": (
+        "DELETE",
+        "/sms/campaigns/{id}",
+        f"/sms/campaigns/{CAMPAIGN}",
+        {"id": CAMPAIGN},
         None,
     ),
     "callback": (
@@ -116,7 +161,12 @@ def main() -> int:
     (EVENTS / "poll_status.json").write_text(
         json.dumps(sam("cloudwatch", "scheduled-event"), indent=2) + "\n"
     )
-    print(f"wrote {len(API_EVENTS) + 1} events to {EVENTS}")
+    for name, (queue, body) in SQS_EVENTS.items():
+        event = sam("sqs", "receive-message", "--queue-name", f"sms-gateway-local-{queue}")
+        for record in event["Records"]:  # SAM's --body cannot take JSON (it breaks its template)
+            record["body"] = json.dumps(body)
+        (EVENTS / f"{name}.json").write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {len(API_EVENTS) + len(SQS_EVENTS) + 1} events to {EVENTS}")
     return 0
 
 

@@ -16,6 +16,7 @@ from smsgw.errors import (
     ProviderUnavailable,
     RateLimited,
     ValidationError,
+    WrongState,
 )
 
 CASES: list[tuple[GatewayError, int, str]] = [
@@ -29,6 +30,7 @@ CASES: list[tuple[GatewayError, int, str]] = [
     (ProviderUnavailable("p", "refused"), 503, "provider_unavailable"),
     (OutcomeUnknown("p", "read timeout"), 504, "provider_outcome_unknown"),
     (NotAttempted("p", "no time left"), 503, "deadline_reached"),
+    (WrongState("the campaign is done"), 409, "wrong_state"),
 ]
 
 

@@ -24,6 +24,7 @@ ANSWERS: dict[Problem, tuple[int, str]] = {
     Problem.UNAVAILABLE: (503, "provider_unavailable"),
     Problem.OUTCOME_UNKNOWN: (504, "provider_outcome_unknown"),
     Problem.NOT_ATTEMPTED: (503, "deadline_reached"),  # nothing sent: a retry may send
+    Problem.WRONG_STATE: (409, "wrong_state"),
 }
 RETRY_AFTER = {Problem.UNAVAILABLE: 5, Problem.IN_PROGRESS: 2, Problem.NOT_ATTEMPTED: 1}
 

@@ -19,6 +19,7 @@ class Problem(StrEnum):
     UNAVAILABLE = "unavailable"
     OUTCOME_UNKNOWN = "outcome_unknown"
     NOT_ATTEMPTED = "not_attempted"  # no time was left to send before the function's deadline
+    WRONG_STATE = "wrong_state"  # e.g. starting a campaign that already started
 
 
 class GatewayError(Exception):
@@ -106,6 +107,10 @@ class NotAttempted(ProviderError):
 
 class NotFound(GatewayError):
     problem = Problem.NOT_FOUND
+
+
+class WrongState(GatewayError):
+    problem = Problem.WRONG_STATE
 
 
 class RateLimited(GatewayError):

@@ -94,6 +94,58 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 _SEND_ERRORS = (409, 422, 429, 502, 503, 504)
 
+CAMPAIGN_STATES = ["draft", "scheduled", "running", "paused", "cancelled", "done"]
+CAMPAIGN_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+CAMPAIGN_STARTED = {
+    "type": "object",
+    "required": ["campaign_id", "state"],
+    "properties": {
+        "campaign_id": {"type": "string"},
+        "state": {"type": "string", "enum": CAMPAIGN_STATES},
+        "upload_url": {"type": "string", "description": "presigned S3 PUT, one hour"},
+    },
+}
+CAMPAIGN = {
+    "type": "object",
+    "required": ["campaign_id", "state", "kind", "counts", "provider_requests"],
+    "properties": {
+        "campaign_id": {"type": "string"},
+        "state": {"type": "string", "enum": CAMPAIGN_STATES},
+        "kind": {"type": "string", "enum": ["marketing", "notification"]},
+        "counts": {
+            "type": "object",
+            "properties": {
+                name: {"type": "integer"}
+                for name in (
+                    "total",
+                    "invalid",
+                    "blocked",
+                    "queued",
+                    "submitted",
+                    "unknown",
+                    "rejected",
+                    "delivered",
+                    "failed",
+                )
+            },
+        },
+        "provider_requests": {"type": "integer"},
+        "chunks": {
+            "type": "object",
+            "properties": {"total": {"type": "integer"}, "done": {"type": "integer"}},
+        },
+        "created_at": {"type": "string"},
+        "started_at": {"type": "string"},
+        "finished_at": {"type": "string"},
+        "send_at": {"type": "string"},
+        "estimated_finish_at": {"type": "string", "description": "from the pace so far"},
+        "invalid_url": {
+            "type": "string",
+            "description": "presigned S3 GET of line,entry,reason (entries masked)",
+        },
+    },
+}
+
 # (method, path, summary, request body schema or None, parameters, answers)
 ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]] = [
     (
@@ -253,6 +305,64 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
             ("DELETE", "Unblock a number"),
         )
     ],
+    (
+        "POST",
+        "/sms/campaigns",
+        "Create a campaign: with `to` it starts at once; else upload the list to `upload_url`, then start",
+        {
+            "type": "object",
+            "required": ["content", "kind"],
+            "additionalProperties": False,
+            "properties": {
+                "content": CONTENT,
+                "kind": {
+                    "type": "string",
+                    "enum": ["marketing", "notification"],
+                    "description": "marketing sends only inside the Beijing-time window (MarketingWindow)",
+                },
+                "to": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "minItems": 1,
+                    "x-recipients": True,
+                    "description": "inline numbers; invalid entries are counted and listed, not refused",
+                },
+                "provider": PROVIDER,
+                "send_at": {"type": "string", "format": "date-time", "description": "ISO-8601 with offset"},
+                "x-provider-options": True,
+            },
+        },
+        [],
+        {
+            "201": _json(CAMPAIGN_STARTED, "Draft: PUT the list (text/plain or text/csv) to upload_url"),
+            "202": _json(CAMPAIGN_STARTED, "Running, or scheduled for send_at"),
+            **_errors(422),
+        },
+    ),
+    (
+        "POST",
+        "/sms/campaigns/{id}/start",
+        "Start a draft whose list was uploaded (checked: present, text, not empty, not too large, numbers)",
+        None,
+        [CAMPAIGN_ID],
+        {"202": _json(CAMPAIGN_STARTED, "Running, or scheduled for send_at"), **_errors(404, 409, 422)},
+    ),
+    (
+        "GET",
+        "/sms/campaigns/{id}",
+        "A campaign's state, counts, provider requests and estimated finish",
+        None,
+        [CAMPAIGN_ID],
+        {"200": _json(CAMPAIGN, "The campaign"), **_errors(404)},
+    ),
+    (
+        "DELETE",
+        "/sms/campaigns/{id}",
+        "Cancel: nothing further is sent; what was sent stays recorded",
+        None,
+        [CAMPAIGN_ID],
+        {"200": _json(CAMPAIGN_STARTED, "Cancelled"), **_errors(404, 409)},
+    ),
     (
         "GET",
         "/openapi.json",

@@ -171,6 +171,25 @@ def _call(client: Provider, recipients: list[Recipient], request: SendRequest, k
     return outcome
 
 
+def dispatch_and_describe(
+    request: SendRequest, recipients: list[Recipient], request_id: str, tenant: str | None
+) -> tuple[list[st.ProviderRequest], int]:
+    """A campaign chunk: the providers' requests to record (the caller writes them with its own
+    bookkeeping) and how many recipients were certainly not sent. Raises NothingSent."""
+    dispatch = _dispatch(request, recipients, Kind.BULK)
+    recorded = [r for client, outcome in dispatch.outcomes for r in _provider_requests(client, outcome)]
+    refused = sum(len(f.recipients) for f in dispatch.failed)
+    if not recorded:
+        raise NothingSent(dispatch.failed[-1].error, dispatch.failovers)
+    segments = count_segments(request.content).count
+    requests = [
+        st.ProviderRequest(**r, request_id=request_id, kind=Kind.BULK, segments=segments, tenant=tenant)
+        for r in recorded
+    ]
+    _partial_acceptance(requests)
+    return requests, refused
+
+
 # -- recording ------------------------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ import re
 import time
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -199,35 +199,25 @@ class MessageStore:
             sets.append(f"{name} = :{name}")
             values[f":{name}"] = value
         allowed_list = ", ".join(f":a{i}" for i in range(len(allowed)))
-        try:
-            self.table.update_item(
-                Key={"pk": status_pk(ref.provider, ref.nkey), "sk": ref.key},
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=f"attribute_not_exists(#status) OR #status IN ({allowed_list})",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+        return conditionally(
+            self.table.update_item,
+            Key={"pk": status_pk(ref.provider, ref.nkey), "sk": ref.key},
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression=f"attribute_not_exists(#status) OR #status IN ({allowed_list})",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values,
+        )
 
     def link(self, ref: MessageRef, **attributes: str) -> bool:
         """Note a link on an existing status item, once: False if it already has one."""
         (name,) = attributes
-        try:
-            self.table.update_item(
-                Key={"pk": status_pk(ref.provider, ref.nkey), "sk": ref.key},
-                UpdateExpression=f"SET {name} = :value",
-                ConditionExpression=f"attribute_exists(pk) AND attribute_not_exists({name})",
-                ExpressionAttributeValues={":value": attributes[name]},
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+        return conditionally(
+            self.table.update_item,
+            Key={"pk": status_pk(ref.provider, ref.nkey), "sk": ref.key},
+            UpdateExpression=f"SET {name} = :value",
+            ConditionExpression=f"attribute_exists(pk) AND attribute_not_exists({name})",
+            ExpressionAttributeValues={":value": attributes[name]},
+        )
 
     def statuses(self, refs: list[MessageRef]) -> dict[MessageRef, dict[str, Any]]:
         """The status items of these messages that exist (BatchGetItem, 100 keys a call)."""
@@ -437,6 +427,17 @@ def parse_message_id(message_id: str) -> MessageRef | None:
     if name is None or not key or not re.fullmatch(r"[0-9a-f]{16}", nkey):
         return None
     return MessageRef(name, key, nkey)
+
+
+def conditionally(write: Callable[..., Any], **request: Any) -> bool:
+    """A conditional write: False when its condition did not hold (nothing written)."""
+    try:
+        write(**request)
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True
 
 
 def final(status: object) -> bool:
