@@ -23,8 +23,8 @@ from .poller import Every
 
 DEFAULT_CONCURRENCY = 2  # the lowest MaximumConcurrency Lambda allows
 # Short polls with a growing pause when the queue is empty (Moto's long poll spins in its process,
-# beside the DynamoDB work of everything else): idle, a poller asks every 2 s.
-IDLE_PAUSES = (0.05, 0.2, 0.5, 1.0, 2.0)
+# beside the DynamoDB work of everything else): idle, a poller asks twice a second.
+IDLE_PAUSES = (0.02, 0.05, 0.1, 0.2, 0.5)
 
 
 @dataclass(frozen=True)
