@@ -25,7 +25,7 @@ MINIMA = {  # requests k at the documented rate, or at the client's concurrency 
 CAPS = {"230sms": 1000, "cmessages": 100}
 
 
-def _wait_indexed(moto_url: str, timeout_s: float = 30.0) -> None:
+def wait_indexed(moto_url: str, timeout_s: float = 30.0) -> None:
     """Until the stack's poller has indexed the (empty) blocklist: sends then read one set item."""
     client = boto3.client(
         "dynamodb",
@@ -80,7 +80,7 @@ def run(n: int = 10_000, runs: int = 3) -> list[EndToEnd]:
             for provider in ("cmessages", "sms230"):
                 stack.sandbox(provider, "POST", "/_sandbox/faults", {"kind": "delay", "seconds": HOLD_S})
             stack.sandbox("cmessages", "POST", "/_sandbox/settings", {"balance": 10**9})
-            _wait_indexed(info["moto_url"])
+            wait_indexed(info["moto_url"])
             stack.api("POST", "/sms/send", {"to": cn_numbers(2), "content": "warm-up"})
             results = []
             for provider in ("230sms", "cmessages"):
