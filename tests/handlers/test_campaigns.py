@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local_stack import resources
+from local_stack import queues, resources
 from smsgw import campaigns as cp
 from smsgw import sending
 from smsgw.campaigns import State, closed_for
@@ -46,22 +46,8 @@ def cancel(invoke: Invoke, campaign_id: str) -> dict[str, Any]:
 
 
 def sqs_event(queue_arn: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
+    """The event Lambda's SQS source hands a function (the local stack's own builder)."""
+    return queues.sqs_event(queues.QueueSource("", "", queue_arn, 10, 1), messages)
 
 
 def drain(stack: Stack, rounds: int = 50) -> list[str]:
