@@ -62,12 +62,15 @@ def parse_beijing_timestamp(text: str) -> datetime | None:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass
 class RecordedRequest:
     path: str
     body: Any
     headers: dict[str, str]
     at: float
+    # The answer, once given (None: still being answered, or hung up on).
+    status: int | None = None
+    answer: Any = None
 
 
 @dataclass(frozen=True)
@@ -368,12 +371,16 @@ class SandboxServer:
             return Response.html_error(404) if prefix else Response.text(404, "Not Found")
         if method != "POST":
             return Response.html_error(405) if prefix else Response.text(405, "Method Not Allowed")
+        recorded = RecordedRequest(path, _loads_or_text(raw), headers, time.time())
         with self._requests_lock:
-            self.requests.append(RecordedRequest(path, _loads_or_text(raw), headers, time.time()))
+            self.requests.append(recorded)
         fault = self.faults.take(path)
-        if fault is None:
-            return self._process(path, raw, headers)
-        return self._faulted(fault, path, raw, headers)
+        response = (
+            self._process(path, raw, headers) if fault is None else self._faulted(fault, path, raw, headers)
+        )
+        if response is not None:
+            recorded.status, recorded.answer = response.status, _loads_or_text(response.body)
+        return response
 
     def _handle_admin(self, method: str, path: str, raw: bytes) -> Response:
         routes = self.admin_routes()
@@ -456,7 +463,13 @@ class SandboxServer:
         return self._admin_settings(None)
 
     def _admin_requests(self, body: Any) -> Response:
-        return Response.json(200, [{"path": r.path, "body": r.body, "at": r.at} for r in self.recorded()])
+        return Response.json(
+            200,
+            [
+                {"path": r.path, "body": r.body, "at": r.at, "status": r.status, "answer": r.answer}
+                for r in self.recorded()
+            ],
+        )
 
 
 def _loads_or_text(raw: bytes) -> Any:

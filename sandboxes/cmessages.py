@@ -61,6 +61,13 @@ class CMessage:
     final_status: int  # STATUS_SUCCESS or STATUS_FAILED, reached after the status delays
 
 
+def _delays(value: Any) -> tuple[float, float]:
+    waiting, sending = (float(v) for v in value)  # exactly two numbers (TypeError/ValueError else)
+    if not 0 <= waiting <= sending < float("inf"):
+        raise ValueError("status_delays must be two seconds, 0 <= waiting <= sending")
+    return waiting, sending
+
+
 class _Refused(Exception):
     def __init__(self, response: Response) -> None:
         super().__init__(response.status)
@@ -83,6 +90,8 @@ class CMessagesSandbox(SandboxServer):
     # A send naming any of these (exactly as sent) is refused with 1008; nothing is sent.
     bad_numbers = Setting(number_set)
     balance = Setting(_json_value)
+    # Seconds after a send until a message reads "sending", then until its final status.
+    status_delays = Setting(_delays)
 
     def __init__(
         self,

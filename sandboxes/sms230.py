@@ -121,6 +121,18 @@ def receipt_mobile_as(number: str, form: str) -> str:
     return "+" + number if form == "plus" else number
 
 
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
+        raise ValueError("expected a number of seconds >= 0")
+    return float(value)
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("expected true or false")
+    return value
+
+
 def _receipt_form(value: Any) -> str:
     if value not in RECEIPT_MOBILE_FORMS:
         raise ValueError(f"receipt_mobile must be one of {RECEIPT_MOBILE_FORMS}")
@@ -165,6 +177,8 @@ class Sms230Sandbox(SandboxServer):
     shortfall = Setting(_count)
     receipt_mobile = Setting(_receipt_form)  # see receipt_mobile_as
     receipt_status_for = Setting(_statuses)  # wire number -> status pushed (over fail_numbers)
+    receipt_delay = Setting(_seconds)  # from an accepted send to its receipts' first push
+    receipts_dropped = Setting(_flag)  # the provider pushes no receipt at all (lost on its side)
 
     def __init__(
         self,
@@ -209,6 +223,7 @@ class Sms230Sandbox(SandboxServer):
         self.verify_enabled = verify_enabled
         self.callback_url = callback_url
         self.receipt_delay = receipt_delay
+        self.receipts_dropped = False
         self.receipt_intervals = tuple(receipt_intervals)
         self.fail_numbers: set[str] = set(fail_numbers)
         self.tasks: dict[int, Task] = {}
@@ -328,7 +343,7 @@ class Sms230Sandbox(SandboxServer):
 
     def _schedule_receipts(self, task: Task) -> None:
         url = self.callback_url
-        if not url:
+        if not url or self.receipts_dropped:
             return  # no push address configured: the provider pushes nothing
         times = self.beijing_now().strftime("%Y-%m-%d %H:%M")
         form, statuses = self.receipt_mobile, self.receipt_status_for

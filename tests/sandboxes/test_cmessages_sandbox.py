@@ -499,7 +499,16 @@ def test_switches_default_to_the_strict_provider(
         "base_path": "",
         "bad_numbers": [],
         "balance": 10000.0,
+        "status_delays": [0.2, 0.4],
     }
+    settings = sandbox.url + "/_sandbox/settings"
+    for bad in ([5, 1], [1], "soon", [-1, 2]):
+        assert http.request("POST", settings, json={"status_delays": bad}).status == 400
+    assert http.request("POST", settings, json={"status_delays": [30, 60]}).json()["status_delays"] == [
+        30,
+        60,
+    ]
+    assert sandbox.status_delays == (30.0, 60.0)
 
 
 def test_bad_numbers_are_1008_and_nothing_is_sent(http: urllib3.PoolManager) -> None:

@@ -466,6 +466,8 @@ def test_switches_default_to_the_strict_provider(http: urllib3.PoolManager, sand
         "shortfall": 0,
         "receipt_mobile": "plain",
         "receipt_status_for": {},
+        "receipt_delay": 0.05,
+        "receipts_dropped": False,
     }
     response = post(http, sandbox.url + "/smscoreapi" + SEND, signed(mobile=CN))
     assert (response.status, response.data) == (404, b"Not Found")  # not the HTML of a set base_path
@@ -503,6 +505,28 @@ def test_shortfall_takes_all_but_the_last_numbers(http: urllib3.PoolManager, rec
         assert len(receiver.received) == 2
         with pytest.raises(ValueError, match="shortfall"):
             sb.shortfall = -1
+
+
+def test_receipt_delay_holds_receipts_back(http: urllib3.PoolManager, receiver: Receiver) -> None:
+    with Sms230Sandbox(callback_url=receiver.url) as sb:
+        settings = sb.url + "/_sandbox/settings"
+        assert http.request("POST", settings, json={"receipt_delay": -1}).status == 400
+        assert http.request("POST", settings, json={"receipt_delay": "soon"}).status == 400
+        assert http.request("POST", settings, json={"receipt_delay": 3600}).status == 200
+        assert code_of(post(http, sb.url + SEND, signed(mobile=CN))) == "000"
+        assert not sb.wait_receipts_idle(0.5)  # one push waiting an hour
+        assert receiver.bodies() == []
+        sb.receipt_delay = 0
+        assert code_of(post(http, sb.url + SEND, signed(mobile=CN2))) == "000"
+        deadline = time.monotonic() + 5
+        while not receiver.bodies() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [b["mobile"] for b in receiver.bodies()] == [CN2]
+        assert http.request("POST", settings, json={"receipts_dropped": "yes"}).status == 400
+        assert http.request("POST", settings, json={"receipts_dropped": True}).status == 200
+        assert code_of(post(http, sb.url + SEND, signed(mobile=CN3))) == "000"
+        time.sleep(0.3)  # with receipt_delay 0 its receipt would be in by now
+        assert [b["mobile"] for b in receiver.bodies()] == [CN2]
 
 
 @pytest.mark.parametrize(
@@ -633,6 +657,8 @@ def test_admin_settings_set_all_or_nothing(http: urllib3.PoolManager, sandbox: S
         "base_path": "/smscoreapi",
         "receipt_mobile": "masked",
         "receipt_status_for": {CN2: "REJECTD"},
+        "receipt_delay": 0.0,
+        "receipts_dropped": False,
     }
     assert http.request("POST", url, json=change).json() == change
     assert sandbox.bad_numbers == {CN}

@@ -57,11 +57,12 @@ class Blocklist:
     def blocked(self, recipients: Iterable[Recipient], tenant: str | None = None) -> set[Recipient]:
         """Which recipients are on the blocklist: the tenant's set in one read for a large send,
         else (or when the set overflowed or is not complete yet) each recipient's key."""
-        by_key = {_key(r, tenant): r for r in recipients}
-        if len(by_key) >= PER_KEY_BELOW:
+        unique = set(recipients)
+        if len(unique) >= PER_KEY_BELOW:
             members = self._set(tenant)
-            if members is not None:
-                return {r for k, r in by_key.items() if k.rpartition("#")[2] in members}
+            if members is not None:  # an empty set (the usual case) needs no key at all
+                return {r for r in unique if number_key(r) in members} if members else set()
+        by_key = {_key(r, tenant): r for r in unique}
         keys = list(by_key)
         batches = [keys[i : i + 100] for i in range(0, len(keys), 100)]
         if len(batches) == 1:
