@@ -11,7 +11,7 @@ SAM       := $(SAM_VENV)/bin/sam
 PYTHON313 := $(shell scripts/find-python313.sh)
 SOURCES   := layers/smsgw/smsgw functions sandboxes local_stack tests scripts bench
 
-.PHONY: help venv test unit lint typecheck check pytest run invoke bench build events clean
+.PHONY: help venv test unit lint typecheck check pytest browser run invoke bench build events clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,8 +46,11 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-pytest: venv
+pytest: venv browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+browser: ## Debian's Chromium for the console's browser tests (installed when missing, if apt-get can)
+	@scripts/install-chromium.sh
 
 unit: venv ## Fast offline unit tests only
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

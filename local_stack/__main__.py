@@ -26,6 +26,7 @@ def banner(stack: LocalStack) -> str:
     lines = [
         "SMS gateway local stack is ready",
         f"  API             {stack.api_url}",
+        f"  Console         {stack.console_url}",
         f"  API key         {stack.api_key}",
         f"  230sms callback {stack.callback_url}",
         f"  Moto (AWS)      {stack.moto_url}   (AWS_ENDPOINT_URL for boto3 / aws cli)",

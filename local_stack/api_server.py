@@ -9,6 +9,8 @@ from typing import Any
 
 from sandboxes.serving import QuietHandler, ThreadingServer
 
+from .console import PREFIX as CONSOLE
+from .console import Console, serves
 from .gateway import Gateway, Reply, Request, json_reply
 from .log import log
 
@@ -22,6 +24,7 @@ class ApiServer(ThreadingServer):
 
     def __init__(self, address: tuple[str, int], gateway: Gateway | None) -> None:
         self.gateway = gateway
+        self.console: Console | None = None  # the local inbox at /_console, once the stack is up
         super().__init__(address, _ApiHandler)
 
 
@@ -81,6 +84,9 @@ class _ApiHandler(QuietHandler):
             return json_reply(503, {"message": "Service Unavailable"}, request_id), "-"
         request = Request(self.command, self.path, list(self.headers.items()), body, self.client_address[0])
         try:
+            console = self.server.console
+            if console is not None and serves(self.path):
+                return console.handle(self.command, self.path, body, request.headers), CONSOLE
             return self.server.gateway.handle(request)
         except Exception:
             log(f"the API emulation failed:\n{traceback.format_exc().rstrip()}")

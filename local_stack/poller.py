@@ -24,6 +24,9 @@ def poll_once(function: lambdas.LocalFunction) -> Any:
         return None
 
 
+STOP_GRACE_SECONDS = 5.0
+
+
 class Every:
     """`action()` every `interval` seconds (the first an interval after start()) until stop()."""
 
@@ -36,10 +39,13 @@ class Every:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
-        """Waits for a tick under way."""
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Waits for a tick under way, up to `grace`: past it the tick is abandoned (a daemon thread,
+        ended with the process), as Lambda ends an environment being shut down."""
         self._stopping.set()
-        self._thread.join()
+        self._thread.join(grace)
+        if self._thread.is_alive():
+            log(f"{self._thread.name}: a tick still running after {grace:g} s is abandoned")
 
     def _run(self) -> None:
         while not self._stopping.wait(self.interval):

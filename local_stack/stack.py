@@ -19,6 +19,8 @@ from sandboxes import CMessagesSandbox, SandboxServer, Sms230Sandbox
 from . import lambdas, poller, queues, resources
 from . import template as tpl
 from .api_server import ApiServer
+from .console import PREFIX as CONSOLE
+from .console import Console
 from .gateway import HOST, Gateway
 from .log import log
 from .moto_process import MotoProcess
@@ -48,6 +50,7 @@ class LocalStack:
         self.api_url = ""
         self.callback_url = ""
         self.moto_url = ""
+        self.console_url = ""
         self.provider_urls: dict[str, str] = {}  # provider -> its base URL (sandbox or real)
         self.sandboxes: dict[str, SandboxServer] = {}  # the running ones, by provider
         self.functions: dict[str, lambdas.LocalFunction] = {}
@@ -117,6 +120,8 @@ class LocalStack:
         self._set_environment(template, refs)
         lambdas.reset_caches()
         self._load_functions(template, refs)
+        self._api.console = Console(lambda: self.sandboxes)
+        self.console_url = f"{self.api_url}{CONSOLE}"
         self._api.gateway = Gateway(
             self.routes, self.api_key, settings.callback_cidrs, tpl.source_ip_restrictions(template)
         )
@@ -279,5 +284,6 @@ class LocalStack:
             "api_key": self.api_key,
             "callback_url": self.callback_url,
             "moto_url": self.moto_url,
+            "console_url": self.console_url,
             **{f"{name}_url": self.provider_urls.get(name, "") for name in SANDBOXES},
         }

@@ -2,7 +2,10 @@
 
 from dataclasses import dataclass
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from .errors import ProviderError
+from .observability import observe
 from .providers.registry import classes, provider
 
 
@@ -15,13 +18,18 @@ class Balance:
 
 
 def balances() -> list[Balance]:
+    """Every provider's balance; each one read is also the `ProviderBalance` metric (a gauge in the
+    provider's own unit), so the poller's ticks and the balance endpoint both feed its alarm."""
     result = []
     for name, cls in classes().items():
         if not cls.has_balance:
             result.append(Balance(name, supported=False))
             continue
         try:
-            result.append(Balance(name, supported=True, balance=provider(name).balance()))
+            balance = provider(name).balance()
         except ProviderError as error:
             result.append(Balance(name, supported=True, error=error))
+            continue
+        observe("ProviderBalance", balance, MetricUnit.NoUnit, name)
+        result.append(Balance(name, supported=True, balance=balance))
     return result

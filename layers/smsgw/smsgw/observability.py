@@ -1,7 +1,19 @@
-"""Powertools Logger, Tracer and Metrics, one of each per container (configured by POWERTOOLS_* env)."""
+"""Powertools Logger, Tracer and Metrics, one of each per container (configured by POWERTOOLS_* env).
+
+Every metric the gateway emits is named in METRICS, with the dimensions it carries besides
+Powertools' `service`: the dashboard and alarms in template.yaml may name only these (tested), and
+dimensions stay cheap (a provider, a small kind; never a number, a key or a tenant).
+"""
+
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.base import MetricManager
 
 from . import snapstart
 
@@ -9,6 +21,66 @@ logger = Logger()
 # Only what we call: patching everything also imports and patches sqlite3 and friends at cold start.
 tracer = Tracer(patch_modules=("botocore", "httplib"))
 metrics = Metrics()
+
+PROVIDER, KIND, REASON = "provider", "kind", "reason"
+VALUES_PER_LINE = 99  # EMF takes 100 values a metric; Powertools flushes by itself at the 100th
+
+# name -> its dimensions besides `service`.
+METRICS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        # sends: per message, when the provider answered
+        "MessagesSubmitted": (PROVIDER,),
+        "MessagesUnknown": (PROVIDER,),  # the provider may or may not have sent them
+        "MessagesFailed": (PROVIDER,),  # refused at send time (nothing sent)
+        "NumbersDropped": (PROVIDER,),
+        "RecordFailed": (),  # sent, but their request items could not be written
+        "CampaignChunksUnknown": (),
+        # final statuses, from receipts and polls
+        "MessagesDelivered": (PROVIDER,),
+        "MessagesUndelivered": (PROVIDER,),
+        "DeliveryLatency": (PROVIDER,),  # Seconds, submitted -> delivered
+        "StatusesSettled": (PROVIDER,),
+        "NumbersNotTaken": (PROVIDER,),
+        "RequestsClosed": (),
+        "ReceiptsStored": (PROVIDER,),
+        "ReceiptsRepeated": (PROVIDER,),
+        "ReceiptsUnmatched": (PROVIDER,),
+        "ReceiptsNotStored": (PROVIDER,),  # the write failed: answered 5xx, the provider pushes again
+        "ReceiptsReconciled": (PROVIDER,),
+        # provider requests
+        "ProviderLatency": (PROVIDER,),  # Milliseconds, each answered HTTP request
+        "ProviderErrors": (PROVIDER, KIND),  # per failed request, KIND = the error's problem
+        "ProviderBackOffs": (PROVIDER,),  # "slow down" answers (230sms code 105), retried after a pause
+        "RateLimitWaits": (PROVIDER,),  # waits for a place in the account's shared rate
+        "ProviderBalance": (PROVIDER,),  # gauge, the provider's unit
+        # verification codes and limits
+        "VerificationsSent": (),
+        "VerificationsApproved": (),
+        "LimitRefusals": (REASON,),
+    }
+)
+
+
+def observe(
+    name: str,
+    value: float | Sequence[float],
+    unit: MetricUnit = MetricUnit.Count,
+    provider: str | None = None,
+    kind: str | None = None,
+) -> None:
+    """One metric under `provider` (and `kind`), written at once: one EMF line holding up to
+    VALUES_PER_LINE values, so a poll's thousand latencies cost a dozen lines, not a thousand. Each
+    line is one write, whole even when several threads (a send's chunks) write at once."""
+    values = [float(v) for v in ([value] if isinstance(value, int | float) else value)]
+    values = [v for v in values if math.isfinite(v)]
+    for start in range(0, len(values), VALUES_PER_LINE):
+        manager = MetricManager()
+        for dimension, given in ((PROVIDER, provider), (KIND, kind)):
+            if given is not None:
+                manager.add_dimension(name=dimension, value=given)
+        for one in values[start : start + VALUES_PER_LINE]:
+            manager.add_metric(name=name, unit=unit, value=one)
+        sys.stdout.write(json.dumps(manager.serialize_metric_set(), separators=(",", ":")) + "\n")
 
 
 def count(name: str, value: int, provider: str | None = None) -> None:
@@ -18,14 +90,13 @@ def count(name: str, value: int, provider: str | None = None) -> None:
     if provider is None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
         return
-    with single_metric(name=name, unit=MetricUnit.Count, value=value) as metric:
-        metric.add_dimension(name="provider", value=provider)
+    observe(name, value, MetricUnit.Count, provider)
 
 
 def count_reason(name: str, reason: str) -> None:
     """One count under a `reason` dimension (refusals by kind)."""
     with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
-        metric.add_dimension(name="reason", value=reason)
+        metric.add_dimension(name=REASON, value=reason)
 
 
 snapstart.register()  # every handler imports this module: its hook runs after any restore

@@ -8,6 +8,7 @@ from typing import Any
 
 from . import legacy
 from . import store as st
+from .balances import balances
 from .blocklist import blocklist
 from .config import settings
 from .messages import FINAL, Status
@@ -15,6 +16,7 @@ from .numbers import number_key
 from .observability import count, logger
 from .providers import Provider, Receipts
 from .providers.registry import classes, provider
+from .receipts import settled
 from .reconcile import reconcile
 
 REPORT = ("pending", "queried", "settled", "advanced", "closed", "not_taken", "reconciled", "legacy")
@@ -36,6 +38,9 @@ def poll(now: datetime | None = None) -> dict[str, int]:
             _settle_partial(client, now, window_start, report)
             reconcile(client, now, window_start, report)
     count("RequestsClosed", report["closed"])
+    for line in balances():  # each tick: the `ProviderBalance` metric, for the low-balance alarm
+        if line.error is not None:
+            logger.warning("balance unavailable", extra={"provider": line.provider, "error": str(line.error)})
     lists = blocklist()
     if not lists.indexed:  # once after an upgrade: older blocklist entries into their sets
         logger.info("blocklist sets", extra={"state": lists.index_existing()})
@@ -78,15 +83,19 @@ def _poll(client: Provider, now: datetime, window_start: datetime, report: dict[
         return
     report["queried"] += len(live)
     changes: dict[str, dict[str, str]] = {}
+    finals: dict[Status, list[str | None]] = {}  # submission times of the messages turned final
     for update in client.query(list(live)):
         item, position = live.get(update.provider_id, ({}, -1))
         seen = item.get("progress", {}).get(update.provider_id, item.get("status"))
         if position < 0 or str(update.status) == str(seen):
             continue
         ref = st.MessageRef(client.name, st.request_key(item), number_key(st.numbers_of(item)[position]))
-        store.set_status(ref, update.status, update.provider_status, now)
+        if store.set_status(ref, update.status, update.provider_status, now) and update.status in FINAL:
+            finals.setdefault(update.status, []).append(str(item.get("submitted_at") or "") or None)
         changes.setdefault(str(item["pk"]), {})[update.provider_id] = str(update.status)
         report["settled" if update.status in FINAL else "advanced"] += 1
+    for status, submitted in finals.items():
+        settled(client.name, status, submitted, now)
     for item in items:
         if changed := changes.get(str(item["pk"])):
             progress = {**item.get("progress", {}), **changed}

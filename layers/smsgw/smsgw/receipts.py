@@ -1,12 +1,16 @@
 """Receipts pushed to the callback: one conditional write on the message's status item, no read."""
 
 import hmac
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
 
 from . import store as st
 from .config import settings
 from .messages import Status
 from .numbers import number_key, parse_number
-from .observability import count
+from .observability import count, observe
 from .providers import Provider, Receipts
 from .providers.base import ReceiptRefused, StatusUpdate
 from .providers.registry import classes, provider
@@ -27,7 +31,7 @@ def accept_receipt(provider_name: str, token: str, body: str | bytes) -> bool:
         raise ReceiptRefused(404, "no provider pushes receipts here")
     client = provider(provider_name)
     update = client.parse_receipt(body)
-    number = _match(client, update)
+    number, request = _match(client, update)
     store = st.message_store()
     if number is None:
         store.keep_unmatched(client.name, update)
@@ -37,23 +41,48 @@ def accept_receipt(provider_name: str, token: str, body: str | bytes) -> bool:
     if update.at and update.status is Status.DELIVERED:
         extra["delivered_at"] = update.at
     ref = st.MessageRef(client.name, update.provider_id, number_key(number))
-    changed = store.set_status(ref, update.status, update.provider_status, extra=extra)
+    now = datetime.now(UTC)
+    try:
+        changed = store.set_status(ref, update.status, update.provider_status, now, extra=extra)
+    except Exception:
+        count("ReceiptsNotStored", 1, client.name)  # answered 5xx: the provider pushes it again
+        raise
     count("ReceiptsStored" if changed else "ReceiptsRepeated", 1, client.name)
+    if changed:
+        # A whole number is stored without reading its request: no submission time, no latency.
+        settled(client.name, update.status, [str((request or {}).get("submitted_at") or "") or None], now)
     return changed
 
 
-def _match(client: Provider, update: StatusUpdate) -> str | None:
+def settled(provider_name: str, status: Status, submitted: list[str | None], now: datetime) -> None:
+    """Messages that just turned final (a receipt, a poll), given when each was submitted where
+    known: `MessagesDelivered` or `MessagesUndelivered`, and for the delivered with a known
+    submission the seconds since it (`DeliveryLatency`; when the gateway learnt of it, so a polled
+    provider's is rounded up to its next poll)."""
+    if status is Status.DELIVERED:
+        count("MessagesDelivered", len(submitted), provider_name)
+        seconds = [max(0.0, (now - _parse(at)).total_seconds()) for at in submitted if at]
+        observe("DeliveryLatency", seconds, MetricUnit.Seconds, provider_name)
+    elif status is Status.FAILED:
+        count("MessagesUndelivered", len(submitted), provider_name)
+
+
+def _parse(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+def _match(client: Provider, update: StatusUpdate) -> tuple[str | None, dict[str, Any] | None]:
     """The number a receipt is about (its message id follows). A whole number needs no read (a
     receipt for a task we never recorded is kept under it, `recorded: false`, for reconciliation).
     A masked or partial number is matched against the request's numbers (one read): the only number
-    of the request, or the only one that fits."""
+    of the request, or the only one that fits. With the number, the request when it was read."""
     if update.number:
-        return update.number
+        return update.number, None
     request = st.message_store().request(client.name, update.provider_id)
     candidates = st.numbers_of(request or {})
     fitting = [n for n in candidates if _fits(update.number_hint, n)]
     chosen = candidates if len(candidates) == 1 else fitting
-    return chosen[0] if len(chosen) == 1 else None
+    return (chosen[0] if len(chosen) == 1 else None), request
 
 
 def _fits(hint: str, e164: str) -> bool:

@@ -26,7 +26,7 @@ from .idempotency import PreviousAttemptUnknown
 from .limits import Charge, limits
 from .messages import Kind, Status
 from .numbers import Recipient
-from .observability import count, logger
+from .observability import count, logger, observe
 from .providers import ChunkFailure, Provider, SendOutcome
 from .providers.base import chunked
 from .providers.registry import provider
@@ -147,6 +147,7 @@ def _dispatch(request: SendRequest, recipients: list[Recipient], kind: Kind) -> 
         result.failed += [ChunkFailure([r], f.error) for f in remaining for r in f.recipients if r in cannot]
         outcome = _call(client, takes, request, kind) if takes else SendOutcome(name)
         result.outcomes.append((client, outcome))
+        _count_errors(name, outcome.failures)
         last = position == len(order) - 1
         remaining = [f for f in outcome.failures if not last and can_fail_over(f.error)]
         result.failed += [
@@ -158,6 +159,27 @@ def _dispatch(request: SendRequest, recipients: list[Recipient], kind: Kind) -> 
         todo = [r for f in remaining for r in f.recipients]
         logger.warning("failing over", extra={"from": name, "recipients": len(todo)})
     return result
+
+
+def _count_errors(provider_name: str, failures: list[ChunkFailure]) -> None:
+    """`ProviderErrors` by kind (the error's problem: refused_request, refused_account, unavailable,
+    outcome_unknown, not_attempted), one per failed request (a chunk, or a number split out of one)."""
+    kinds: dict[str, int] = {}
+    for failure in failures:
+        kinds[str(failure.error.problem)] = kinds.get(str(failure.error.problem), 0) + 1
+    for kind, failed in kinds.items():
+        observe("ProviderErrors", failed, provider=provider_name, kind=kind)
+
+
+def _count_messages(requests: list[st.ProviderRequest], refused: list[ProviderError]) -> None:
+    """Per provider: messages it took (`MessagesSubmitted`), may have taken (`MessagesUnknown`) and
+    certainly did not send (`MessagesFailed`)."""
+    for name in dict.fromkeys(r.provider for r in requests):
+        mine = [r for r in requests if r.provider == name]
+        count("MessagesSubmitted", sum(len(r.numbers) for r in mine if r.status is Status.SUBMITTED), name)
+        count("MessagesUnknown", sum(len(r.numbers) for r in mine if r.status is Status.UNKNOWN), name)
+    for name in dict.fromkeys(e.provider for e in refused):
+        count("MessagesFailed", sum(1 for e in refused if e.provider == name), name)
 
 
 def _call(client: Provider, recipients: list[Recipient], request: SendRequest, kind: Kind) -> SendOutcome:
@@ -180,6 +202,7 @@ def dispatch_and_describe(
     recorded = [r for client, outcome in dispatch.outcomes for r in _provider_requests(client, outcome)]
     refused = sum(len(f.recipients) for f in dispatch.failed)
     if not recorded:
+        count("MessagesFailed", refused, dispatch.failed[-1].error.provider)
         raise NothingSent(dispatch.failed[-1].error, dispatch.failovers)
     segments = count_segments(request.content).count
     requests = [
@@ -187,6 +210,7 @@ def dispatch_and_describe(
         for r in recorded
     ]
     _partial_acceptance(requests)
+    _count_messages(requests, [f.error for f in dispatch.failed for _ in f.recipients])
     return requests, refused
 
 
@@ -218,12 +242,7 @@ def _record(
         for r in requests
         for number in r.numbers
     ]
-    for name in clients:
-        mine = [m for m in messages if m.provider == name]
-        count("MessagesSubmitted", sum(1 for m in mine if m.status is Status.SUBMITTED), name)
-        count("MessagesUnknown", sum(1 for m in mine if m.status is Status.UNKNOWN), name)
-    for error_provider in {e.provider for _, e in refused}:
-        count("MessagesFailed", sum(1 for _, e in refused if e.provider == error_provider), error_provider)
+    _count_messages(requests, [e for _, e in refused])
     messages += [
         MessageResult(r.e164, Status.NOT_SENT if isinstance(e, NotAttempted) else Status.REJECTED, error=e)
         for r, e in refused

@@ -13,8 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from ..errors import ProviderError, ProviderRejected, ValidationError
 from ..numbers import Recipient, number_key
+from ..observability import observe
 from ..signing import Clock, utc_now
 from ..transport import HttpReply, post_json
 from .model import (
@@ -187,6 +190,8 @@ class Provider(ABC):
             try:
                 return call()
             except ProviderRejected as error:
+                if error.back_off:  # the account's rate was exceeded (230sms code 105)
+                    observe("ProviderBackOffs", 1, provider=self.name)
                 if not error.back_off or delay is None:
                     raise
                 time.sleep(delay)
@@ -233,8 +238,10 @@ class Provider(ABC):
         return result
 
     def post(self, path: str, payload: dict[str, Any], *, idempotent: bool) -> HttpReply:
-        """POST a JSON body to the provider (pooled, timeouts, no transport retries)."""
-        return post_json(
+        """POST a JSON body to the provider (pooled, timeouts, no transport retries). Each answered
+        request's time is the `ProviderLatency` metric (its sample count: the requests answered)."""
+        started = time.monotonic()
+        reply = post_json(
             self.name,
             self.base_url + path,
             payload,
@@ -242,6 +249,9 @@ class Provider(ABC):
             idempotent=idempotent,
             http=self.http,
         )
+        elapsed = (time.monotonic() - started) * 1000
+        observe("ProviderLatency", round(elapsed, 1), MetricUnit.Milliseconds, self.name)
+        return reply
 
     def classify(
         self, code: str | None, *, message: str | None = None, status: int | None = None, raw: str = ""
