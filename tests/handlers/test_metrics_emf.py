@@ -156,6 +156,32 @@ def test_receipts_count_final_statuses_and_a_read_request_gives_the_latency(
     assert not find(points, "MessagesDelivered", provider="230sms")
 
 
+def test_whole_number_receipts_share_one_read_per_request_for_their_latency(
+    stack: Stack,
+    invoke: Invoke,
+    capsys: pytest.CaptureFixture[str],
+    count_dynamodb_calls: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RECEIPT_LATENCY_READ_EVERY", "3")
+    numbers = ["8617072440811", "8613800138000", "8613900139000", "8613700137000"]
+    answer = send(invoke, [f"+{n}" for n in numbers], "230sms")
+    taskid = taskid_of(answer["messages"][0]["message_id"])
+    # Warm (the token read once) with a failure: no latency asked, the count of misses untouched.
+    invoke("callback", receipt_event(taskid="111111111111111111", status="UNDELIV"))
+    capsys.readouterr()
+    count_dynamodb_calls.clear()  # (its fixture started the container afresh: no time kept)
+    for number in numbers:
+        invoke("callback", receipt_event(taskid=taskid, mobile=number))
+    # The first two receipts of a request this container has not seen go without; the third reads
+    # its submission time (one GetItem) and keeps it, for itself and for the fourth.
+    assert count_dynamodb_calls == ["UpdateItem", "UpdateItem", "UpdateItem", "GetItem", "UpdateItem"]
+    points = emitted(capsys.readouterr().out)
+    assert total(points, "MessagesDelivered", provider="230sms") == 4
+    latencies = [v for p in find(points, "DeliveryLatency", provider="230sms") for v in p.values]
+    assert len(latencies) == 2 and all(0 <= v < 600 for v in latencies)
+
+
 def test_a_receipt_that_cannot_be_stored_is_counted(
     stack: Stack, invoke: Invoke, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -26,6 +26,9 @@ class Settings:
     provider_modules: tuple[str, ...] = ()
     provider_order: tuple[str, ...] = ()
     receipt_window_hours: float = 72
+    # Delivery latency of pushed receipts: a container reads the submission time of a provider request
+    # it has not seen for one receipt in this many, then keeps it for the request's other receipts.
+    receipt_latency_read_every: int = 20
     retention_days: int = 90
     max_recipients: int = 10_000  # per API request: what fits in API Gateway's 29 s
     provider_concurrency: int = 8

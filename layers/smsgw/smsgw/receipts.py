@@ -1,6 +1,9 @@
 """Receipts pushed to the callback: one conditional write on the message's status item, no read."""
 
+import functools
 import hmac
+import threading
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,9 +52,58 @@ def accept_receipt(provider_name: str, token: str, body: str | bytes) -> bool:
         raise
     count("ReceiptsStored" if changed else "ReceiptsRepeated", 1, client.name)
     if changed:
-        # A whole number is stored without reading its request: no submission time, no latency.
-        settled(client.name, update.status, [str((request or {}).get("submitted_at") or "") or None], now)
+        times = submission_times()
+        if request is not None:
+            times.keep(client.name, update.provider_id, request.get("submitted_at"))
+        submitted = times.of(client.name, update.provider_id) if update.status is Status.DELIVERED else None
+        settled(client.name, update.status, [submitted], now)
     return changed
+
+
+class SubmissionTimes:
+    """When provider requests were submitted, for delivery latency without a read per receipt.
+
+    A container keeps the times of the last KEPT requests it has seen. For a request it has not, it
+    reads the time (that attribute only, eventually consistent: half a read unit) for one receipt in
+    `read_every` and keeps it: a bulk request's receipts share one read, and a receipt costs at most
+    1/read_every reads. Receipts of requests not read yet have no latency, which thins the sample
+    without skewing it (which request is read does not depend on its latency)."""
+
+    KEPT = 4096
+
+    def __init__(self, table: Any, read_every: int) -> None:
+        self.table = table
+        self.read_every = read_every
+        self._times: OrderedDict[tuple[str, str], str | None] = OrderedDict()
+        self._misses = 0
+        self._lock = threading.Lock()
+
+    def of(self, provider: str, key: str) -> str | None:
+        with self._lock:
+            if (provider, key) in self._times:
+                self._times.move_to_end((provider, key))
+                return self._times[(provider, key)]
+            self._misses += 1
+            if self._misses % self.read_every:
+                return None
+        item = self.table.get_item(
+            Key={"pk": st.request_pk(provider, key), "sk": st.REQUEST}, ProjectionExpression="submitted_at"
+        ).get("Item")
+        submitted = str(item["submitted_at"]) if item and "submitted_at" in item else None
+        self.keep(provider, key, submitted)  # kept even when unknown: not read again
+        return submitted
+
+    def keep(self, provider: str, key: str, submitted: object) -> None:
+        with self._lock:
+            self._times[(provider, key)] = str(submitted) if submitted else None
+            self._times.move_to_end((provider, key))
+            while len(self._times) > self.KEPT:
+                self._times.popitem(last=False)
+
+
+@functools.cache
+def submission_times() -> SubmissionTimes:
+    return SubmissionTimes(st.message_store().table, settings().receipt_latency_read_every)
 
 
 def settled(provider_name: str, status: Status, submitted: list[str | None], now: datetime) -> None:
