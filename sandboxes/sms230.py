@@ -346,17 +346,18 @@ class Sms230Sandbox(SandboxServer):
         if not url or self.receipts_dropped:
             return  # no push address configured: the provider pushes nothing
         times = self.beijing_now().strftime("%Y-%m-%d %H:%M")
-        form, statuses = self.receipt_mobile, self.receipt_status_for
-        for mobile in task.mobiles:
-            status = "UNDELIV" if mobile in self.fail_numbers else "DELIVRD"
-            receipt = {
+        form, statuses, failing = self.receipt_mobile, self.receipt_status_for, self.fail_numbers
+        receipts = [
+            {
                 "apikey": self.apikey,
                 "taskid": str(task.taskid),
                 "mobile": receipt_mobile_as(mobile, form),
-                "status": statuses.get(mobile, status),
+                "status": statuses.get(mobile, "UNDELIV" if mobile in failing else "DELIVRD"),
                 "times": times,
             }
-            self._pusher.schedule(url, receipt, attempt_no=1, delay=self.receipt_delay)
+            for mobile in task.mobiles
+        ]
+        self._pusher.schedule(url, receipts, attempt_no=1, delay=self.receipt_delay)
 
     def _admit(self) -> None:
         """Sliding one-second window per apikey, on the sandbox clock; refused calls don't count."""
@@ -384,7 +385,8 @@ class _ReceiptPusher:
         self._http = urllib3.PoolManager(maxsize=RECEIPT_WORKERS, retries=False)
         self._thread: threading.Thread | None = None
 
-    def schedule(self, url: str, body: dict[str, str], *, attempt_no: int, delay: float) -> None:
+    def schedule(self, url: str, bodies: list[dict[str, str]], *, attempt_no: int, delay: float) -> None:
+        """Push each of `bodies` once `delay` has passed (a task's receipts under one lock)."""
         with self._cond:
             if self._stopped:
                 return
@@ -392,8 +394,9 @@ class _ReceiptPusher:
                 self._thread = threading.Thread(target=self._run, name="sms230-receipts", daemon=True)
                 self._thread.start()
             due = time.monotonic() + delay
-            heapq.heappush(self._due, (due, next(self._seq), url, body, attempt_no))
-            self._outstanding += 1
+            for body in bodies:
+                heapq.heappush(self._due, (due, next(self._seq), url, body, attempt_no))
+            self._outstanding += len(bodies)
             self._cond.notify_all()
 
     def outstanding(self) -> int:
@@ -447,7 +450,7 @@ class _ReceiptPusher:
             sandbox.receipt_attempts.append(ReceiptAttempt(body, attempt_no, ok, time.time()))
         intervals = sandbox.receipt_intervals
         if not ok and attempt_no <= len(intervals):
-            self.schedule(url, body, attempt_no=attempt_no + 1, delay=intervals[attempt_no - 1])
+            self.schedule(url, [body], attempt_no=attempt_no + 1, delay=intervals[attempt_no - 1])
         with self._cond:
             self._outstanding -= 1
             self._cond.notify_all()

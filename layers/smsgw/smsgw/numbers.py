@@ -3,7 +3,7 @@
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import FieldError, ValidationError
 
@@ -19,8 +19,10 @@ _CN_MOBILE_PLAIN = re.compile(r"(?:\+86)?(1[3-9]\d{9})")
 _PLAIN_NUMBER = re.compile(r"\+?[0-9][0-9 ()\-.]{3,22}[0-9]")
 
 
-@dataclass(frozen=True, slots=True)
-class Recipient:
+class Recipient(NamedTuple):
+    """A phone number: its calling code and national number. A tuple, so that the 10,000 of a large
+    send are built, hashed and compared at C speed."""
+
     country_code: int
     national: str
 
@@ -52,11 +54,11 @@ def mask(number: str) -> str:
 
 def parse_number(raw: object, field_name: str = "to") -> Recipient:
     """A Recipient from E.164 (`+8617072440811`) or a Chinese national mobile (`17072440811`)."""
+    if isinstance(raw, str) and (plain := _CN_MOBILE_PLAIN.fullmatch(raw)):
+        return Recipient(CHINA, plain.group(1))
     # Imported on first use: the handlers that never parse a number skip its cost at cold start.
     import phonenumbers  # noqa: PLC0415
 
-    if isinstance(raw, str) and (plain := _CN_MOBILE_PLAIN.fullmatch(raw)):
-        return Recipient(CHINA, plain.group(1))
     if not isinstance(raw, str) or not raw.strip():
         raise ValidationError.single(field_name, "must be a phone number string")
     if not _PLAIN_NUMBER.fullmatch(raw.strip()):  # no extensions, URIs (tel:) or letters
@@ -93,16 +95,18 @@ def parse_recipients(
         raise ValidationError.single(field_name, f"at most {max_count} numbers per request")
     recipients: dict[Recipient, None] = {}
     errors: list[FieldError] = []
+
+    def position(index: int) -> str:  # named only for an error: 10,000 f-strings saved otherwise
+        return field_name if isinstance(raw, str) else f"{field_name}[{index}]"
+
     for index, value in enumerate(values):
-        name = field_name if isinstance(raw, str) else f"{field_name}[{index}]"
         try:
-            recipient = parse_number(value, name)
+            recipient = parse_number(value, field_name)
         except ValidationError as error:
-            errors.extend(error.errors)
+            errors.extend(FieldError(position(index), e.message) for e in error.errors)
             continue
-        refusal = policy(recipient)
-        if refusal:
-            errors.append(FieldError(name, refusal))
+        if refusal := policy(recipient):
+            errors.append(FieldError(position(index), refusal))
         recipients[recipient] = None
     if errors:
         raise ValidationError(errors)
