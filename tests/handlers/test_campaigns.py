@@ -300,6 +300,31 @@ def test_a_cancelled_campaign_sends_nothing_more(stack: Stack, invoke: Invoke) -
     assert cancel(invoke, campaign_id)["statusCode"] == 409
 
 
+def test_a_cancel_stops_a_sender_whose_view_of_the_campaign_is_older(
+    stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sender keeps its campaign for a second; a cancel within it is enforced by the intent's
+    condition, not by that view."""
+    monkeypatch.setenv("SMS230_BATCH_SIZE", "2")
+    cp.campaigns().clock = Clock("2026-12-01T10:00:00")  # frozen: the view never ages
+    numbers = [f"1380013900{n}" for n in range(4)]
+    campaign_id = body(create(invoke, {"content": "hi", "kind": "notification", "to": numbers}))[
+        "campaign_id"
+    ]
+    sqs = boto3.client("sqs")
+    sender = load_handler("campaign_sender")
+    plan = sqs.receive_message(QueueUrl=stack.env["CAMPAIGN_PLAN_QUEUE_URL"])["Messages"]
+    load_handler("campaign_planner").lambda_handler(sqs_event("arn:plan", plan), context(60))
+    chunks = sqs.receive_message(QueueUrl=stack.env["CAMPAIGN_QUEUE_URL"], MaxNumberOfMessages=10)["Messages"]
+    assert sender.lambda_handler(sqs_event("arn:chunks", chunks[:1]), context(60))["batchItemFailures"] == []
+    assert cp.campaigns()._seen[campaign_id][1]["state"] == "running"  # the view the next chunk gets
+    assert body(cancel(invoke, campaign_id))["state"] == "cancelled"
+    assert sender.lambda_handler(sqs_event("arn:chunks", chunks[1:]), context(60))["batchItemFailures"] == []
+    assert len(stack.sms230.recorded(SEND)) == 1  # the second chunk never reached the provider
+    seen = view(invoke, campaign_id)
+    assert seen["state"] == "cancelled" and seen["counts"]["submitted"] == 2
+
+
 def test_a_campaign_with_send_at_is_scheduled_and_its_schedule_goes_with_a_cancel(
     stack: Stack, invoke: Invoke
 ) -> None:

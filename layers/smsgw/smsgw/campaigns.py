@@ -167,6 +167,8 @@ class CampaignSpec:
 
 # -- the service ----------------------------------------------------------------------------------
 
+CHUNK_VIEW_SECONDS = 1.0  # how old a sender's view of its campaign's state may be
+
 
 class Campaigns:
     def __init__(self, config: CampaignSettings, clock: Any = time.time) -> None:
@@ -175,6 +177,7 @@ class Campaigns:
         self.table = st.message_store().table
         self.s3: Any = boto3.client("s3")
         self.sqs: Any = boto3.client("sqs")
+        self._seen: dict[str, tuple[float, dict[str, Any]]] = {}  # see _campaign_for_chunk
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -458,7 +461,7 @@ class Campaigns:
         """One chunk: returns what happened ("sent", "duplicate", "unknown", "cancelled"); raises
         Paused when a marketing campaign is outside its window (the message waits for the opening)."""
         campaign_id, chunk = str(message["campaign_id"]), int(message["chunk"])
-        item = self._campaign(campaign_id)
+        item = self._campaign_for_chunk(campaign_id)
         if item is None or item["state"] == State.CANCELLED:
             return "cancelled"
         if item["kind"] == CampaignKind.MARKETING and (wait := closed_for(self.now(), self.config.window)):
@@ -468,7 +471,10 @@ class Campaigns:
         if item["state"] == State.PAUSED:
             self._set_state(campaign_id, State.RUNNING, only_from=(State.PAUSED,))
         numbers = [str(n) for n in message["numbers"]]
-        if not self._intend(campaign_id, chunk):
+        begun = self._intend(campaign_id, chunk)
+        if begun == "cancelled":
+            return begun
+        if begun == "again":
             return self._redelivered(item, campaign_id, chunk, numbers)
         recipients = [parse_number(n) for n in numbers]
         request = SendRequest(
@@ -486,16 +492,57 @@ class Campaigns:
         self._finish(campaign_id, chunk, requests, refused)
         return "sent"
 
-    def _intend(self, campaign_id: str, chunk: int) -> bool:
-        marker = {
-            "pk": _pk(campaign_id),
-            "sk": f"chunk#{chunk}",
-            "state": "sending",
-            "started_at": st.now_iso(self.now()),
-        }
-        return st.conditionally(
-            self.table.put_item, Item=marker, ConditionExpression="attribute_not_exists(pk)"
-        )
+    def _campaign_for_chunk(self, campaign_id: str) -> dict[str, Any] | None:
+        """The campaign as its sender needs it, read at most once a CHUNK_VIEW_SECONDS per container:
+        its content, kind and provider never change; its state may be that old (a cancel is still
+        enforced exactly, by the intent's condition)."""
+        now = self.clock()
+        seen = self._seen.get(campaign_id)
+        if seen is not None and 0 <= now - seen[0] < CHUNK_VIEW_SECONDS:
+            return seen[1]
+        item = self._campaign(campaign_id)
+        if item is not None:
+            if len(self._seen) >= 64:  # a container serves few campaigns at once
+                self._seen.clear()
+            self._seen[campaign_id] = (now, item)
+        return item
+
+    def _intend(self, campaign_id: str, chunk: int) -> str:
+        """The chunk's intent marker, written only if absent and while the campaign is not cancelled,
+        in one transaction: "begun", "again" (the marker was there) or "cancelled"."""
+        name = self.table.name
+        marker = {"pk": _pk(campaign_id), "sk": f"chunk#{chunk}", "state": "sending"}
+        try:
+            self.table.meta.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": name,
+                            "Item": marker | {"started_at": st.now_iso(self.now())},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "ConditionCheck": {
+                            "TableName": name,
+                            "Key": {"pk": _pk(campaign_id), "sk": CAMPAIGN},
+                            "ConditionExpression": "#s <> :cancelled",
+                            "ExpressionAttributeNames": {"#s": "state"},
+                            "ExpressionAttributeValues": {":cancelled": str(State.CANCELLED)},
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                return "again"
+            if reasons[1:2] == ["ConditionalCheckFailed"]:
+                return "cancelled"
+            raise
+        return "begun"
 
     def _redelivered(self, item: dict[str, Any], campaign_id: str, chunk: int, numbers: list[str]) -> str:
         """The chunk was begun before. Finished: nothing to do. Not finished: its provider call may
