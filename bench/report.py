@@ -8,6 +8,7 @@ from . import machine
 from .bulk import Baseline, ClientRun, HandlerRun
 from .campaign import CampaignRun
 from .coldstart import HANDLERS, TARGET_RATIO, ColdStart
+from .console import ConsoleRun
 from .dynamo import expected_send_calls
 from .endtoend import EndToEnd
 from .lifecycle import Lifecycle
@@ -386,4 +387,18 @@ def campaign_rows(run: CampaignRun) -> list[Row]:
             "<= 100 a second, no 105",
             _check((run.max_requests_in_a_second <= 100 and run.answered_105 == 0, "rate")),
         ),
+    ]
+
+
+def console_rows(runs: list[ConsoleRun]) -> list[Row]:
+    return [
+        Row(
+            "7 console",
+            f"{_n(run.n)} recipients via {run.provider}: the inbox's first page after the API's answer",
+            f"{1000 * run.median_s:.0f} ms (runs {', '.join(f'{1000 * t:.0f}' for t in run.shown_after_s)})",
+            f"50 rows of {_n(run.n)}, each with its status; {_n(run.page_bytes)} bytes",
+            "<= 2 s",
+            _check((run.median_s <= 2.0, f"{run.median_s:.2f} s")),
+        )
+        for run in runs
     ]

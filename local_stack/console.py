@@ -76,7 +76,7 @@ def _deliveries_of(provider: str, sandbox: SandboxServer, index: int, r: Recorde
     """What one sandbox request delivered: nothing unless the provider accepted it."""
     if r.status != 200 or not isinstance(r.body, dict):
         return []
-    kind = "verification" if "verify" in r.path else "message"
+    kind = "verification" if "verif" in r.path.lower() else "message"  # send_verify, verifCodeSend
     content = str(r.body.get("content") or r.body.get("code") or "")
     if provider == "230sms":
         answer = r.answer if isinstance(r.answer, dict) else {}

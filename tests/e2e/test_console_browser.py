@@ -150,3 +150,23 @@ def test_a_bulk_send_is_paged(stack: RunningStack, page: Any) -> None:
     expect(page.locator("section.messages tr.message[data-status='not recorded']")).to_have_count(
         0, timeout=WAIT_MS
     )
+
+
+def test_campaigns_and_verification_codes_are_shown_when_present(stack: RunningStack, page: Any) -> None:
+    page.goto(stack.info["console_url"])
+    expect(page.locator("section.verifications")).to_have_count(0)  # none yet: no empty section
+    code = stack.api("POST", "/sms/verify-code", {"to": "13811110005", "content": "Your code is 271828"})
+    assert code.status == 200, code.text
+    created = stack.api(
+        "POST",
+        "/sms/campaigns",
+        {"content": "Weekend sale", "kind": "notification", "provider": "230sms", "to": ["13811110006"]},
+    )
+    assert created.status == 202, created.text
+    campaign_id = created.json()["campaign_id"]
+    codes = page.locator("section.verifications")
+    expect(codes).to_contain_text("Your code is 271828", timeout=WAIT_MS)
+    expect(codes).to_contain_text("+8613811110005")
+    campaign = page.locator("section.campaigns tr", has_text=campaign_id)
+    expect(campaign).to_contain_text("done", timeout=WAIT_MS)  # the planner and sender ran
+    expect(page.locator("tr.message", has_text="Weekend sale")).to_contain_text("+8613811110006")
