@@ -4,6 +4,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from smsgw import config
+
 from . import machine
 from .bulk import Baseline, ClientRun, HandlerRun
 from .campaign import CampaignRun
@@ -219,15 +221,19 @@ def dynamodb_rows(handler_runs: list[HandlerRun], receipt: WarmRun | None, poll:
         )
     if receipt is not None:
         shapes = receipt.dynamodb
-        single = shapes.get("UpdateItem x1", 0) == len(receipt.totals) and len(shapes) == 1
+        total = len(receipt.totals)
+        one_write = sum(n for shape, n in shapes.items() if shape.endswith("UpdateItem x1")) == total
+        reads = sum(n for shape, n in shapes.items() if "GetItem" in shape)
+        every = config.Settings.receipt_latency_read_every  # the default: the bench sets none
         rows.append(
             Row(
                 "2 DynamoDB",
                 "per 230sms receipt (callback handler)",
-                "; ".join(f"{shape} in {count}/{len(receipt.totals)}" for shape, count in shapes.items()),
-                "no read before the write",
-                "one UpdateItem, no read",
-                _check((single, "calls")),
+                "; ".join(f"{shape} in {count}/{total}" for shape, count in shapes.items()),
+                "no read before the write; the GetItem is the delivery-latency sample (its submission"
+                " time, kept for the request's other receipts)",
+                f"one UpdateItem each; reads <= 1 in {every} (RECEIPT_LATENCY_READ_EVERY)",
+                _check((one_write and reads * every <= total, "calls")),
             )
         )
     cycles = poll["cycles"]
