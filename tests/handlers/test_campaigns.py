@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from local_stack import queues, resources
+from local_stack import template as tpl
 from smsgw import campaigns as cp
 from smsgw import sending
 from smsgw.campaigns import State, closed_for
@@ -226,16 +227,59 @@ def test_a_sender_killed_after_the_provider_took_the_chunk_leaves_it_unknown(
         raise Killed
 
     monkeypatch.setattr(sending, "dispatch_and_describe", dies_after_sending)
+    clock = Clock("2026-12-01T10:00:00")
+    cp.campaigns().clock = clock
     sender = load_handler("campaign_sender")
     with pytest.raises(Killed):
         sender.lambda_handler(sqs_event("arn:chunks", [chunk]), context(60))
     monkeypatch.setattr(sending, "dispatch_and_describe", real)
+    # Within a sender's lifetime the first one may still be at work: the copy waits, sends nothing.
+    clock.to("2026-12-01T10:01:00")
+    failed = sender.lambda_handler(sqs_event("arn:chunks", [chunk]), context(60))["batchItemFailures"]
+    assert [f["itemIdentifier"] for f in failed] == [chunk["MessageId"]]
+    assert view(invoke, campaign_id)["counts"]["unknown"] == 0
+    clock.to("2026-12-01T10:01:31")  # past IN_FLIGHT_SECONDS: the first sender is certainly gone
     assert sender.lambda_handler(sqs_event("arn:chunks", [chunk]), context(60))["batchItemFailures"] == []
     assert len(stack.sms230.recorded(SEND)) == 1  # not sent again
     seen = view(invoke, campaign_id)
     assert seen["counts"]["unknown"] == 3 and seen["counts"]["submitted"] == 0 and seen["state"] == "done"
     (unknown,) = [r for r in stack.requests() if r["request_id"] == campaign_id]
     assert unknown["status"] == "unknown" and unknown["numbers"].split() == [f"+86{n}" for n in numbers]
+
+
+def test_a_copy_delivered_while_the_chunk_is_sending_is_neither_sent_nor_counted_again(
+    stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQS may hand one message to two senders at once: the second must not call it unknown."""
+    numbers = ["13800138010", "13800138011"]
+    campaign_id = body(create(invoke, {"content": "hi", "kind": "notification", "to": numbers}))[
+        "campaign_id"
+    ]
+    sqs = boto3.client("sqs")
+    plan = sqs.receive_message(QueueUrl=stack.env["CAMPAIGN_PLAN_QUEUE_URL"])["Messages"]
+    load_handler("campaign_planner").lambda_handler(sqs_event("arn:plan", plan), context(60))
+    (chunk,) = sqs.receive_message(QueueUrl=stack.env["CAMPAIGN_QUEUE_URL"])["Messages"]
+    sender, other_container = load_handler("campaign_sender"), load_handler("campaign_sender")
+    real = sending.dispatch_and_describe
+    copies: list[Any] = []
+
+    def copy_arrives_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        copies.append(other_container.lambda_handler(sqs_event("arn:chunks", [chunk]), context(60)))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sending, "dispatch_and_describe", copy_arrives_meanwhile)
+    assert sender.lambda_handler(sqs_event("arn:chunks", [chunk]), context(60))["batchItemFailures"] == []
+    assert [f["itemIdentifier"] for f in copies[0]["batchItemFailures"]] == [chunk["MessageId"]]
+    monkeypatch.setattr(sending, "dispatch_and_describe", real)
+    assert sender.lambda_handler(sqs_event("arn:chunks", [chunk]), context(60))["batchItemFailures"] == []
+    assert len(stack.sms230.recorded(SEND)) == 1
+    counts = view(invoke, campaign_id)["counts"]
+    assert (counts["submitted"], counts["unknown"]) == (2, 0)
+
+
+def test_no_sender_outlives_the_age_after_which_a_marker_means_it_died(stack: Stack) -> None:
+    sender = tpl.functions(stack.template)["CampaignSenderFunction"]
+    assert float(sender.timeout) < cp.IN_FLIGHT_SECONDS
 
 
 class Clock:

@@ -168,6 +168,9 @@ class CampaignSpec:
 # -- the service ----------------------------------------------------------------------------------
 
 CHUNK_VIEW_SECONDS = 1.0  # how old a sender's view of its campaign's state may be
+# Longer than a sender invocation can last (the template's Timeout, 60 s): an intent marker older
+# than this, still not done, was left by a sender that died.
+IN_FLIGHT_SECONDS = 90.0
 
 
 class Campaigns:
@@ -552,6 +555,11 @@ class Campaigns:
         )["Item"]
         if marker["state"] == "done":
             return "duplicate"
+        # SQS may hand the same message to two senders at once: a marker younger than any sender can
+        # run is perhaps still being worked on. Only past that is the first sender certainly gone.
+        age = (self.now() - datetime.fromisoformat(str(marker["started_at"]))).total_seconds()
+        if age < IN_FLIGHT_SECONDS:
+            raise StillSending(IN_FLIGHT_SECONDS - age)
         unknown = st.ProviderRequest(
             provider=str(item.get("provider") or order()[0]),
             key=st.unknown_request_key(),
@@ -617,6 +625,14 @@ class Campaigns:
         )
         if closed:
             logger.info("campaign done", extra={"campaign_id": campaign_id})
+
+
+class StillSending(Exception):
+    """A copy of a chunk whose first sender may still be at work: it comes back in `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the chunk may still be sending; again in {seconds:.0f} s")
+        self.seconds = seconds
 
 
 class Paused(Exception):
@@ -692,11 +708,11 @@ def chunk_record(record: Any) -> None:
     opens and reported failed, so SQS hands it out again then."""
     try:
         campaigns().send_chunk(json.loads(record.body))
-    except Paused as pause:
+    except (Paused, StillSending) as wait:
         service = campaigns()
         service.sqs.change_message_visibility(
             QueueUrl=service.config.queue_url,
             ReceiptHandle=record.receipt_handle,
-            VisibilityTimeout=min(MAX_VISIBILITY_S, max(1, int(pause.seconds) + 1)),
+            VisibilityTimeout=min(MAX_VISIBILITY_S, max(1, int(wait.seconds) + 1)),
         )
         raise
