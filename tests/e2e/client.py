@@ -1,14 +1,16 @@
 """Start, stop and talk to the local stack (`python -m local_stack`) as a subprocess, over HTTP only."""
 
+import contextlib
 import json
 import os
 import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -149,6 +151,20 @@ def _pump(stream: IO[str], lines: "queue.Queue[str | None]") -> None:
 
 def _tail(path: Path, count: int = 40) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-count:])
+
+
+@contextlib.contextmanager
+def running_stack(extra_env: dict[str, str]) -> Iterator[RunningStack]:
+    """The local stack in a subprocess for a `with` block, its log in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="local-stack-") as folder:
+        log_path = Path(folder) / "stderr.log"
+        process, info = start_stack(extra_env, log_path)
+        http = urllib3.PoolManager(maxsize=8)
+        try:
+            yield RunningStack(info, process, log_path, http)
+        finally:
+            http.clear()
+            stop_stack(process, log_path)
 
 
 def start_stack(extra_env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:

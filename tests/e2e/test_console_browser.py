@@ -3,15 +3,12 @@ Playwright's Python API, against the local stack running as `make run` runs it."
 
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import urllib3
 
-from tests.e2e.client import RunningStack, start_stack, stop_stack
+from tests.e2e.client import RunningStack, running_stack
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None:
@@ -38,15 +35,8 @@ WAIT_MS = 15_000  # how long an expectation may wait on this shared machine (not
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[RunningStack]:
-    with tempfile.TemporaryDirectory(prefix="local-stack-") as folder:
-        log_path = Path(folder) / "stderr.log"
-        process, info = start_stack({}, log_path)
-        http = urllib3.PoolManager(maxsize=8)
-        try:
-            yield RunningStack(info, process, log_path, http)
-        finally:
-            http.clear()
-            stop_stack(process, log_path)
+    with running_stack({}) as running:  # one time zone: the pages are what is tested here
+        yield running
 
 
 @pytest.fixture(scope="module")

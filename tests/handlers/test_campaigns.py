@@ -206,17 +206,23 @@ def test_a_redelivered_chunk_is_not_sent_again(stack: Stack, invoke: Invoke) -> 
     assert view(invoke, campaign_id)["counts"]["submitted"] == 2
 
 
-def test_a_sender_killed_after_the_provider_took_the_chunk_leaves_it_unknown(
-    stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    numbers = ["13800138000", "13800138001", "13800138002"]
+def planned(stack: Stack, invoke: Invoke, numbers: list[str]) -> tuple[str, list[dict[str, Any]]]:
+    """A notification campaign created inline and planned: its id and its chunks' SQS messages."""
     campaign_id = body(create(invoke, {"content": "hi", "kind": "notification", "to": numbers}))[
         "campaign_id"
     ]
     sqs = boto3.client("sqs")
     plan = sqs.receive_message(QueueUrl=stack.env["CAMPAIGN_PLAN_QUEUE_URL"])["Messages"]
     load_handler("campaign_planner").lambda_handler(sqs_event("arn:plan", plan), context(60))
-    (chunk,) = sqs.receive_message(QueueUrl=stack.env["CAMPAIGN_QUEUE_URL"])["Messages"]
+    chunks = sqs.receive_message(QueueUrl=stack.env["CAMPAIGN_QUEUE_URL"], MaxNumberOfMessages=10)
+    return campaign_id, chunks["Messages"]
+
+
+def test_a_sender_killed_after_the_provider_took_the_chunk_leaves_it_unknown(
+    stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    numbers = ["13800138000", "13800138001", "13800138002"]
+    campaign_id, (chunk,) = planned(stack, invoke, numbers)
     real = sending.dispatch_and_describe
 
     class Killed(BaseException):
@@ -252,13 +258,7 @@ def test_a_copy_delivered_while_the_chunk_is_sending_is_neither_sent_nor_counted
 ) -> None:
     """SQS may hand one message to two senders at once: the second must not call it unknown."""
     numbers = ["13800138010", "13800138011"]
-    campaign_id = body(create(invoke, {"content": "hi", "kind": "notification", "to": numbers}))[
-        "campaign_id"
-    ]
-    sqs = boto3.client("sqs")
-    plan = sqs.receive_message(QueueUrl=stack.env["CAMPAIGN_PLAN_QUEUE_URL"])["Messages"]
-    load_handler("campaign_planner").lambda_handler(sqs_event("arn:plan", plan), context(60))
-    (chunk,) = sqs.receive_message(QueueUrl=stack.env["CAMPAIGN_QUEUE_URL"])["Messages"]
+    campaign_id, (chunk,) = planned(stack, invoke, numbers)
     sender, other_container = load_handler("campaign_sender"), load_handler("campaign_sender")
     real = sending.dispatch_and_describe
     copies: list[Any] = []
