@@ -22,6 +22,14 @@ Moto 5 deep-copies every table a transaction names before applying it, to roll b
 O(table size) time and memory per transaction (a limits table with thousands of counters costs
 megabytes per verification code request). Here the copy is skipped, and the items the transaction
 names are saved instead and put back if it fails: the same rollback, at the size of the transaction.
+
+5. SQS ReceiveMessage:
+For each message it hands out, Moto 5 checks the retention period by building all of the queue's
+attributes, several counts over every message among them: O(queue) per message received, most of
+Moto's time once a campaign has enqueued a thousand chunks. Here the period is read directly.
+SendMessage builds the same attributes per message only to ask a FIFO queue's
+ContentBasedDeduplication: for a standard queue (which has no such attribute) that question is
+answered without counting anything.
 """
 
 import copy
@@ -31,11 +39,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto import backends
+from moto.core.utils import unix_time
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
+from moto.sqs.models import Queue, SQSBackend
 
 _state = threading.local()
 _installed = False
@@ -91,7 +101,34 @@ def install() -> None:
     Table.query = query  # type: ignore[method-assign]
     _install_item_level_rollback()
     _install_one_request_at_a_time()
+    SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
+    _install_cheap_standard_sends()
     _installed = True
+
+
+def _install_cheap_standard_sends() -> None:
+    original_send: Callable[..., Any] = SQSBackend.send_message
+    original_attributes: Callable[[Any], dict[str, Any]] = Queue.attributes.fget  # type: ignore[attr-defined]
+
+    def send_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        _state.standard_send = not self.get_queue(queue_name).fifo_queue
+        try:
+            return original_send(self, queue_name, *args, **kwargs)
+        finally:
+            _state.standard_send = False
+
+    def attributes(self: Any) -> dict[str, Any]:
+        if getattr(_state, "standard_send", False):
+            return {}  # a standard queue has no FIFO attributes: all that sending asks of them
+        return original_attributes(self)
+
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    Queue.attributes = property(attributes)  # type: ignore[method-assign,assignment]
+
+
+def _within_retention(self: Any, queue_name: str, message: Any) -> bool:
+    queue = self.get_queue(queue_name)
+    return bool(int(queue.message_retention_period) + message.sent_timestamp / 1000 > unix_time())
 
 
 def _install_one_request_at_a_time() -> None:

@@ -2,6 +2,7 @@
 counted in the limits table, shared by separate containers, and used by every paced request."""
 
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,9 +31,15 @@ class Clock:
         self.now += seconds
 
 
-def slots(stack: Stack) -> dict[str, int]:
+def asked(stack: Stack) -> dict[str, int]:
+    """Per slot item: how many requests asked for a place in it."""
     table = boto3.resource("dynamodb").Table(stack.env["LIMITS_TABLE"])
-    return {str(i["pk"]): int(i["used"]) for i in table.scan()["Items"] if str(i["pk"]).startswith("rate#")}
+    return {str(i["pk"]): int(i["asked"]) for i in table.scan()["Items"] if str(i["pk"]).startswith("rate#")}
+
+
+def slots(stack: Stack, per_slot: int = 9) -> dict[str, int]:
+    """Per slot item: the places it gave (the first `per_slot` askers)."""
+    return {key: min(n, per_slot) for key, n in asked(stack).items()}
 
 
 def rate(stack: Stack, client: Any, clock: Clock, per_second: float = 95) -> AccountRate:
@@ -47,6 +54,7 @@ def test_a_slot_holds_a_tenth_of_the_rate_and_the_next_request_waits_for_the_nex
     for _ in range(30):
         limit.acquire()
     assert sorted(slots(stack).values()) == [3, 9, 9, 9]  # 95/s: 9 per 100 ms
+    assert sorted(asked(stack).values()) == [3, 9, 9, 9]  # a full slot is known: no ask is refused
     assert 0.3 <= clock.now - 1_800_000_000.0 < 0.4  # waited three slot boundaries, no more
 
 
@@ -77,10 +85,57 @@ def test_concurrent_containers_never_exceed_a_slot(stack: Stack) -> None:
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(container, pacers))
-    used = slots(stack)
+    used = slots(stack, per_slot=2)
     assert count[0] == sum(used.values()) == 40
     assert max(used.values()) <= 2  # 20/s: 2 per 100 ms, whichever container asked
     assert len(used) >= 20
+
+
+def test_a_request_behind_a_crowd_waits_for_its_own_turn_not_the_next_slot(stack: Stack) -> None:
+    """29 requests asked this 9-place slot first: the 30th's turn is three slots on. It sleeps until
+    then and asks there, once, instead of asking every slot on the way with the whole crowd."""
+    clock = Clock()
+    limit = rate(stack, boto3.client("dynamodb"), clock)
+    first = int(clock() / 0.1)
+    for _ in range(29):
+        limit._ask(first, 1)
+    limit.acquire()
+    assert round(clock() / 0.1) == first + 3
+    assert sorted(asked(stack).values()) == [1, 30]  # this slot and the one three on; none between
+
+
+def test_a_container_asks_once_for_all_of_its_requests_waiting_together(stack: Stack) -> None:
+    """Ten requests of one container (a campaign batch) want places at once: while one ask is in
+    flight the others gather, and the next ask is for all of them. No slot gives more than 9."""
+    client = OneCallAtATime(boto3.client("dynamodb"))
+    asks: list[int] = []
+    real_ask = AccountRate._ask
+
+    class Counted(AccountRate):
+        def _ask(self, slot: int, places: int) -> int:
+            asks.append(places)
+            return real_ask(self, slot, places)
+
+        def _take(self) -> int | None:
+            turn = super()._take()
+            if turn is None:  # a place: the slot it was taken in, as the limiter saw it
+                granted_in.append(int(self.clock() / 0.1))
+            return turn
+
+    limit = Counted(client, stack.env["LIMITS_TABLE"], "230sms", "batch", 95)
+    gate = threading.Barrier(10)
+    granted_in: list[int] = []
+
+    def request(_: int) -> None:
+        gate.wait()
+        limit.acquire()
+
+    with ThreadPoolExecutor(10) as pool:
+        list(pool.map(request, range(10)))
+    assert len(granted_in) == 10
+    assert max(Counter(granted_in).values()) <= 9
+    assert sum(min(n, 9) for n in asked(stack).values()) >= 10
+    assert len(asks) <= 4 and max(asks) > 1  # not one write per request
 
 
 def test_every_230sms_request_takes_a_place_in_the_account_s_rate(

@@ -277,6 +277,124 @@ def test_a_copy_delivered_while_the_chunk_is_sending_is_neither_sent_nor_counted
     assert (counts["submitted"], counts["unknown"]) == (2, 0)
 
 
+def test_a_batch_of_chunks_is_begun_and_recorded_in_one_transaction_each(
+    stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch, count_dynamodb_calls: list[str]
+) -> None:
+    """Ten chunks in one invocation cost what one does: an intent transaction, a record transaction,
+    one completion check, and the asks for rate places."""
+    monkeypatch.setenv("SMS230_BATCH_SIZE", "2")
+    numbers = [f"1380013{n:04d}" for n in range(20)]
+    campaign_id, chunks = planned(stack, invoke, numbers)
+    assert len(chunks) == 10
+    count_dynamodb_calls.clear()
+    sender = load_handler("campaign_sender")
+    assert sender.lambda_handler(sqs_event("arn:chunks", chunks), context(60))["batchItemFailures"] == []
+    assert count_dynamodb_calls.count("TransactWriteItems") == 2
+    assert count_dynamodb_calls.count("GetItem") == 1  # the campaign, once
+    # The completion check, and asks for rate places: at most one per provider request (the
+    # requests waiting together share one).
+    assert 2 <= count_dynamodb_calls.count("UpdateItem") <= 10 + 1
+    assert set(count_dynamodb_calls) == {"TransactWriteItems", "GetItem", "UpdateItem"}
+    assert sorted(sent_230(stack)) == sorted(f"86{n}" for n in numbers)
+    seen = view(invoke, campaign_id)
+    assert seen["state"] == "done" and seen["provider_requests"] == 10
+    assert (seen["counts"]["submitted"], seen["chunks"]) == (20, {"total": 10, "done": 10})
+    requests = [r for r in stack.requests() if r["request_id"] == campaign_id]
+    assert sorted(n for r in requests for n in r["numbers"].split()) == sorted(f"+86{n}" for n in numbers)
+
+
+def test_a_batch_mixing_finished_new_and_cancelled_chunks_sends_only_the_new(
+    stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One intent transaction refused for one chunk (already begun) or one campaign (cancelled)
+    still begins the others."""
+    monkeypatch.setenv("SMS230_BATCH_SIZE", "2")
+    campaign_id, chunks = planned(stack, invoke, [f"1380014{n:04d}" for n in range(6)])
+    other_id, others = planned(stack, invoke, [f"1380015{n:04d}" for n in range(4)])
+    sender = load_handler("campaign_sender")
+    assert sender.lambda_handler(sqs_event("arn:chunks", chunks[:1]), context(60))["batchItemFailures"] == []
+    assert body(cancel(invoke, other_id))["state"] == "cancelled"
+    cp.campaigns()._seen.clear()  # a fresh container: it sees the cancel before the intent does
+    batch = [*chunks, *others]
+    assert sender.lambda_handler(sqs_event("arn:chunks", batch), context(60))["batchItemFailures"] == []
+    assert len(stack.sms230.recorded(SEND)) == 3  # each of the first campaign's chunks, once
+    assert sorted(sent_230(stack)) == sorted(f"861380014{n:04d}" for n in range(6))
+    assert view(invoke, campaign_id)["counts"]["submitted"] == 6
+    assert view(invoke, other_id)["counts"]["submitted"] == 0
+
+
+def test_a_chunk_that_breaks_leaves_the_rest_of_its_batch_recorded(
+    stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMS230_BATCH_SIZE", "2")
+    campaign_id, chunks = planned(stack, invoke, [f"1380016{n:04d}" for n in range(6)])
+    real = sending.dispatch_and_describe
+
+    def second_breaks(request: Any, recipients: Any, *args: Any) -> Any:
+        if recipients[0].national == "13800160002":
+            raise RuntimeError("a bug")
+        return real(request, recipients, *args)
+
+    monkeypatch.setattr(sending, "dispatch_and_describe", second_breaks)
+    clock = Clock("2026-12-01T10:00:00")
+    cp.campaigns().clock = clock
+    sender = load_handler("campaign_sender")
+    failed = sender.lambda_handler(sqs_event("arn:chunks", chunks), context(60))["batchItemFailures"]
+    broken = next(c for c in chunks if "+8613800160002" in c["Body"])
+    assert [f["itemIdentifier"] for f in failed] == [broken["MessageId"]]
+    assert view(invoke, campaign_id)["counts"]["submitted"] == 4
+    monkeypatch.setattr(sending, "dispatch_and_describe", real)
+    clock.to("2026-12-01T10:01:31")  # its copy, past IN_FLIGHT_SECONDS: unknown, not sent
+    assert sender.lambda_handler(sqs_event("arn:chunks", [broken]), context(60))["batchItemFailures"] == []
+    seen = view(invoke, campaign_id)
+    assert (seen["counts"]["submitted"], seen["counts"]["unknown"], seen["state"]) == (4, 2, "done")
+    assert len(stack.sms230.recorded(SEND)) == 2
+
+
+def test_a_message_that_is_not_a_chunk_is_reported_alone(stack: Stack, invoke: Invoke) -> None:
+    campaign_id, (chunk,) = planned(stack, invoke, ["13800170000"])
+    junk = {**chunk, "MessageId": "junk", "Body": "{not json"}
+    sender = load_handler("campaign_sender")
+    failed = sender.lambda_handler(sqs_event("arn:chunks", [junk, chunk]), context(60))["batchItemFailures"]
+    assert failed == [{"itemIdentifier": "junk"}]
+    assert view(invoke, campaign_id)["state"] == "done"
+
+
+def test_senders_start_while_the_list_is_still_being_read_and_the_planner_closes_the_campaign(
+    stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks go to the queue as the list is read, ten at a time: here every one is sent before the
+    planner has read the rest. No sender may close the campaign before the list is read whole; the
+    planner, finding every chunk done, closes it."""
+    monkeypatch.setenv("SMS230_BATCH_SIZE", "2")
+    numbers = [f"1380018{n:04d}" for n in range(50)]  # 25 chunks: three SendMessageBatch calls
+    campaign_id = body(create(invoke, {"content": "hi", "kind": "notification", "to": numbers}))[
+        "campaign_id"
+    ]
+    sqs = boto3.client("sqs")
+    service = cp.campaigns()
+    sender = load_handler("campaign_sender")
+    states: list[str] = []
+    real_batch = service.sqs.send_message_batch
+
+    def then_send_at_once(**kwargs: Any) -> Any:
+        answer = real_batch(**kwargs)
+        got = sqs.receive_message(QueueUrl=stack.env["CAMPAIGN_QUEUE_URL"], MaxNumberOfMessages=10)[
+            "Messages"
+        ]
+        assert sender.lambda_handler(sqs_event("arn:chunks", got), context(60))["batchItemFailures"] == []
+        states.append(view(invoke, campaign_id)["state"])
+        return answer
+
+    monkeypatch.setattr(service.sqs, "send_message_batch", then_send_at_once)
+    plan = sqs.receive_message(QueueUrl=stack.env["CAMPAIGN_PLAN_QUEUE_URL"])["Messages"]
+    load_handler("campaign_planner").lambda_handler(sqs_event("arn:plan", plan), context(60))
+    assert states == ["running", "running", "running"]
+    seen = view(invoke, campaign_id)
+    assert seen["state"] == "done" and seen["chunks"] == {"total": 25, "done": 25}
+    assert seen["counts"]["submitted"] == 50 and sorted(sent_230(stack)) == sorted(f"86{n}" for n in numbers)
+
+
 def test_no_sender_outlives_the_age_after_which_a_marker_means_it_died(stack: Stack) -> None:
     sender = tpl.functions(stack.template)["CampaignSenderFunction"]
     assert float(sender.timeout) < cp.IN_FLIGHT_SECONDS

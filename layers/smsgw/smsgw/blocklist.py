@@ -72,6 +72,14 @@ class Blocklist:
                 found = list(pool.map(self._get_batch, batches))
         return {by_key[key] for keys_found in found for key in keys_found}
 
+    def checker(self, tenant: str | None = None) -> Callable[[list[Recipient]], set[Recipient]]:
+        """`blocked` for a stream of large batches (a campaign's list, read in parts): the tenant's set
+        is read once for all of them; where it cannot be trusted, each batch reads its keys."""
+        members = self._set(tenant)
+        if members is None:
+            return lambda batch: self.blocked(batch, tenant)
+        return lambda batch: {r for r in batch if number_key(r) in members} if members else set()
+
     def _set(self, tenant: str | None) -> set[str] | None:
         """The tenant's blocked number keys, or None where the set cannot be trusted."""
         keys = [{"pk": {"S": _set_key(tenant)}}] + ([] if self.indexed else [{"pk": {"S": INDEXED}}])

@@ -7,6 +7,7 @@ enqueue) -> send_chunk per SQS message -> done. The campaign is one item in the 
 sent twice: a chunk whose marker says it began but never finished reads `unknown`.
 """
 
+import contextvars
 import csv
 import functools
 import io
@@ -14,10 +15,12 @@ import json
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import ClientError
@@ -32,6 +35,10 @@ from .numbers import Recipient, mask, parse_number
 from .observability import count, logger
 from .providers.registry import classes, names, order, provider
 from .send_request import SendRequest, _options, options
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 BEIJING = timedelta(hours=8)
 CAMPAIGN = "CAMPAIGN"
@@ -199,8 +206,7 @@ class Campaigns:
             "created_at": st.now_iso(self.now()),
             "request_id": request_id,
             "source": "upload" if spec.to is None else "inline",
-            "chunks_total": 0,
-            "chunks_done": 0,
+            "chunks_done": 0,  # chunks_total is written once the whole list is read
             "provider_requests": 0,
             **{f"n_{name}": 0 for name in COUNTS},
         }
@@ -378,7 +384,8 @@ class Campaigns:
 
     def plan(self, campaign_id: str) -> dict[str, int]:
         """Read the list, count what cannot be sent, and enqueue the rest in chunks at the provider's
-        cap. Safe to run twice (SQS may deliver twice): the counts are set, not added, and a chunk
+        cap as the list is read: the senders start on the first chunks while the rest is still being
+        read. Safe to run twice (SQS may deliver twice): the counts are set, not added, and a chunk
         enqueued again finds its marker."""
         item = self._campaign(campaign_id)
         if item is None or item["state"] in (State.CANCELLED, State.DONE, State.DRAFT):
@@ -387,28 +394,27 @@ class Campaigns:
             self._set_state(campaign_id, State.RUNNING, only_from=(State.SCHEDULED,))
         body = self.s3.get_object(Bucket=self.config.bucket, Key=_list_key(campaign_id))["Body"].read()
         text = body.decode("utf-8", errors="replace")
-        config = settings()
+        allowed = settings().allowed_countries
+        cap = provider(item.get("provider") or order()[0]).batch_size
+        enqueue = _Enqueuer(
+            self.sqs, self.config.queue_url, campaign_id, cap, blocklist().checker(item.get("tenant"))
+        )
         seen: set[Recipient] = set()
-        valid: list[Recipient] = []
         invalid: list[tuple[int, str, str]] = []
         total = 0
         for line_no, entry in _entries(text.splitlines(), header=item.get("source") == "upload"):
             total += 1
-            recipient, reason = _parse(entry, config.allowed_countries)
+            recipient, reason = _parse(entry, allowed)
             if recipient is None:
                 invalid.append((line_no, mask(entry), reason))
-            elif recipient not in seen and len(valid) < self.config.max_recipients:
+            elif recipient not in seen and len(seen) < self.config.max_recipients:
                 seen.add(recipient)
-                valid.append(recipient)
+                enqueue.add(recipient)
             elif recipient not in seen:
                 invalid.append(
                     (line_no, mask(entry), f"over the campaign maximum of {self.config.max_recipients}")
                 )
-        blocked = blocklist().blocked(valid, item.get("tenant")) if valid else set()
-        sendable = [r for r in valid if r not in blocked]
-        first = item.get("provider") or order()[0]
-        cap = provider(first).batch_size
-        chunks = [sendable[i : i + cap] for i in range(0, len(sendable), cap)]
+        enqueue.flush()
         if invalid:
             report = io.StringIO()
             writer = csv.writer(report)
@@ -420,6 +426,7 @@ class Campaigns:
                 Body=report.getvalue().encode(),
                 ContentType="text/csv",
             )
+        # The total is written last: until then no sender can close the campaign (see _finish).
         self.table.update_item(
             Key={"pk": _pk(campaign_id), "sk": CAMPAIGN},
             UpdateExpression="SET n_total = :t, n_invalid = :i, n_blocked = :b, n_queued = :q,"
@@ -427,73 +434,70 @@ class Campaigns:
             ExpressionAttributeValues={
                 ":t": total,
                 ":i": len(invalid),
-                ":b": len(blocked),
-                ":q": len(sendable),
-                ":c": len(chunks),
+                ":b": enqueue.blocked,
+                ":q": enqueue.queued,
+                ":c": enqueue.chunks,
             },
         )
-        messages = [
-            json.dumps({"campaign_id": campaign_id, "chunk": n, "numbers": [r.e164 for r in chunk]})
-            for n, chunk in enumerate(chunks)
-        ]
-        for start in range(0, len(messages), SQS_BATCH):
-            entries = [
-                {"Id": str(i), "MessageBody": m} for i, m in enumerate(messages[start : start + SQS_BATCH])
-            ]
-            answer = self.sqs.send_message_batch(QueueUrl=self.config.queue_url, Entries=entries)
-            if answer.get("Failed"):
-                raise RuntimeError(
-                    f"SQS refused {len(answer['Failed'])} chunks of {campaign_id}"
-                )  # retried whole
-        if not chunks:
-            self._set_state(campaign_id, State.DONE, finished_at=st.now_iso(self.now()))
+        self._close_if_done(campaign_id)  # every chunk may have been sent before the list was read
         logger.info(
             "campaign planned",
-            extra={"campaign_id": campaign_id, "chunks": len(chunks), "invalid": len(invalid)},
+            extra={"campaign_id": campaign_id, "chunks": enqueue.chunks, "invalid": len(invalid)},
         )
         return {
-            "chunks": len(chunks),
-            "queued": len(sendable),
+            "chunks": enqueue.chunks,
+            "queued": enqueue.queued,
             "invalid": len(invalid),
-            "blocked": len(blocked),
+            "blocked": enqueue.blocked,
         }
+
+    def _close_if_done(self, campaign_id: str) -> None:
+        """Done once every chunk of a fully read list is done (a condition on the counters)."""
+        closed = self._set_state(
+            campaign_id,
+            State.DONE,
+            only_from=(State.RUNNING, State.PAUSED),
+            extra_condition="attribute_exists(chunks_total) AND chunks_done >= chunks_total",
+            finished_at=st.now_iso(self.now()),
+        )
+        if closed:
+            logger.info("campaign done", extra={"campaign_id": campaign_id})
 
     # -- the sender --------------------------------------------------------------------------------
 
-    def send_chunk(self, message: dict[str, Any]) -> str:
-        """One chunk: returns what happened ("sent", "duplicate", "unknown", "cancelled"); raises
-        Paused when a marketing campaign is outside its window (the message waits for the opening)."""
-        campaign_id, chunk = str(message["campaign_id"]), int(message["chunk"])
-        item = self._campaign_for_chunk(campaign_id)
-        if item is None or item["state"] == State.CANCELLED:
-            return "cancelled"
-        if item["kind"] == CampaignKind.MARKETING and (wait := closed_for(self.now(), self.config.window)):
-            if self._set_state(campaign_id, State.PAUSED, only_from=(State.RUNNING,)):
-                logger.info("campaign paused for the night", extra={"campaign_id": campaign_id})
-            raise Paused(wait)
-        if item["state"] == State.PAUSED:
-            self._set_state(campaign_id, State.RUNNING, only_from=(State.PAUSED,))
-        numbers = [str(n) for n in message["numbers"]]
-        begun = self._intend(campaign_id, chunk)
-        if begun == "cancelled":
-            return begun
-        if begun == "again":
-            return self._redelivered(item, campaign_id, chunk, numbers)
-        recipients = [parse_number(n) for n in numbers]
-        request = SendRequest(
-            recipients, str(item["content"]), item.get("provider"), dict(item.get("options", {}))
-        )
-        from .sending import dispatch_and_describe  # noqa: PLC0415 - the send machinery, only here
-
-        try:
-            requests, refused = dispatch_and_describe(request, recipients, campaign_id, item.get("tenant"))
-        except NothingSent as error:
-            requests, refused = [], len(recipients)
-            logger.warning(
-                "campaign chunk refused", extra={"campaign_id": campaign_id, "error": str(error.error)}
-            )
-        self._finish(campaign_id, chunk, requests, refused)
-        return "sent"
+    def send_chunks(self, chunks: list["Chunk"]) -> dict["Chunk", "str | Exception"]:
+        """One invocation's chunks: begun together (one transaction of intent markers), sent
+        concurrently at the account's shared rate, recorded together (one transaction). Each chunk
+        ends "sent", "duplicate", "unknown" or "cancelled", or waits (Paused outside a marketing
+        window, StillSending while another sender may hold it): its message comes back later."""
+        ended: dict[Chunk, str | Exception] = {}
+        ready: list[tuple[Chunk, dict[str, Any]]] = []
+        for campaign_id, mine in _by_campaign(chunks).items():
+            item = self._campaign_for_chunk(campaign_id)
+            if item is None or item["state"] == State.CANCELLED:
+                ended |= dict.fromkeys(mine, "cancelled")
+                continue
+            if item["kind"] == CampaignKind.MARKETING and (
+                wait := closed_for(self.now(), self.config.window)
+            ):
+                if self._set_state(campaign_id, State.PAUSED, only_from=(State.RUNNING,)):
+                    logger.info("campaign paused for the night", extra={"campaign_id": campaign_id})
+                ended |= dict.fromkeys(mine, Paused(wait))
+                continue
+            if item["state"] == State.PAUSED:
+                self._set_state(campaign_id, State.RUNNING, only_from=(State.PAUSED,))
+            ready += [(chunk, item) for chunk in mine]
+        begun: list[tuple[Chunk, dict[str, Any]]] = []
+        for (chunk, item), intent in zip(ready, self._intend([c for c, _ in ready]), strict=True):
+            if intent == "begun":
+                begun.append((chunk, item))
+            elif intent == "again":
+                ended[chunk] = self._redelivered(item, chunk)
+            else:
+                ended[chunk] = intent
+        sent, broke = self._dispatch_all(begun)
+        self._finish(sent)
+        return ended | broke | dict.fromkeys((chunk for chunk, _, _ in sent), "sent")
 
     def _campaign_for_chunk(self, campaign_id: str) -> dict[str, Any] | None:
         """The campaign as its sender needs it, read at most once a CHUNK_VIEW_SECONDS per container:
@@ -510,48 +514,105 @@ class Campaigns:
             self._seen[campaign_id] = (now, item)
         return item
 
-    def _intend(self, campaign_id: str, chunk: int) -> str:
-        """The chunk's intent marker, written only if absent and while the campaign is not cancelled,
-        in one transaction: "begun", "again" (the marker was there) or "cancelled"."""
+    def _intend(self, chunks: list["Chunk"]) -> list[str]:
+        """Each chunk's intent marker, written only if absent and while its campaign is not cancelled,
+        all in one transaction: per chunk "begun", "again" (its marker was there) or "cancelled".
+        A transaction is all or nothing: one refused item leaves the others to be tried again."""
         name = self.table.name
-        marker = {"pk": _pk(campaign_id), "sk": f"chunk#{chunk}", "state": "sending"}
-        try:
-            self.table.meta.client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": name,
-                            "Item": marker | {"started_at": st.now_iso(self.now())},
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "ConditionCheck": {
-                            "TableName": name,
-                            "Key": {"pk": _pk(campaign_id), "sk": CAMPAIGN},
-                            "ConditionExpression": "#s <> :cancelled",
-                            "ExpressionAttributeNames": {"#s": "state"},
-                            "ExpressionAttributeValues": {":cancelled": str(State.CANCELLED)},
-                        }
-                    },
-                ]
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
-            if reasons[:1] == ["ConditionalCheckFailed"]:
-                return "again"
-            if reasons[1:2] == ["ConditionalCheckFailed"]:
-                return "cancelled"
-            raise
-        return "begun"
+        found: dict[Chunk, str] = {}
+        while todo := [c for c in chunks if c not in found]:
+            campaign_ids = list(dict.fromkeys(c.campaign_id for c in todo))
+            started = st.now_iso(self.now())
+            markers = [
+                {
+                    "Put": {
+                        "TableName": name,
+                        "Item": {"pk": _pk(c.campaign_id), "sk": _chunk_sk(c), "state": "sending"}
+                        | {"started_at": started},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+                for c in todo
+            ]
+            checks = [
+                {
+                    "ConditionCheck": {
+                        "TableName": name,
+                        "Key": {"pk": _pk(campaign_id), "sk": CAMPAIGN},
+                        "ConditionExpression": "#s <> :cancelled",
+                        "ExpressionAttributeNames": {"#s": "state"},
+                        "ExpressionAttributeValues": {":cancelled": str(State.CANCELLED)},
+                    }
+                }
+                for campaign_id in campaign_ids
+            ]
+            try:
+                self.table.meta.client.transact_write_items(TransactItems=markers + checks)
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+                refused = {i for i, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
+                if not refused:
+                    raise
+                cancelled = {campaign_ids[i - len(todo)] for i in refused if i >= len(todo)}
+                for i, chunk in enumerate(todo):
+                    if chunk.campaign_id in cancelled:
+                        found[chunk] = "cancelled"
+                    elif i in refused:
+                        found[chunk] = "again"
+                continue
+            found |= dict.fromkeys(todo, "begun")
+        return [found[c] for c in chunks]
 
-    def _redelivered(self, item: dict[str, Any], campaign_id: str, chunk: int, numbers: list[str]) -> str:
+    def _dispatch_all(
+        self, begun: list[tuple["Chunk", dict[str, Any]]]
+    ) -> tuple[list[tuple["Chunk", list[st.ProviderRequest], int]], dict["Chunk", Exception]]:
+        """Send the begun chunks at once (the shared account rate paces them): per chunk, the
+        provider requests to record and how many numbers were certainly not sent; apart, the chunks
+        whose sending broke (their markers stay: a copy later reads them `unknown`)."""
+        context = contextvars.copy_context()  # the deadline and log keys reach the pool's threads
+
+        def attempt(pair: tuple[Chunk, dict[str, Any]]) -> Any:
+            try:
+                return context.copy().run(self._dispatch, *pair)
+            except Exception as error:
+                logger.exception("campaign chunk broke", extra={"campaign_id": pair[0].campaign_id})
+                return pair[0], error
+
+        if len(begun) <= 1:
+            results = [attempt(pair) for pair in begun]
+        else:
+            with ThreadPoolExecutor(max_workers=len(begun)) as pool:
+                results = list(pool.map(attempt, begun))
+        sent = [r for r in results if len(r) == 3]
+        return sent, dict(r for r in results if len(r) == 2)
+
+    @staticmethod
+    def _dispatch(chunk: "Chunk", item: dict[str, Any]) -> tuple["Chunk", list[st.ProviderRequest], int]:
+        from .sending import dispatch_and_describe  # noqa: PLC0415 - the send machinery, only here
+
+        recipients = [parse_number(n) for n in chunk.numbers]
+        request = SendRequest(
+            recipients, str(item["content"]), item.get("provider"), dict(item.get("options", {}))
+        )
+        try:
+            requests, refused = dispatch_and_describe(
+                request, recipients, chunk.campaign_id, item.get("tenant")
+            )
+        except NothingSent as error:
+            requests, refused = [], len(recipients)
+            logger.warning(
+                "campaign chunk refused",
+                extra={"campaign_id": chunk.campaign_id, "error": str(error.error)},
+            )
+        return chunk, requests, refused
+
+    def _redelivered(self, item: dict[str, Any], chunk: "Chunk") -> "str | Waiting":
         """The chunk was begun before. Finished: nothing to do. Not finished: its provider call may
         have gone out, so its numbers are recorded `unknown`, never sent again."""
         marker = self.table.get_item(
-            Key={"pk": _pk(campaign_id), "sk": f"chunk#{chunk}"}, ConsistentRead=True
+            Key={"pk": _pk(chunk.campaign_id), "sk": _chunk_sk(chunk)}, ConsistentRead=True
         )["Item"]
         if marker["state"] == "done":
             return "duplicate"
@@ -559,88 +620,202 @@ class Campaigns:
         # run is perhaps still being worked on. Only past that is the first sender certainly gone.
         age = (self.now() - datetime.fromisoformat(str(marker["started_at"]))).total_seconds()
         if age < IN_FLIGHT_SECONDS:
-            raise StillSending(IN_FLIGHT_SECONDS - age)
+            return StillSending(IN_FLIGHT_SECONDS - age)
         unknown = st.ProviderRequest(
             provider=str(item.get("provider") or order()[0]),
             key=st.unknown_request_key(),
-            numbers=numbers,
+            numbers=chunk.numbers,
             status=Status.UNKNOWN,
-            request_id=campaign_id,
+            request_id=chunk.campaign_id,
             kind=Kind.BULK,
             segments=count_segments(str(item["content"])).count,
             tenant=item.get("tenant"),
         )
-        self._finish(campaign_id, chunk, [unknown], 0)
+        self._finish([(chunk, [unknown], 0)])
         count("CampaignChunksUnknown", 1)
         return "unknown"
 
-    def _finish(self, campaign_id: str, chunk: int, requests: list[st.ProviderRequest], refused: int) -> None:
-        """Record the chunk's provider requests, mark it done and count it, in one transaction."""
+    def _finish(self, sent: list[tuple["Chunk", list[st.ProviderRequest], int]]) -> None:
+        """Record the chunks' provider requests, mark them done and count them on their campaigns, in
+        one transaction (more only past DynamoDB's 100 items); then the last chunk closes its
+        campaign (a condition on the counters just added)."""
+        if not sent:
+            return
         store = st.message_store()
         now = self.now()
-        submitted = sum(len(r.numbers) - r.dropped for r in requests if r.status is Status.SUBMITTED)
-        unknown = sum(len(r.numbers) for r in requests if r.status is Status.UNKNOWN)
-        dropped = sum(r.dropped for r in requests if r.status is Status.SUBMITTED)
-        client = self.table.meta.client  # the resource's client: plain values, as the table takes
         name = self.table.name
-        writes: list[dict[str, Any]] = [
-            {"Put": {"TableName": name, "Item": store.request_item(r, now)}} for r in requests
+        for group in _transactions(sent):
+            writes: list[dict[str, Any]] = []
+            totals: dict[str, dict[str, int]] = {}
+            for chunk, requests, refused in group:
+                writes += [{"Put": {"TableName": name, "Item": store.request_item(r, now)}} for r in requests]
+                writes.append(
+                    {
+                        "Update": {
+                            "TableName": name,
+                            "Key": {"pk": _pk(chunk.campaign_id), "sk": _chunk_sk(chunk)},
+                            "UpdateExpression": "SET #s = :done, finished_at = :now",
+                            "ExpressionAttributeNames": {"#s": "state"},
+                            "ExpressionAttributeValues": {":done": "done", ":now": st.now_iso(now)},
+                        }
+                    }
+                )
+                total = totals.setdefault(chunk.campaign_id, dict.fromkeys((":s", ":u", ":r", ":c", ":p"), 0))
+                for key, value in _chunk_counts(requests, refused).items():
+                    total[key] += value
+            writes += [
+                {
+                    "Update": {
+                        "TableName": name,
+                        "Key": {"pk": _pk(campaign_id), "sk": CAMPAIGN},
+                        "UpdateExpression": "ADD n_submitted :s, n_unknown :u, n_rejected :r,"
+                        " chunks_done :c, provider_requests :p",
+                        "ExpressionAttributeValues": total,
+                    }
+                }
+                for campaign_id, total in totals.items()
+            ]
+            self.table.meta.client.transact_write_items(TransactItems=writes)
+        for campaign_id in dict.fromkeys(chunk.campaign_id for chunk, _, _ in sent):
+            self._close_if_done(campaign_id)
+
+
+class _Enqueuer:
+    """The planner's output: numbers gathered SQS_BATCH chunks at a time, checked against the
+    blocklist, cut at the provider's cap and sent to the chunk queue in one SendMessageBatch."""
+
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        campaign_id: str,
+        cap: int,
+        blocked_among: Callable[[list[Recipient]], set[Recipient]],
+    ) -> None:
+        self.sqs, self.queue_url, self.campaign_id, self.cap = sqs, queue_url, campaign_id, cap
+        self.blocked_among = blocked_among
+        self.pending: list[Recipient] = []
+        self.chunks = self.queued = self.blocked = 0
+
+    def add(self, recipient: Recipient) -> None:
+        self.pending.append(recipient)
+        if len(self.pending) >= self.cap * SQS_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        part, self.pending = self.pending, []
+        stopped = self.blocked_among(part)
+        sendable = [r for r in part if r not in stopped] if stopped else part
+        self.blocked += len(stopped)
+        self.queued += len(sendable)
+        entries = [
+            {
+                "Id": str(i),
+                "MessageBody": json.dumps(
+                    {
+                        "campaign_id": self.campaign_id,
+                        "chunk": self.chunks + i,
+                        "numbers": [r.e164 for r in sendable[start : start + self.cap]],
+                    }
+                ),
+            }
+            for i, start in enumerate(range(0, len(sendable), self.cap))
         ]
-        writes.append(
-            {
-                "Update": {
-                    "TableName": name,
-                    "Key": {"pk": _pk(campaign_id), "sk": f"chunk#{chunk}"},
-                    "UpdateExpression": "SET #s = :done, finished_at = :now",
-                    "ExpressionAttributeNames": {"#s": "state"},
-                    "ExpressionAttributeValues": {":done": "done", ":now": st.now_iso(now)},
-                }
-            }
-        )
-        writes.append(
-            {
-                "Update": {
-                    "TableName": name,
-                    "Key": {"pk": _pk(campaign_id), "sk": CAMPAIGN},
-                    "UpdateExpression": "ADD n_submitted :s, n_unknown :u, n_rejected :r,"
-                    " chunks_done :one, provider_requests :p",
-                    "ExpressionAttributeValues": {
-                        ":s": submitted,
-                        ":u": unknown,
-                        ":r": refused + dropped,
-                        ":one": 1,
-                        ":p": sum(1 for r in requests if r.status is not Status.UNKNOWN),
-                    },
-                }
-            }
-        )
-        client.transact_write_items(TransactItems=writes)
-        # The last chunk to finish closes the campaign (a condition on the counters just added).
-        closed = self._set_state(
-            campaign_id,
-            State.DONE,
-            only_from=(State.RUNNING, State.PAUSED),
-            extra_condition="chunks_done >= chunks_total",
-            finished_at=st.now_iso(now),
-        )
-        if closed:
-            logger.info("campaign done", extra={"campaign_id": campaign_id})
+        if not entries:
+            return
+        answer = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        if answer.get("Failed"):
+            raise RuntimeError(f"SQS refused {len(answer['Failed'])} chunks of {self.campaign_id}")  # retried
+        self.chunks += len(entries)
 
 
-class StillSending(Exception):
+@dataclass(frozen=True)
+class Chunk:
+    """One message of the chunk queue: up to the provider's cap of a campaign's numbers."""
+
+    campaign_id: str
+    index: int
+    numbers: list[str] = field(hash=False, compare=False)
+    message_id: str = ""  # SQS's, to report the chunk failed
+    receipt_handle: str = ""  # SQS's, to hide it until it may go
+
+    @classmethod
+    def from_record(cls, record: "SQSRecord") -> "Chunk":
+        body = json.loads(record.body)
+        return cls(
+            str(body["campaign_id"]),
+            int(body["chunk"]),
+            [str(n) for n in body["numbers"]],
+            record.message_id,
+            record.receipt_handle,
+        )
+
+
+TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
+
+
+def _transactions(
+    sent: list[tuple[Chunk, list[st.ProviderRequest], int]],
+) -> list[list[tuple[Chunk, list[st.ProviderRequest], int]]]:
+    """The chunks grouped so that each group (its requests, markers and one counter update per
+    campaign) fits one transaction; a chunk is never split."""
+    groups: list[list[tuple[Chunk, list[st.ProviderRequest], int]]] = [[]]
+    size = 0
+    for entry in sent:
+        need = len(entry[1]) + 2  # its requests, its marker, perhaps its campaign's counters
+        if groups[-1] and size + need > TRANSACTION_ITEMS:
+            groups.append([])
+            size = 0
+        groups[-1].append(entry)
+        size += need
+    return groups
+
+
+def _chunk_counts(requests: list[st.ProviderRequest], refused: int) -> dict[str, int]:
+    """What one chunk adds to its campaign's counters."""
+    submitted = [r for r in requests if r.status is Status.SUBMITTED]
+    return {
+        ":s": sum(len(r.numbers) - r.dropped for r in submitted),
+        ":u": sum(len(r.numbers) for r in requests if r.status is Status.UNKNOWN),
+        ":r": refused + sum(r.dropped for r in submitted),
+        ":c": 1,
+        ":p": sum(1 for r in requests if r.status is not Status.UNKNOWN),
+    }
+
+
+def _by_campaign(chunks: list[Chunk]) -> dict[str, list[Chunk]]:
+    grouped: dict[str, list[Chunk]] = {}
+    for chunk in chunks:
+        grouped.setdefault(chunk.campaign_id, []).append(chunk)
+    return grouped
+
+
+def _chunk_sk(chunk: Chunk) -> str:
+    return f"chunk#{chunk.index}"
+
+
+class Waiting(Exception):
+    """A chunk that cannot go now: its message is hidden for `seconds` and reported failed."""
+
+    def __init__(self, message: str, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
+class StillSending(Waiting):
     """A copy of a chunk whose first sender may still be at work: it comes back in `seconds`."""
 
     def __init__(self, seconds: float) -> None:
-        super().__init__(f"the chunk may still be sending; again in {seconds:.0f} s")
-        self.seconds = seconds
+        super().__init__(f"the chunk may still be sending; again in {seconds:.0f} s", seconds)
 
 
-class Paused(Exception):
+class Paused(Waiting):
     """A marketing chunk outside the window: it waits `seconds` (the SQS message's visibility)."""
 
     def __init__(self, seconds: float) -> None:
-        super().__init__(f"outside the marketing window for {seconds:.0f} s")
-        self.seconds = seconds
+        super().__init__(f"outside the marketing window for {seconds:.0f} s", seconds)
 
 
 def _pk(campaign_id: str) -> str:
@@ -703,16 +878,31 @@ def plan_record(record: Any) -> None:
     campaigns().plan(str(json.loads(record.body)["campaign_id"]))
 
 
-def chunk_record(record: Any) -> None:
-    """One chunk. Paused (outside the marketing window): the message is hidden until the window
-    opens and reported failed, so SQS hands it out again then."""
-    try:
-        campaigns().send_chunk(json.loads(record.body))
-    except (Paused, StillSending) as wait:
-        service = campaigns()
-        service.sqs.change_message_visibility(
+def chunk_batch(records: Iterable["SQSRecord"]) -> "PartialItemFailureResponse":
+    """The chunk queue's batch (partial batch response): a chunk that must wait is hidden until it may
+    go; it, and any chunk that failed, is reported for SQS to hand out again."""
+    service = campaigns()
+    chunks: list[Chunk] = []
+    failed: list[str] = []
+    for record in records:
+        try:
+            chunks.append(Chunk.from_record(record))
+        except (ValueError, KeyError, TypeError):
+            logger.exception("not a chunk", extra={"message_id": record.message_id})
+            failed.append(record.message_id)
+    ended = service.send_chunks(chunks)
+    waiting = [(chunk, wait) for chunk, wait in ended.items() if isinstance(wait, Waiting)]
+    if waiting:
+        service.sqs.change_message_visibility_batch(
             QueueUrl=service.config.queue_url,
-            ReceiptHandle=record.receipt_handle,
-            VisibilityTimeout=min(MAX_VISIBILITY_S, max(1, int(wait.seconds) + 1)),
+            Entries=[
+                {
+                    "Id": str(i),
+                    "ReceiptHandle": chunk.receipt_handle,
+                    "VisibilityTimeout": min(MAX_VISIBILITY_S, max(1, int(wait.seconds) + 1)),
+                }
+                for i, (chunk, wait) in enumerate(waiting)
+            ],
         )
-        raise
+    failed += [chunk.message_id for chunk, outcome in ended.items() if isinstance(outcome, Exception)]
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

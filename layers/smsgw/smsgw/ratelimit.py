@@ -3,20 +3,30 @@
 poller's queries of all Lambda containers count against the same slots.
 
 Time is cut into slots of 100 ms, each allowing rate/10 requests (rounded down, at least one),
-counted in one DynamoDB item per slot (limits table, `rate#<provider>#<account>#<slot>`) by a
-conditional ADD: a request takes a place in the current slot or waits for the next. Any one-second
-window overlaps at most 11 slots, so at 95/s no second holds more than 11 x 9 = 99 requests. Each
-provider request costs one small write; slot items expire after a minute.
+counted in one DynamoDB item per slot (limits table, `rate#<provider>#<account>#<slot>`): a request
+adds one to its slot's `asked` and learns its place; the first rate/10 places go. Any one-second
+window overlaps at most 11 slots, so at 95/s no second holds more than 11 x 9 = 99 requests.
+
+Two things keep the writes far below one per request when many requests contend:
+- A container asks once for all of its requests waiting at that moment (the chunks of a campaign
+  batch, the requests of a bulk send): the places it gets are used by those requests within the
+  slot, and any left over when the slot ends are simply not used.
+- A request over a full slot knows how many places were asked before it, so it waits for the slot
+  where its turn comes (the 10th asker of a 9-place slot tries the next one, the 30th the one three
+  on) instead of every loser asking the next slot together.
+- Near the end of a slot, where the answer would arrive after the slot ends (asks are timed), the
+  ask is for the next slot: places granted too late would be places lost.
+Slot items expire after a minute.
 """
 
 import functools
 import hashlib
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
 
 from .config import settings
 from .observability import count
@@ -44,37 +54,70 @@ class AccountRate:
         self.per_slot = max(1, int(per_second * SLOT_SECONDS))
         self.clock = clock
         self.sleep = sleep
+        self._asking = threading.Lock()  # one ask in flight per container; the others gather meanwhile
+        self._counting = threading.Lock()
+        self._waiting = 0  # this container's requests wanting a place now
+        self._held = (0, 0)  # (slot, places) asked for together and not yet taken
+        self._not_before = 0  # the slot where this container's turn comes next
+        self._ask_seconds = 0.0  # how long an ask takes here, recently
 
     def acquire(self) -> None:
-        waited = False
-        while True:
-            now = self.clock()
-            slot = int(now / SLOT_SECONDS)
-            if self._take(slot, now):
-                if waited:
-                    count("RateLimitWaits", 1, self.provider)
-                return
-            waited = True
-            self.sleep(max(0.0, (slot + 1) * SLOT_SECONDS - self.clock()))
-
-    def _take(self, slot: int, now: float) -> bool:
+        with self._counting:
+            self._waiting += 1
         try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": f"{self.key}#{slot}"}},
-                UpdateExpression="ADD used :one SET expires_at = if_not_exists(expires_at, :expires)",
-                ConditionExpression="attribute_not_exists(used) OR used < :cap",
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":cap": {"N": str(self.per_slot)},
-                    ":expires": {"N": str(int(now) + 60)},
-                },
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+            waited = False
+            while (turn := self._take()) is not None:
+                waited = True
+                self.sleep(max(0.0, turn * SLOT_SECONDS - self.clock()))
+            if waited:
+                count("RateLimitWaits", 1, self.provider)
+        finally:
+            with self._counting:
+                self._waiting -= 1
+
+    def _take(self) -> int | None:
+        """A place in the current slot (None): one held from this container's last ask, or one more
+        ask for every request of this container waiting now (a batch's requests cost one write).
+        Otherwise the slot to try again at."""
+        with self._asking:
+            now = self.clock()
+            current = int(now / SLOT_SECONDS)
+            held_slot, held = self._held
+            if held and held_slot >= current:
+                if held_slot > current:  # asked ahead: the places are for a slot still to come
+                    return held_slot
+                self._held = (current, held - 1)
+                return None
+            slot = max(current, self._not_before)
+            if slot == current and (current + 1) * SLOT_SECONDS - now < self._ask_seconds:
+                slot += 1  # the answer would come after this slot ends, with its places unusable
+            wanted = min(self._waiting, self.per_slot)
+            last = self._ask(slot, wanted)
+            self._ask_seconds = 0.8 * self._ask_seconds + 0.2 * max(0.0, self.clock() - now)
+            first = last - wanted + 1
+            granted = max(0, min(last, self.per_slot) - first + 1)
+            # Everyone in the slot's line so far comes first: this container's next turn is after them.
+            self._not_before = slot + (last if granted else first - 1) // self.per_slot
+            self._held = (slot, granted)
+            if granted and slot == int(self.clock() / SLOT_SECONDS):
+                self._held = (slot, granted - 1)
+                return None
+            # Granted for a slot to come: wait for it. Granted for one that ended meanwhile: lost.
+            return slot if granted and slot > current else self._not_before
+
+    def _ask(self, slot: int, places: int) -> int:
+        """Ask for `places` more places in `slot`: the last of them in the slot's line (1-based)."""
+        answer = self.client.update_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": f"{self.key}#{slot}"}},
+            UpdateExpression="ADD asked :n SET expires_at = if_not_exists(expires_at, :expires)",
+            ExpressionAttributeValues={
+                ":n": {"N": str(places)},
+                ":expires": {"N": str(int(slot * SLOT_SECONDS) + 60)},
+            },
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(answer["Attributes"]["asked"]["N"])
 
 
 def install() -> None:

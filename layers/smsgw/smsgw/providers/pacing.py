@@ -15,7 +15,9 @@ class SharedLimit(Protocol):
 
 
 class RequestPacer:
-    """Spaces requests evenly to stay within an account's requests-per-second limit (per container)."""
+    """Keeps one account's requests within its requests-per-second limit: spaced evenly within the
+    container, or, where a shared limit is plugged in, by that limit alone (it holds every container,
+    this one included; spacing here as well would only leave its places unused)."""
 
     def __init__(self, per_second: float, shared: SharedLimit | None = None) -> None:
         self.interval = 1.0 / per_second
@@ -24,14 +26,15 @@ class RequestPacer:
         self._lock = threading.Lock()
 
     def wait(self) -> None:
+        if self.shared is not None:
+            self.shared.acquire()
+            return
         with self._lock:
             now = time.monotonic()
             slot = max(now, self._next)
             self._next = slot + self.interval
         if slot > now:
             time.sleep(slot - now)
-        if self.shared is not None:
-            self.shared.acquire()
 
 
 _pacers: dict[tuple[str, str, float], RequestPacer] = {}
