@@ -86,7 +86,8 @@ def test_concurrent_containers_never_exceed_a_slot(stack: Stack) -> None:
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(container, pacers))
     used = slots(stack, per_slot=2)
-    assert count[0] == sum(used.values()) == 40
+    # Every request had a place; a place granted after its slot ended is lost, never used late.
+    assert count[0] == 40 <= sum(used.values())
     assert max(used.values()) <= 2  # 20/s: 2 per 100 ms, whichever container asked
     assert len(used) >= 20
 

@@ -1,8 +1,9 @@
 import phonenumbers
 import pytest
 
+from smsgw.campaigns import _entries, _parse, _read
 from smsgw.errors import ValidationError
-from smsgw.numbers import Recipient, mask, parse_number, parse_recipients
+from smsgw.numbers import Recipient, mask, parse_number, parse_recipients, trusted_e164
 from smsgw.providers.cmessages import CMessages
 from smsgw.providers.sms230 import Sms230
 from tests.conftest import client_for
@@ -117,3 +118,41 @@ def test_plain_chinese_mobiles_skip_phonenumbers_and_get_what_it_would_give(
     assert {raw: parse_number(raw) for raw in samples} == expected
     with pytest.raises(TypeError):  # anything else still goes through phonenumbers
         parse_number("+86 170 7244 0811")
+
+
+@pytest.mark.parametrize("e164", ["+8613800138000", "+8617072440811", "+16502530000", "+442079460958"])
+def test_a_number_the_gateway_wrote_reads_back_as_it_was_parsed(e164: str) -> None:
+    assert trusted_e164(e164) == parse_number(e164)
+
+
+def test_a_campaign_list_read_line_by_line_gives_what_parsing_each_entry_gives() -> None:
+    """The planner's one-match reading of plain Chinese mobile lines agrees with the general path
+    (first CSV cell, quotes, header, any number) on every kind of line."""
+    lines = [
+        "phone,name",
+        "13800138000",
+        "+8613800138001,Li Lei",
+        '"13800138002"',
+        "  13800138003  ",
+        "+86 138-0013-8004",
+        "+1 650 253 0000",
+        "12345",
+        "",
+        "not a number",
+        "13800138005,",
+    ]
+    allowed = (86, 1)
+    read = [(n, r, bool(why)) for n, _, r, why in _read("\n".join(lines), allowed, header=True)]
+    general = [(n, r, bool(why)) for n, entry in _entries(lines) for r, why in [_parse(entry, allowed)]]
+    assert read == general
+    assert [r.e164 for _, r, _ in read if r] == [
+        "+8613800138000",
+        "+8613800138001",
+        "+8613800138002",
+        "+8613800138003",
+        "+8613800138004",
+        "+16502530000",
+        "+8613800138005",
+    ]
+    only_us = [r for _, _, r, _ in _read("13800138000\n+16502530000", (1,), header=False)]
+    assert only_us[0] is None and only_us[1] == Recipient(1, "6502530000")
