@@ -11,12 +11,14 @@ _TABLE_KEYS = ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes", "L
 
 
 def create_tables(template: dict[str, Any], dynamodb: Any, prefix: str = "") -> dict[str, str]:
-    """One table per AWS::DynamoDB::Table, with the template's keys, indexes and TTL. Returns
+    """One table per AWS::DynamoDB::Table, with the template's keys, indexes, stream and TTL. Returns
     logical id -> table name."""
     names = {}
     for logical_id, props in tpl.resources_of_type(template, "AWS::DynamoDB::Table").items():
         name = prefix + logical_id
         spec = {key: props[key] for key in _TABLE_KEYS if key in props}
+        if stream := props.get("StreamSpecification"):
+            spec["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
         dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **spec)
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):

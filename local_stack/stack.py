@@ -16,7 +16,7 @@ import boto3
 
 from sandboxes import CMessagesSandbox, SandboxServer, Sms230Sandbox
 
-from . import lambdas, poller, queues, resources
+from . import lambdas, poller, queues, resources, streams
 from . import template as tpl
 from .api_server import ApiServer
 from .console import PREFIX as CONSOLE
@@ -59,6 +59,7 @@ class LocalStack:
         self._api: ApiServer | None = None
         self._schedule: poller.Every | None = None
         self._queues: queues.QueuePollers | None = None
+        self._streams: streams.StreamPollers | None = None
         self._scheduler: poller.Every | None = None
         self._saved_env: dict[str, str | None] = {}
         self._running = False
@@ -132,6 +133,8 @@ class LocalStack:
         # Campaigns: the SQS event sources (planner, sender) and EventBridge Scheduler's send_at.
         self._queues = queues.QueuePollers(template, refs, self._aws_client, settings.function_timeout)
         self._queues.start()
+        self._streams = streams.StreamPollers(template, refs, self._aws_client, settings.function_timeout)
+        self._streams.start()
         self._scheduler = queues.scheduler(refs, self._aws_client)
         self._scheduler.start()
 
@@ -142,10 +145,10 @@ class LocalStack:
         if self._schedule is not None:
             self._schedule.stop()
             self._schedule = None
-        for part in (self._scheduler, self._queues):
+        for part in (self._scheduler, self._queues, self._streams):
             if part is not None:
                 part.stop()
-        self._scheduler, self._queues = None, None
+        self._scheduler, self._queues, self._streams = None, None, None
         # Sandboxes before the API: receipt pushes under way still find the callback answering.
         for sandbox in reversed(self.sandboxes.values()):
             sandbox.stop()

@@ -28,6 +28,18 @@ RECEIPT = {
     "times": "2026-11-23 17:42",
 }
 
+# A status item of a campaign's message turning delivered (what the progress function counts).
+STATUS = {
+    "Keys": {"pk": {"S": "num#230sms#0f5a2c6b9e1d4a37"}, "sk": {"S": "857319414809231361"}},
+    "OldImage": {"status": {"S": "submitted"}},
+    "NewImage": {
+        "status": {"S": "delivered"},
+        "provider_status": {"S": "DELIVRD"},
+        "updated_at": {"S": "2026-12-01T09:42:00+00:00"},
+    },
+    "StreamViewType": "NEW_AND_OLD_IMAGES",
+}
+
 API_EVENTS: dict[str, tuple[str, str, str, dict[str, str], Any]] = {
     # file: method, resource, path, path parameters, body
     "send": (
@@ -166,7 +178,16 @@ def main() -> int:
         for record in event["Records"]:  # SAM's --body cannot take JSON (it breaks its template)
             record["body"] = json.dumps(body)
         (EVENTS / f"{name}.json").write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n")
-    print(f"wrote {len(API_EVENTS) + len(SQS_EVENTS) + 1} events to {EVENTS}")
+    stream = sam("dynamodb", "update")
+    stream["Records"] = [
+        {
+            **stream["Records"][0],
+            "eventName": "MODIFY",
+            "dynamodb": {**stream["Records"][0]["dynamodb"], **STATUS},
+        }
+    ]
+    (EVENTS / "campaign_progress.json").write_text(json.dumps(stream, indent=2) + "\n")
+    print(f"wrote {len(API_EVENTS) + len(SQS_EVENTS) + 2} events to {EVENTS}")
     return 0
 
 

@@ -20,6 +20,15 @@ def finished(stack: RunningStack, campaign_id: str, timeout: float = 90.0) -> di
     return result
 
 
+def outcomes_counted(stack: RunningStack, campaign_id: str, expected: int) -> dict[str, int]:
+    def counted() -> dict[str, int] | None:
+        counts: dict[str, int] = stack.api("GET", f"/sms/campaigns/{campaign_id}").json()["counts"]
+        return counts if counts["delivered"] + counts["failed"] >= expected else None
+
+    result: dict[str, int] = stack.wait_for(f"outcomes of {campaign_id}", counted, timeout=120, every=0.5)
+    return result
+
+
 def test_an_inline_campaign_and_an_uploaded_one_run_to_done(stack: RunningStack) -> None:
     before = stack.sent_requests()
     numbers = [f"1390000{n:04d}" for n in range(2500)]
@@ -33,6 +42,10 @@ def test_an_inline_campaign_and_an_uploaded_one_run_to_done(stack: RunningStack)
     assert seen["state"] == "done"
     assert seen["counts"]["submitted"] == 2500 and seen["provider_requests"] == 3
     assert stack.sent_requests() - before == 3
+    # The sandbox pushes each number's receipt; the table's stream counts them on the campaign (the
+    # first hundred are enough here: the pushes, one number each, take a while).
+    settled = outcomes_counted(stack, created.json()["campaign_id"], 100)
+    assert 100 <= settled["delivered"] + settled["failed"] <= 2500
 
     draft = stack.api(
         "POST", "/sms/campaigns", {"content": "hi", "kind": "notification", "provider": "cmessages"}
@@ -44,6 +57,8 @@ def test_an_inline_campaign_and_an_uploaded_one_run_to_done(stack: RunningStack)
     assert stack.api("POST", f"/sms/campaigns/{draft.json()['campaign_id']}/start").status == 202
     seen = finished(stack, draft.json()["campaign_id"])
     assert seen["counts"]["submitted"] == 250 and seen["counts"]["invalid"] == 1
+    settled = outcomes_counted(stack, draft.json()["campaign_id"], 250)  # statuses the poller found
+    assert settled["delivered"] + settled["failed"] == 250
     assert seen["provider_requests"] == 3  # cmessages: 100 a request
     assert stack.request("GET", seen["invalid_url"]).text.splitlines()[1].startswith("252,")
 

@@ -1,10 +1,11 @@
 """Campaigns: a list of numbers (inline, or a file uploaded to S3) sent in chunks through SQS.
 
 create -> (upload) -> start -> plan (validate, de-duplicate, blocklist, cut at the provider's cap,
-enqueue) -> send_chunk per SQS message -> done. The campaign is one item in the messages table
-(`campaign#<id>` / `CAMPAIGN`) with its counters; each chunk has an intent marker beside it
-(`campaign#<id>` / `chunk#<n>`) written before its provider call, so a redelivered chunk is never
-sent twice: a chunk whose marker says it began but never finished reads `unknown`.
+enqueue as the list is read) -> send_chunks per batch of SQS messages -> done. The campaign is one
+item in the messages table (`campaign#<id>` / `CAMPAIGN`) with its counters; each chunk has an
+intent marker beside it (`campaign#<id>` / `chunk#<n>`) written before its provider call, so a
+redelivered chunk is never sent twice: a chunk whose marker says it began but never finished reads
+`unknown`. Delivered and failed are counted from the table's stream (campaign_progress.py).
 """
 
 import contextvars
@@ -13,9 +14,10 @@ import functools
 import io
 import json
 import os
+import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,7 +33,7 @@ from .config import ConfigError, settings
 from .content import count_segments, validate_content
 from .errors import FieldError, NotFound, NothingSent, ValidationError, WrongState
 from .messages import Kind, Status
-from .numbers import Recipient, mask, parse_number
+from .numbers import CHINA, Recipient, mask, parse_number, trusted_e164
 from .observability import count, logger
 from .providers.registry import classes, names, order, provider
 from .send_request import SendRequest, _options, options
@@ -402,9 +404,8 @@ class Campaigns:
         seen: set[Recipient] = set()
         invalid: list[tuple[int, str, str]] = []
         total = 0
-        for line_no, entry in _entries(text.splitlines(), header=item.get("source") == "upload"):
+        for line_no, entry, recipient, reason in _read(text, allowed, header=item.get("source") == "upload"):
             total += 1
-            recipient, reason = _parse(entry, allowed)
             if recipient is None:
                 invalid.append((line_no, mask(entry), reason))
             elif recipient not in seen and len(seen) < self.config.max_recipients:
@@ -592,7 +593,7 @@ class Campaigns:
     def _dispatch(chunk: "Chunk", item: dict[str, Any]) -> tuple["Chunk", list[st.ProviderRequest], int]:
         from .sending import dispatch_and_describe  # noqa: PLC0415 - the send machinery, only here
 
-        recipients = [parse_number(n) for n in chunk.numbers]
+        recipients = [trusted_e164(n) for n in chunk.numbers]  # the planner checked each one
         request = SendRequest(
             recipients, str(item["content"]), item.get("provider"), dict(item.get("options", {}))
         )
@@ -838,6 +839,24 @@ def _entries(lines: list[str], header: bool = True) -> Any:
         if not cell or (header and line_no == 1 and not any(c.isdigit() for c in cell)):
             continue
         yield line_no, cell
+
+
+# A line holding just a Chinese mobile (national or +86, perhaps quoted, perhaps first of a CSV row):
+# nearly every line of a real list. It is read in one match; any other line by `_entries`/`_parse`.
+_PLAIN_CN_LINE = re.compile(r'\s*"?(?:\+86)?(1[3-9]\d{9})"?\s*(?:,.*)?')
+
+
+def _read(
+    text: str, allowed: tuple[int, ...], header: bool
+) -> Iterator[tuple[int, str, Recipient | None, str]]:
+    """(line number, entry, recipient or None, why not) of each entry of a list."""
+    plain = _PLAIN_CN_LINE.fullmatch if CHINA in allowed else None
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if plain and (match := plain(line)):
+            yield line_no, match.group(1), Recipient(CHINA, match.group(1)), ""
+            continue
+        for _, entry in _entries([line], header=header and line_no == 1):
+            yield (line_no, entry, *_parse(entry, allowed))
 
 
 def _parse(entry: str, allowed: tuple[int, ...]) -> tuple[Recipient | None, str]:
