@@ -151,7 +151,8 @@ def test_every_230sms_request_takes_a_place_in_the_account_s_rate(
     reset_caches()
     response = invoke("send", event("send", {"to": cn_numbers(2500), "content": "hi", "provider": "230sms"}))
     assert body(response)["summary"]["submitted"] == 2500
-    assert sum(slots(stack).values()) == len(stack.sms230.recorded("/outauth/send")) == 3
+    # A place granted after its slot ended is lost, never used late: places >= requests.
+    assert len(stack.sms230.recorded("/outauth/send")) == 3 <= sum(slots(stack).values())
 
 
 def test_the_unpaced_provider_takes_no_place(stack: Stack, invoke: Invoke) -> None:

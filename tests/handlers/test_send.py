@@ -57,14 +57,14 @@ def test_batch_writes_are_counted(stack: Stack, invoke: Invoke, count_dynamodb_c
     invoke("send", event("send", {"to": cn_numbers(2500), "content": "hi"}))
     # Each: the blocklist (100 keys a read; a large send first tries the tenant's set, which a
     # table not indexed yet cannot trust), one quota transaction, asks for places in the account's
-    # rate (UpdateItem: one per 230sms request at most, fewer where its requests wait together), and
+    # rate (UpdateItem: requests waiting together share one; a place granted too late is asked again), and
     # the provider requests' items (one per 1,000 numbers), 25 to a batch write.
     calls, asks = without_rate_asks(count_dynamodb_calls)
     assert calls == ["BatchGetItem", "TransactWriteItems", "BatchWriteItem"] + ["BatchGetItem"] * 26 + [
         "TransactWriteItems",
         "BatchWriteItem",
     ]
-    assert asks[0] == 1 and 1 <= asks[1] <= 3
+    assert len(asks) == 2 and min(asks) >= 1  # how many depends on timing: see test_account_rate
     # Once the poller has indexed the blocklist, the set alone answers for a large send.
     boto3.client("dynamodb").put_item(
         TableName=stack.env["LIMITS_TABLE"], Item={"pk": {"S": "blockset-indexed"}, "done": {"BOOL": True}}
@@ -72,7 +72,7 @@ def test_batch_writes_are_counted(stack: Stack, invoke: Invoke, count_dynamodb_c
     count_dynamodb_calls.clear()
     invoke("send", event("send", {"to": cn_numbers(2500, start=13900000000), "content": "hi"}))
     calls, asks = without_rate_asks(count_dynamodb_calls)
-    assert calls == ["BatchGetItem", "TransactWriteItems", "BatchWriteItem"] and 1 <= asks[0] <= 3
+    assert calls == ["BatchGetItem", "TransactWriteItems", "BatchWriteItem"] and asks[0] >= 1
 
 
 def without_rate_asks(calls: list[str]) -> tuple[list[str], list[int]]:
