@@ -22,14 +22,20 @@ PENDING = 1_000
 def expected_send_calls(n: int, requests: int, paced: bool = False) -> dict[str, int]:
     """ceil(requests/25) BatchWriteItem (one item per provider request), one BatchGetItem (the
     blocklist: the tenant's set, or under 100 recipients their own keys), one TransactWriteItems
-    (API-key quota), and for a provider with an account rate one UpdateItem per request (its place
-    in the rate, shared across containers)."""
-    calls = {
+    (API-key quota). A provider with an account rate adds the asks for places in it (UpdateItem,
+    shared across containers): at most one per request, as the requests waiting together share one,
+    checked apart (`rate_asks_fit`)."""
+    return {
         "BatchGetItem": 1,
         "BatchWriteItem": math.ceil(requests / 25),
         "TransactWriteItems": 1,
     }
-    return calls | ({"UpdateItem": requests} if paced else {})
+
+
+def rate_asks_fit(calls: dict[str, int], requests: int, paced: bool) -> bool:
+    """At least one ask for a paced provider's requests, at most one per request; none unpaced."""
+    asks = calls.get("UpdateItem", 0)
+    return 1 <= asks <= requests if paced else asks == 0
 
 
 def _send_body(count: int) -> dict[str, Any]:

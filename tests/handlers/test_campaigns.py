@@ -307,7 +307,7 @@ def test_a_batch_mixing_finished_new_and_cancelled_chunks_sends_only_the_new(
     stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One intent transaction refused for one chunk (already begun) or one campaign (cancelled)
-    still begins the others."""
+    still begins the others; a second copy of a chunk in the same batch is not sent."""
     monkeypatch.setenv("SMS230_BATCH_SIZE", "2")
     campaign_id, chunks = planned(stack, invoke, [f"1380014{n:04d}" for n in range(6)])
     other_id, others = planned(stack, invoke, [f"1380015{n:04d}" for n in range(4)])
@@ -315,7 +315,8 @@ def test_a_batch_mixing_finished_new_and_cancelled_chunks_sends_only_the_new(
     assert sender.lambda_handler(sqs_event("arn:chunks", chunks[:1]), context(60))["batchItemFailures"] == []
     assert body(cancel(invoke, other_id))["state"] == "cancelled"
     cp.campaigns()._seen.clear()  # a fresh container: it sees the cancel before the intent does
-    batch = [*chunks, *others]
+    copy = {**chunks[1], "MessageId": "a-second-copy"}  # SQS may hand one message twice in a batch
+    batch = [*chunks, copy, *others]
     assert sender.lambda_handler(sqs_event("arn:chunks", batch), context(60))["batchItemFailures"] == []
     assert len(stack.sms230.recorded(SEND)) == 3  # each of the first campaign's chunks, once
     assert sorted(sent_230(stack)) == sorted(f"861380014{n:04d}" for n in range(6))

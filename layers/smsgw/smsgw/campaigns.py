@@ -472,8 +472,12 @@ class Campaigns:
         ends "sent", "duplicate", "unknown" or "cancelled", or waits (Paused outside a marketing
         window, StillSending while another sender may hold it): its message comes back later."""
         ended: dict[Chunk, str | Exception] = {}
+        firsts: dict[tuple[str, int], Chunk] = {}
+        for chunk in chunks:  # SQS may put two copies of one message in a batch: one goes
+            if firsts.setdefault((chunk.campaign_id, chunk.index), chunk) is not chunk:
+                ended[chunk] = "duplicate"
         ready: list[tuple[Chunk, dict[str, Any]]] = []
-        for campaign_id, mine in _by_campaign(chunks).items():
+        for campaign_id, mine in _by_campaign(list(firsts.values())).items():
             item = self._campaign_for_chunk(campaign_id)
             if item is None or item["state"] == State.CANCELLED:
                 ended |= dict.fromkeys(mine, "cancelled")
