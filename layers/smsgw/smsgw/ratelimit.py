@@ -59,7 +59,7 @@ class AccountRate:
         self._waiting = 0  # this container's requests wanting a place now
         self._held = (0, 0)  # (slot, places) asked for together and not yet taken
         self._not_before = 0  # the slot where this container's turn comes next
-        self._ask_seconds = 0.0  # how long an ask takes here, recently
+        self._ask_seconds = 0.01  # how long an ask takes here, recently (a DynamoDB write, to start)
 
     def acquire(self) -> None:
         with self._counting:
