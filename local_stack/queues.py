@@ -39,25 +39,19 @@ class QueueSource:
 def sources(template: dict[str, Any], refs: dict[str, str]) -> list[QueueSource]:
     """The template's SQS event sources, resolved as the local stack names things."""
     found = []
-    for logical_id, resource in template["Resources"].items():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        for event in resource["Properties"].get("Events", {}).values():
-            if event["Type"] != "SQS":
-                continue
-            props = event["Properties"]
-            arn = tpl.resolve(props["Queue"], refs)
-            queue = next(k for k, v in refs.items() if v == arn).removesuffix(".Arn")
-            scaling = props.get("ScalingConfig", {}).get("MaximumConcurrency", DEFAULT_CONCURRENCY)
-            found.append(
-                QueueSource(
-                    logical_id,
-                    refs[queue],
-                    arn,
-                    int(tpl.resolve(props.get("BatchSize", 10), refs)),
-                    int(tpl.resolve(scaling, refs)),
-                )
+    for logical_id, props in tpl.events(template, "SQS"):
+        arn = tpl.resolve(props["Queue"], refs)
+        queue = next(k for k, v in refs.items() if v == arn).removesuffix(".Arn")
+        scaling = props.get("ScalingConfig", {}).get("MaximumConcurrency", DEFAULT_CONCURRENCY)
+        found.append(
+            QueueSource(
+                logical_id,
+                refs[queue],
+                arn,
+                int(tpl.resolve(props.get("BatchSize", 10), refs)),
+                int(tpl.resolve(scaling, refs)),
             )
+        )
     return found
 
 
@@ -83,7 +77,24 @@ def sqs_event(source: QueueSource, messages: list[dict[str, Any]]) -> dict[str, 
     }
 
 
-class QueuePollers:
+class Pollers:
+    """Threads that poll an event source until stopped: started together, stopped together."""
+
+    def __init__(self) -> None:
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join()
+
+
+class QueuePollers(Pollers):
     """Every SQS event source of the template, `concurrency` poller threads each."""
 
     def __init__(
@@ -93,8 +104,7 @@ class QueuePollers:
         client: Callable[[str], Any],
         timeout: float | None,
     ) -> None:
-        self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        super().__init__()
         functions = tpl.functions(template)
         for source in sources(template, refs):
             for n in range(source.concurrency):
@@ -107,15 +117,6 @@ class QueuePollers:
                         daemon=True,
                     )
                 )
-
-    def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        for thread in self._threads:
-            thread.join()
 
     def _poll(self, source: QueueSource, function: lambdas.LocalFunction, sqs: Any) -> None:
         idle = 0

@@ -18,6 +18,7 @@ from typing import Any
 from . import lambdas
 from . import template as tpl
 from .log import log
+from .queues import Pollers
 
 RETRY_PAUSE_S = 1.0
 IDLE_PAUSE_S = 0.2
@@ -37,27 +38,21 @@ class StreamSource:
 def sources(template: dict[str, Any], refs: dict[str, str]) -> list[StreamSource]:
     """The template's DynamoDB stream event sources (`Stream: !GetAtt <Table>.StreamArn`)."""
     found = []
-    for logical_id, resource in template["Resources"].items():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        for event in resource["Properties"].get("Events", {}).values():
-            if event["Type"] != "DynamoDB":
-                continue
-            props = event["Properties"]
-            target = props["Stream"]["Fn::GetAtt"]
-            table = (target if isinstance(target, list) else target.split("."))[0]
-            filters = props.get("FilterCriteria", {}).get("Filters", [])
-            found.append(
-                StreamSource(
-                    logical_id,
-                    refs[table],
-                    int(props.get("BatchSize", 100)),
-                    float(props.get("MaximumBatchingWindowInSeconds", 0)),
-                    str(props.get("StartingPosition", "LATEST")),
-                    tuple(json.loads(f["Pattern"]) for f in filters),
-                    int(props.get("MaximumRetryAttempts", 10_000)),
-                )
+    for logical_id, props in tpl.events(template, "DynamoDB"):
+        target = props["Stream"]["Fn::GetAtt"]
+        table = (target if isinstance(target, list) else target.split("."))[0]
+        filters = props.get("FilterCriteria", {}).get("Filters", [])
+        found.append(
+            StreamSource(
+                logical_id,
+                refs[table],
+                int(props.get("BatchSize", 100)),
+                float(props.get("MaximumBatchingWindowInSeconds", 0)),
+                str(props.get("StartingPosition", "LATEST")),
+                tuple(json.loads(f["Pattern"]) for f in filters),
+                int(props.get("MaximumRetryAttempts", 10_000)),
             )
+        )
     return found
 
 
@@ -84,7 +79,7 @@ def _matches_one(rule: Any, value: Any) -> bool:
     return bool(rule == value)
 
 
-class StreamPollers:
+class StreamPollers(Pollers):
     """One poller thread per stream event source (Moto's streams have one shard)."""
 
     def __init__(
@@ -94,8 +89,7 @@ class StreamPollers:
         client: Callable[[str], Any],
         timeout: float | None,
     ) -> None:
-        self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        super().__init__()
         functions = tpl.functions(template)
         for source in sources(template, refs):
             function = lambdas.local_function(template, functions[source.function], refs, timeout)
@@ -107,15 +101,6 @@ class StreamPollers:
                     daemon=True,
                 )
             )
-
-    def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        for thread in self._threads:
-            thread.join()
 
     def _poll(
         self, source: StreamSource, function: lambdas.LocalFunction, dynamodb: Any, streams: Any

@@ -5,6 +5,7 @@ The local stack and the tests take everything from here, so the template stays t
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,20 +67,24 @@ def functions(template: dict[str, Any]) -> dict[str, Function]:
     return found
 
 
+def events(template: dict[str, Any], kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(function logical id, event properties) of every function event of `kind` (Api, SQS, ...)."""
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for event in resource["Properties"].get("Events", {}).values():
+            if event["Type"] == kind:
+                yield logical_id, event["Properties"]
+
+
 def routes(template: dict[str, Any]) -> list[Route]:
     """Every Api event of every function. The API's default is to require a key (Auth.ApiKeyRequired)."""
     apis = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Api"]
     default_key = any(api["Properties"].get("Auth", {}).get("ApiKeyRequired", False) for api in apis)
     found = []
-    for logical_id, resource in template["Resources"].items():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        for event in resource["Properties"].get("Events", {}).values():
-            if event["Type"] != "Api":
-                continue
-            props = event["Properties"]
-            key = props.get("Auth", {}).get("ApiKeyRequired", default_key)
-            found.append(Route(props["Method"].upper(), props["Path"], logical_id, bool(key)))
+    for logical_id, props in events(template, "Api"):
+        key = props.get("Auth", {}).get("ApiKeyRequired", default_key)
+        found.append(Route(props["Method"].upper(), props["Path"], logical_id, bool(key)))
     # Literal segments win over parameters, as in API Gateway.
     return sorted(found, key=lambda r: r.path.count("{"))
 
