@@ -69,18 +69,9 @@ class CampaignProgress:
         return {pk: self._campaign_of[pk] for pk in requests if pk in self._campaign_of}
 
     def _read(self, pks: list[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for start in range(0, len(pks), 100):
-            keys = [{"pk": pk, "sk": st.REQUEST} for pk in pks[start : start + 100]]
-            request: dict[str, Any] = {
-                self.table.name: {"Keys": keys, "ProjectionExpression": "pk, request_id"}
-            }
-            while request:
-                answer = self.table.meta.client.batch_get_item(RequestItems=request)
-                for item in answer["Responses"].get(self.table.name, []):
-                    found[str(item["pk"])] = str(item.get("request_id", ""))
-                request = answer.get("UnprocessedKeys") or {}
-        return found
+        """request pk -> its request id, for the recorded ones (consistent: just written, perhaps)."""
+        items = st.message_store().get_all([{"pk": pk, "sk": st.REQUEST} for pk in pks])
+        return {str(item["pk"]): str(item.get("request_id", "")) for item in items}
 
     def _add(self, batch_id: str, totals: dict[str, Counter[str]], now: datetime) -> None:
         names = list(totals)
