@@ -4,7 +4,7 @@ import boto3
 import pytest
 
 from local_stack.events import status_event
-from smsgw import store
+from smsgw import config, store
 from smsgw.numbers import number_key
 from tests.conftest import cn_numbers
 from tests.handlers.conftest import Invoke, Stack, body, event
@@ -73,6 +73,27 @@ def test_batch_writes_are_counted(stack: Stack, invoke: Invoke, count_dynamodb_c
     invoke("send", event("send", {"to": cn_numbers(2500, start=13900000000), "content": "hi"}))
     calls, asks = without_rate_asks(count_dynamodb_calls)
     assert calls == ["BatchGetItem", "TransactWriteItems", "BatchWriteItem"] and asks[0] >= 1
+
+
+def test_the_largest_230sms_send_is_one_round_trip(
+    stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10,000 numbers are 10 requests, all in flight at once (SMS230_CONCURRENCY 10): with each held
+    0.6 s, every one arrives before the first is answered. Eight at a time would leave two for later."""
+    stack.sms230.faults.inject("delay", seconds=0.6)
+    response = invoke("send", event("send", {"to": cn_numbers(10_000), "content": "hi"}))
+    assert response["statusCode"] == 200, response["body"][:300]
+    arrivals = sorted(r.at for r in stack.sms230.recorded("/outauth/send"))
+    assert len(arrivals) == 10 and arrivals[-1] - arrivals[0] < 0.6
+    # A configured value wins over the provider's default, and must be a positive number.
+    monkeypatch.setenv("SMS230_CONCURRENCY", "3")
+    assert config.settings().provider(
+        "SMS230", base_url="", batch_size=1000, requests_per_second=95, concurrency=10
+    ).concurrency == 3
+    for wrong in ("0", "many"):
+        monkeypatch.setenv("SMS230_CONCURRENCY", wrong)
+        with pytest.raises(config.ConfigError, match="_CONCURRENCY"):
+            config.settings().provider("SMS230", base_url="", batch_size=1000, requests_per_second=95)
 
 
 def without_rate_asks(calls: list[str]) -> tuple[list[str], list[int]]:

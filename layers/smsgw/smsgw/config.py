@@ -132,10 +132,12 @@ class Settings:
         base_url: str,
         batch_size: int,
         requests_per_second: float | None,
+        concurrency: int | None = None,
         env: dict[str, str] | None = None,
     ) -> ProviderSettings:
         """One provider's settings from `<prefix>_BASE_URL`, `_SECRET_ID`, `_BATCH_SIZE`,
-        `_REQUESTS_PER_SECOND` (0: unpaced) and `_QUERY_BATCH`; the defaults are the provider's."""
+        `_REQUESTS_PER_SECOND` (0: unpaced), `_QUERY_BATCH` and `_CONCURRENCY` (requests in flight per
+        send); the defaults are the provider's, then PROVIDER_CONCURRENCY."""
         values: dict[str, str] = dict(os.environ) if env is None else env
 
         def value(name: str, default: str) -> str:
@@ -148,19 +150,22 @@ class Settings:
             batch = int(value("BATCH_SIZE", str(batch_size)))
             rate = float(value("REQUESTS_PER_SECOND", str(requests_per_second or 0)))
             query_batch = int(value("QUERY_BATCH", "100"))
+            in_flight = int(value("CONCURRENCY", str(concurrency or self.provider_concurrency)))
         except ValueError:
             raise ConfigError(
-                f"{prefix}_BATCH_SIZE, _REQUESTS_PER_SECOND and _QUERY_BATCH are numbers"
+                f"{prefix}_BATCH_SIZE, _REQUESTS_PER_SECOND, _QUERY_BATCH and _CONCURRENCY are numbers"
             ) from None
-        if batch <= 0 or rate < 0 or query_batch <= 0:
-            raise ConfigError(f"{prefix}_BATCH_SIZE and _QUERY_BATCH must be positive, the rate not negative")
+        if batch <= 0 or rate < 0 or query_batch <= 0 or in_flight <= 0:
+            raise ConfigError(
+                f"{prefix}_BATCH_SIZE, _QUERY_BATCH and _CONCURRENCY must be positive, the rate not negative"
+            )
         return ProviderSettings(
             base_url=value("BASE_URL", base_url),
             secret_id=secret_id,
             batch_size=batch,
             requests_per_second=rate or None,
             query_batch=query_batch,
-            concurrency=self.provider_concurrency,
+            concurrency=in_flight,
             timeouts=Timeouts(connect=self.connect_timeout, read=self.read_timeout),
         )
 

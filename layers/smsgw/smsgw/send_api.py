@@ -60,9 +60,12 @@ def send_answer(result: SendResult) -> tuple[int, dict[str, Any]]:
 
 
 def _message(message: MessageResult) -> dict[str, Any]:
-    line: dict[str, Any] = {"to": message.to, "status": str(message.status)}
-    if message.message_id:
-        line = {"message_id": message.message_id, **line, "provider": message.provider}
+    status = message.status.value
+    line: dict[str, Any] = (
+        {"message_id": message.message_id, "to": message.to, "status": status, "provider": message.provider}
+        if message.message_id
+        else {"to": message.to, "status": status}
+    )
     if message.error:
         line["error"] = error_body(message.error)
     return line

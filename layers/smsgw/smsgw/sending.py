@@ -3,9 +3,10 @@ the API layer decides how to answer it."""
 
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import store as st
 from . import transport
@@ -33,8 +34,7 @@ from .providers.registry import provider
 from .send_request import SendRequest
 
 
-@dataclass(frozen=True, slots=True)
-class MessageResult:
+class MessageResult(NamedTuple):  # one per recipient: a tuple is the cheapest to make
     to: str  # E.164
     status: Status
     message_id: str | None = None
@@ -54,8 +54,11 @@ class SendResult:
     provider_requests: int = 0
     billed_segments: int | None = None  # as the providers reported it, where they do
 
+    def __post_init__(self) -> None:
+        self._counts = Counter(m.status for m in self.messages)  # the messages are not changed later
+
     def counted(self, status: Status) -> int:
-        return sum(1 for m in self.messages if m.status is status)
+        return self._counts[status]
 
     @property
     def summary(self) -> dict[str, int]:
@@ -247,7 +250,8 @@ def _record(
         MessageResult(r.e164, Status.NOT_SENT if isinstance(e, NotAttempted) else Status.REJECTED, error=e)
         for r, e in refused
     ]
-    messages += [MessageResult(r.e164, Status.BLOCKED) for r in request.recipients if r in blocked]
+    if blocked:
+        messages += [MessageResult(r.e164, Status.BLOCKED) for r in request.recipients if r in blocked]
     billed = [r.billed for r in requests if r.billed is not None]
     result = SendResult(
         kind,

@@ -80,6 +80,7 @@ class Provider(ABC):
     id_per_request: ClassVar[bool] = False
     batch_cap: ClassVar[int]  # most recipients one request may carry
     default_requests_per_second: ClassVar[float | None] = None
+    default_concurrency: ClassVar[int | None] = None  # requests in flight per send (PROVIDER_CONCURRENCY)
     receipts: ClassVar[Receipts]
     has_balance: ClassVar[bool] = False
     options: ClassVar[tuple[Option, ...]] = ()

@@ -4,7 +4,7 @@ send returned, status updates."""
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..content import text_problem
 from ..errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable
@@ -113,9 +113,9 @@ class ProviderSettings:
     timeouts: Timeouts = Timeouts()
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """A recipient the provider accepted, and the provider's id for it (a message id or a task id)."""
+class Accepted(NamedTuple):
+    """A recipient the provider accepted, and the provider's id for it (a message id or a task id).
+    A tuple: a bulk send makes one per recipient, and a tuple is made several times faster."""
 
     recipient: Recipient
     provider_id: str

@@ -68,6 +68,7 @@ def _settings(name: str) -> ProviderSettings:
         base_url=cls.default_base_url,
         batch_size=cls.batch_cap,
         requests_per_second=cls.default_requests_per_second,
+        concurrency=cls.default_concurrency,
     )
 
 
