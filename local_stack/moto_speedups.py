@@ -30,10 +30,20 @@ Moto's time once a campaign has enqueued a thousand chunks. Here the period is r
 SendMessage builds the same attributes per message only to ask a FIFO queue's
 ContentBasedDeduplication: for a standard queue (which has no such attribute) that question is
 answered without counting anything.
+
+6. DynamoDB Streams GetRecords:
+Moto 5 writes each answer by walking the service model shape by shape, looking up aliases for every
+attribute of every image: most of its time while a campaign fills the messages table's stream. The
+records are kept in the wire's JSON form already (but their creation time and binary values), so they
+are written with json.dumps; an answer holding anything else goes the original way.
 """
 
+import base64
+import calendar
 import copy
+import datetime
 import inspect
+import json
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -45,6 +55,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.sqs.models import Queue, SQSBackend
 
 _state = threading.local()
@@ -103,7 +114,34 @@ def install() -> None:
     _install_one_request_at_a_time()
     SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
     _install_cheap_standard_sends()
+    _install_plain_stream_records()
     _installed = True
+
+
+ORIGINAL_GET_RECORDS: Callable[[Any], Any] = DynamoDBStreamsHandler.get_records
+
+
+def _install_plain_stream_records() -> None:
+    def get_records(self: Any) -> Any:
+        limit = self._get_param("Limit")
+        result = self.backend.get_records(self._get_param("ShardIterator"), 1000 if limit is None else limit)
+        try:
+            return json.dumps(result, default=_wire)
+        except TypeError:
+            return ORIGINAL_GET_RECORDS(self)  # something this does not know how to write
+
+    DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign]
+
+
+def _wire(value: Any) -> int | float | str:
+    """What JSON cannot hold, as the JSON protocol writes it: a binary value in base64, a timestamp in
+    seconds, at most milliseconds (Moto's are UTC)."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if not isinstance(value, datetime.datetime):
+        raise TypeError(type(value).__name__)
+    seconds = calendar.timegm(value.utctimetuple())
+    return seconds + (value.microsecond // 1000) / 1000 if value.microsecond else seconds
 
 
 def _install_cheap_standard_sends() -> None:

@@ -13,6 +13,7 @@ from local_stack import queues, resources
 from local_stack import template as tpl
 from smsgw import campaigns as cp
 from smsgw import sending
+from smsgw.blocklist import INDEXED
 from smsgw.campaigns import State, closed_for
 from tests.handlers.conftest import Invoke, Stack, api_event, body, context, load_handler
 from tests.handlers.test_tenants import block
@@ -97,12 +98,17 @@ def campaign_resources(stack: Stack) -> None:
     cp.campaigns.cache_clear()
 
 
+@pytest.mark.parametrize("indexed", [False, True])  # the blocklist read per key, or as the tenant's set
 def test_an_inline_campaign_counts_every_entry_and_sends_each_number_once(
-    stack: Stack, invoke: Invoke
+    stack: Stack, invoke: Invoke, indexed: bool
 ) -> None:
     good = [f"1380000{n:04d}" for n in range(250)]
     entries = ["not a number", good[0], "+86 138-0000-0001", "123", "+1 650 253 0000", *good[2:], "12"]
     assert invoke("blocklist", block("+8613800000100", "anonymous"))["statusCode"] == 200
+    if indexed:
+        boto3.client("dynamodb").put_item(
+            TableName=stack.env["LIMITS_TABLE"], Item={"pk": {"S": INDEXED}, "done": {"BOOL": True}}
+        )
     created = create(invoke, {"content": "sale", "kind": "notification", "to": entries})
     assert created["statusCode"] == 202, created["body"]
     campaign_id = body(created)["campaign_id"]

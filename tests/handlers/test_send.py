@@ -87,9 +87,12 @@ def test_the_largest_230sms_send_is_one_round_trip(
     assert len(arrivals) == 10 and arrivals[-1] - arrivals[0] < 0.6
     # A configured value wins over the provider's default, and must be a positive number.
     monkeypatch.setenv("SMS230_CONCURRENCY", "3")
-    assert config.settings().provider(
-        "SMS230", base_url="", batch_size=1000, requests_per_second=95, concurrency=10
-    ).concurrency == 3
+    assert (
+        config.settings()
+        .provider("SMS230", base_url="", batch_size=1000, requests_per_second=95, concurrency=10)
+        .concurrency
+        == 3
+    )
     for wrong in ("0", "many"):
         monkeypatch.setenv("SMS230_CONCURRENCY", wrong)
         with pytest.raises(config.ConfigError, match="_CONCURRENCY"):

@@ -6,9 +6,11 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.sqs.models import sqs_backends
 
 from local_stack import moto_speedups
@@ -118,3 +120,53 @@ def test_sends_still_deduplicate_by_content_on_a_fifo_queue_and_count_on_a_stand
             for url in (fifo, standard)
         }
         assert counts == {fifo: "1", standard: "2"}
+
+
+def test_stream_records_read_the_same_as_moto_writes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GetRecords written with json.dumps parses, through botocore, to exactly what Moto's own
+    serializer gives: every attribute type, both images, removals, the creation time."""
+    with mock_aws():
+        moto_speedups.install()
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        arn = dynamodb.create_table(
+            TableName="streamed",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]["LatestStreamArn"]
+        item = {
+            "pk": {"S": "a"},
+            "n": {"N": "1.5"},
+            "b": {"B": b"\x00\xff"},
+            "ss": {"SS": ["x", "y"]},
+            "ns": {"NS": ["1", "2"]},
+            "l": {"L": [{"S": "z"}, {"BOOL": True}, {"NULL": True}]},
+            "m": {"M": {"k": {"N": "3"}}},
+        }
+        dynamodb.put_item(TableName="streamed", Item=item)
+        dynamodb.update_item(
+            TableName="streamed",
+            Key={"pk": {"S": "a"}},
+            UpdateExpression="SET n = :n",
+            ExpressionAttributeValues={":n": {"N": "2"}},
+        )
+        dynamodb.delete_item(TableName="streamed", Key={"pk": {"S": "a"}})
+        streams = boto3.client(
+            "dynamodbstreams", region_name="us-east-1", config=Config(account_id_endpoint_mode="disabled")
+        )
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+
+        def records() -> list[dict[str, Any]]:
+            iterator = streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            return streams.get_records(ShardIterator=iterator)["Records"]
+
+        fast = records()
+        monkeypatch.setattr(DynamoDBStreamsHandler, "get_records", moto_speedups.ORIGINAL_GET_RECORDS)
+        assert fast == records()
+        assert [r["eventName"] for r in fast] == ["INSERT", "MODIFY", "REMOVE"]
+        assert fast[0]["dynamodb"]["NewImage"]["b"] == {"B": b"\x00\xff"}
+        assert fast[1]["dynamodb"]["OldImage"]["n"] == {"N": "1.5"}
+        assert "NewImage" not in fast[2]["dynamodb"]

@@ -1,7 +1,7 @@
 import phonenumbers
 import pytest
 
-from smsgw.campaigns import _entries, _parse, _read
+from smsgw.campaigns import _all_plain, _entries, _parse, _read
 from smsgw.errors import ValidationError
 from smsgw.numbers import Recipient, mask, parse_number, parse_recipients, trusted_e164
 from smsgw.providers.cmessages import CMessages
@@ -142,7 +142,7 @@ def test_a_campaign_list_read_line_by_line_gives_what_parsing_each_entry_gives()
         "13800138005,",
     ]
     allowed = (86, 1)
-    read = [(n, r, bool(why)) for n, _, r, why in _read("\n".join(lines), allowed, header=True)]
+    read = [(n, r, bool(why)) for n, _, r, why in _read(lines, allowed, header=True)]
     general = [(n, r, bool(why)) for n, entry in _entries(lines) for r, why in [_parse(entry, allowed)]]
     assert read == general
     assert [r.e164 for _, r, _ in read if r] == [
@@ -154,5 +154,35 @@ def test_a_campaign_list_read_line_by_line_gives_what_parsing_each_entry_gives()
         "+16502530000",
         "+8613800138005",
     ]
-    only_us = [r for _, _, r, _ in _read("13800138000\n+16502530000", (1,), header=False)]
+    only_us = [r for _, _, r, _ in _read(["13800138000", "+16502530000"], (1,), header=False)]
     assert only_us[0] is None and only_us[1] == Recipient(1, "6502530000")
+
+
+@pytest.mark.parametrize(
+    ("odd", "in_one_match"),
+    [
+        ("", False),  # skipped, not counted: read line by line
+        ("phone", False),
+        ("12345", False),
+        ("+86 138-0013-8004", False),  # a number, but not a plain one
+        ("13800138000 x", False),
+        ("23800138009", False),
+        ("138001380099", False),
+        ("\u300013800138009\u3000", True),  # ideographic spaces around a plain number
+        ('"13800138009",Li Lei', True),
+        ("\t+8613800138009", True),
+        ("13800138000", True),  # a repeat is still a plain line (the planner drops repeats)
+    ],
+)
+def test_a_block_read_in_one_match_gives_what_reading_it_line_by_line_gives(
+    odd: str, in_one_match: bool
+) -> None:
+    """The planner reads 10,000 lines in one match when every one is a plain Chinese mobile; a block
+    with any other line is read line by line. Where both apply, they give the same numbers."""
+    block = [f"1380013{n:04d}" for n in range(50)]
+    block[25:25] = [odd]
+    by_line = [(r.e164 if r else None) for _, _, r, _ in _read(block, (86,), header=False)]
+    at_once = _all_plain(block)
+    assert (at_once is not None) == in_one_match
+    if at_once is not None:
+        assert at_once == by_line

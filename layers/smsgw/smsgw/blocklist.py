@@ -13,7 +13,7 @@ from .config import settings
 from .content import text_problem
 from .errors import FieldError, ValidationError
 from .limits import number_key
-from .numbers import Recipient
+from .numbers import Recipient, number_hash, trusted_e164
 
 
 def block_reason(body: Any) -> str:
@@ -72,13 +72,14 @@ class Blocklist:
                 found = list(pool.map(self._get_batch, batches))
         return {by_key[key] for keys_found in found for key in keys_found}
 
-    def checker(self, tenant: str | None = None) -> Callable[[list[Recipient]], set[Recipient]]:
-        """`blocked` for a stream of large batches (a campaign's list, read in parts): the tenant's set
-        is read once for all of them; where it cannot be trusted, each batch reads its keys."""
+    def checker(self, tenant: str | None = None) -> Callable[[list[str]], set[str]]:
+        """`blocked` for a stream of large batches of E.164 numbers (a campaign's list, read in parts):
+        the tenant's set is read once for all of them; where it cannot be trusted, each batch reads
+        its keys."""
         members = self._set(tenant)
         if members is None:
-            return lambda batch: self.blocked(batch, tenant)
-        return lambda batch: {r for r in batch if number_key(r) in members} if members else set()
+            return lambda batch: {r.e164 for r in self.blocked(map(trusted_e164, batch), tenant)}
+        return lambda batch: {e for e in batch if number_hash(e) in members} if members else set()
 
     def _set(self, tenant: str | None) -> set[str] | None:
         """The tenant's blocked number keys, or None where the set cannot be trusted."""
