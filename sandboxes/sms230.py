@@ -376,7 +376,9 @@ class _ReceiptPusher:
     def __init__(self, sandbox: Sms230Sandbox) -> None:
         self._sandbox = sandbox
         self._cond = threading.Condition()
-        self._due: list[tuple[float, int, str, dict[str, str], int]] = []  # a heap
+        # A heap of (due, order, url, bodies, attempt): one entry per task's receipts, not per receipt,
+        # so that a bulk send does not leave thousands of tracked objects for the GC to walk.
+        self._due: list[tuple[float, int, str, list[dict[str, str]], int]] = []
         self._seq = itertools.count()
         self._outstanding = 0  # scheduled + running
         self._stopped = False
@@ -393,9 +395,7 @@ class _ReceiptPusher:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="sms230-receipts", daemon=True)
                 self._thread.start()
-            due = time.monotonic() + delay
-            for body in bodies:
-                heapq.heappush(self._due, (due, next(self._seq), url, body, attempt_no))
+            heapq.heappush(self._due, (time.monotonic() + delay, next(self._seq), url, bodies, attempt_no))
             self._outstanding += len(bodies)
             self._cond.notify_all()
 
@@ -428,7 +428,8 @@ class _ReceiptPusher:
                     self._cond.wait(timeout)
                 if self._stopped:
                     return
-                _, _, url, body, attempt_no = heapq.heappop(self._due)
+                _, _, url, bodies, attempt_no = heapq.heappop(self._due)
+            for body in bodies:
                 self._pool.submit(self._push, url, body, attempt_no)
 
     def _push(self, url: str, body: dict[str, str], attempt_no: int) -> None:

@@ -1,4 +1,4 @@
-"""One requests-per-second limit per provider account across containers (DynamoDB slots of 100 ms):
+"""One requests-per-second limit per provider account across containers (DynamoDB slots of 125 ms):
 counted in the limits table, shared by separate containers, and used by every paced request."""
 
 import threading
@@ -37,7 +37,7 @@ def asked(stack: Stack) -> dict[str, int]:
     return {str(i["pk"]): int(i["asked"]) for i in table.scan()["Items"] if str(i["pk"]).startswith("rate#")}
 
 
-def slots(stack: Stack, per_slot: int = 9) -> dict[str, int]:
+def slots(stack: Stack, per_slot: int = 11) -> dict[str, int]:
     """Per slot item: the places it gave (the first `per_slot` askers)."""
     return {key: min(n, per_slot) for key, n in asked(stack).items()}
 
@@ -53,18 +53,18 @@ def test_a_slot_holds_a_tenth_of_the_rate_and_the_next_request_waits_for_the_nex
     limit = rate(stack, boto3.client("dynamodb"), clock)
     for _ in range(30):
         limit.acquire()
-    assert sorted(slots(stack).values()) == [3, 9, 9, 9]  # 95/s: 9 per 100 ms
-    assert sorted(asked(stack).values()) == [3, 9, 9, 9]  # a full slot is known: no ask is refused
-    assert 0.3 <= clock.now - 1_800_000_000.0 < 0.4  # waited three slot boundaries, no more
+    assert sorted(slots(stack).values()) == [8, 11, 11]  # 95/s: 11 per 125 ms
+    assert sorted(asked(stack).values()) == [8, 11, 11]  # a full slot is known: no ask is refused
+    assert 0.25 <= clock.now - 1_800_000_000.0 < 0.375  # waited two slot boundaries, no more
 
 
 def test_two_containers_share_the_account_s_slots(stack: Stack) -> None:
     clock = Clock()
     first, second = (rate(stack, boto3.client("dynamodb"), clock) for _ in range(2))
-    for _ in range(9):
+    for _ in range(11):
         first.acquire()
     second.acquire()  # the slot is full: the other container's request goes in the next one
-    assert sorted(slots(stack).values()) == [1, 9]
+    assert sorted(slots(stack).values()) == [1, 11]
     assert clock.now > 1_800_000_000.0
 
 
@@ -88,26 +88,37 @@ def test_concurrent_containers_never_exceed_a_slot(stack: Stack) -> None:
     used = slots(stack, per_slot=2)
     # Every request had a place; a place granted after its slot ended is lost, never used late.
     assert count[0] == 40 <= sum(used.values())
-    assert max(used.values()) <= 2  # 20/s: 2 per 100 ms, whichever container asked
+    assert max(used.values()) <= 2  # 20/s: 2 per 125 ms, whichever container asked
     assert len(used) >= 20
 
 
 def test_a_request_behind_a_crowd_waits_for_its_own_turn_not_the_next_slot(stack: Stack) -> None:
-    """29 requests asked this 9-place slot first: the 30th's turn is three slots on. It sleeps until
-    then and asks there, once, instead of asking every slot on the way with the whole crowd."""
+    """33 requests asked this 11-place slot first: the 34th's turn is three slots on. It asks for that
+    slot at once, before it begins (the answer is back when it starts), and sleeps until then,
+    instead of asking every slot on the way with the whole crowd."""
     clock = Clock()
     limit = rate(stack, boto3.client("dynamodb"), clock)
-    first = int(clock() / 0.1)
-    for _ in range(29):
+    first = int(clock() / 0.125)
+    for _ in range(33):
         limit._ask(first, 1)
+    asks: list[tuple[int, float]] = []
+    real_ask = limit._ask
+
+    def timed_ask(slot: int, places: int) -> int:
+        asks.append((slot, clock()))
+        return real_ask(slot, places)
+
+    limit._ask = timed_ask  # type: ignore[method-assign]
     limit.acquire()
-    assert round(clock() / 0.1) == first + 3
-    assert sorted(asked(stack).values()) == [1, 30]  # this slot and the one three on; none between
+    assert round(clock() / 0.125) == first + 3
+    assert sorted(asked(stack).values()) == [1, 34]  # this slot and the one three on; none between
+    assert [slot for slot, _ in asks] == [first, first + 3]
+    assert asks[1][1] < (first + 1) * 0.125  # asked within the first slot, not when its own began
 
 
 def test_a_container_asks_once_for_all_of_its_requests_waiting_together(stack: Stack) -> None:
     """Ten requests of one container (a campaign batch) want places at once: while one ask is in
-    flight the others gather, and the next ask is for all of them. No slot gives more than 9."""
+    flight the others gather, and the next ask is for all of them. No slot gives more than 11."""
     client = OneCallAtATime(boto3.client("dynamodb"))
     asks: list[int] = []
     real_ask = AccountRate._ask
@@ -120,7 +131,7 @@ def test_a_container_asks_once_for_all_of_its_requests_waiting_together(stack: S
         def _take(self) -> int | None:
             turn = super()._take()
             if turn is None:  # a place: the slot it was taken in, as the limiter saw it
-                granted_in.append(int(self.clock() / 0.1))
+                granted_in.append(int(self.clock() / 0.125))
             return turn
 
     limit = Counted(client, stack.env["LIMITS_TABLE"], "230sms", "batch", 95)
@@ -134,8 +145,8 @@ def test_a_container_asks_once_for_all_of_its_requests_waiting_together(stack: S
     with ThreadPoolExecutor(10) as pool:
         list(pool.map(request, range(10)))
     assert len(granted_in) == 10
-    assert max(Counter(granted_in).values()) <= 9
-    assert sum(min(n, 9) for n in asked(stack).values()) >= 10
+    assert max(Counter(granted_in).values()) <= 11
+    assert sum(min(n, 11) for n in asked(stack).values()) >= 10
     assert len(asks) <= 4 and max(asks) > 1  # not one write per request
 
 

@@ -2,20 +2,24 @@
 230sms code 105: "account default concurrency limit 100"): sends, verification codes and the
 poller's queries of all Lambda containers count against the same slots.
 
-Time is cut into slots of 100 ms, each allowing rate/10 requests (rounded down, at least one),
+Time is cut into slots of 125 ms, each allowing rate/8 requests (rounded down, at least one),
 counted in one DynamoDB item per slot (limits table, `rate#<provider>#<account>#<slot>`): a request
-adds one to its slot's `asked` and learns its place; the first rate/10 places go. Any one-second
-window overlaps at most 11 slots, so at 95/s no second holds more than 11 x 9 = 99 requests.
+adds one to its slot's `asked` and learns its place; the first rate/8 places go. Any one-second
+window overlaps at most 9 slots, so at 95/s no second holds more than 9 x 11 = 99 requests. Eight
+slots a second, not ten (9 places each, the same 99 at most): the largest API send, 10 requests,
+fits in one slot and goes out at once instead of waiting for the next one for its last request.
 
 Two things keep the writes far below one per request when many requests contend:
 - A container asks once for all of its requests waiting at that moment (the chunks of a campaign
   batch, the requests of a bulk send): the places it gets are used by those requests within the
   slot, and any left over when the slot ends are simply not used.
 - A request over a full slot knows how many places were asked before it, so it waits for the slot
-  where its turn comes (the 10th asker of a 9-place slot tries the next one, the 30th the one three
-  on) instead of every loser asking the next slot together.
+  where its turn comes (the 12th asker of an 11-place slot tries the next one, the 34th the one
+  three on) instead of every loser asking the next slot together.
 - Near the end of a slot, where the answer would arrive after the slot ends (asks are timed), the
-  ask is for the next slot: places granted too late would be places lost.
+  ask is for the next slot: places granted too late would be places lost. Likewise a request told
+  its turn comes in a later slot asks for that slot at once (up to a second ahead), not when it
+  begins: its answer is back by then, and the slot's first moments are used.
 Slot items expire after a minute.
 """
 
@@ -31,7 +35,8 @@ import boto3
 from .config import settings
 from .observability import count
 
-SLOT_SECONDS = 0.1
+SLOT_SECONDS = 0.125
+ASK_AHEAD_SLOTS = 8  # a turn at most a second away is asked for at once; a later one when it nears
 
 
 class AccountRate:
@@ -91,19 +96,32 @@ class AccountRate:
             slot = max(current, self._not_before)
             if slot == current and (current + 1) * SLOT_SECONDS - now < self._ask_seconds:
                 slot += 1  # the answer would come after this slot ends, with its places unusable
-            wanted = min(self._waiting, self.per_slot)
-            last = self._ask(slot, wanted)
-            self._ask_seconds = 0.8 * self._ask_seconds + 0.2 * max(0.0, self.clock() - now)
-            first = last - wanted + 1
-            granted = max(0, min(last, self.per_slot) - first + 1)
-            # Everyone in the slot's line so far comes first: this container's next turn is after them.
-            self._not_before = slot + (last if granted else first - 1) // self.per_slot
-            self._held = (slot, granted)
-            if granted and slot == int(self.clock() / SLOT_SECONDS):
-                self._held = (slot, granted - 1)
-                return None
-            # Granted for a slot to come: wait for it. Granted for one that ended meanwhile: lost.
-            return slot if granted and slot > current else self._not_before
+            while True:
+                granted = self._ask_in(slot)
+                now_slot = int(self.clock() / SLOT_SECONDS)
+                if granted and slot == now_slot:
+                    self._held = (slot, granted - 1)
+                    return None
+                if granted and slot > now_slot:  # granted for a slot to come: wait for it
+                    return slot
+                # No place (or one granted after its slot ended: lost). The turn comes at _not_before:
+                # ask for it now, while it is ahead, so that the answer is back when it begins.
+                slot = self._not_before
+                if not now_slot < slot <= now_slot + ASK_AHEAD_SLOTS:
+                    return slot
+
+    def _ask_in(self, slot: int) -> int:
+        """One ask for every request of this container waiting now: how many places it got in `slot`.
+        Everyone in the slot's line so far comes first: this container's next turn is after them."""
+        started = self.clock()
+        wanted = min(self._waiting, self.per_slot)
+        last = self._ask(slot, wanted)
+        self._ask_seconds = 0.8 * self._ask_seconds + 0.2 * max(0.0, self.clock() - started)
+        first = last - wanted + 1
+        granted = max(0, min(last, self.per_slot) - first + 1)
+        self._not_before = slot + (last if granted else first - 1) // self.per_slot
+        self._held = (slot, granted)
+        return granted
 
     def _ask(self, slot: int, places: int) -> int:
         """Ask for `places` more places in `slot`: the last of them in the slot's line (1-based)."""
