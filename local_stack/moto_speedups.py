@@ -36,12 +36,17 @@ Moto 5 writes each answer by walking the service model shape by shape, looking u
 attribute of every image: most of its time while a campaign fills the messages table's stream. The
 records are kept in the wire's JSON form already (but their creation time and binary values), so they
 are written with json.dumps; an answer holding anything else goes the original way.
+
+7. Every request, Moto lists the methods of the service's response class (inspect.getmembers over
+   its whole class hierarchy) to know whether the action is one of them. A class's methods do not
+   change while the server runs: the list is made once per class.
 """
 
 import base64
 import calendar
 import copy
 import datetime
+import functools
 import inspect
 import json
 import threading
@@ -49,6 +54,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto import backends
+from moto.core import responses as moto_responses
 from moto.core.utils import unix_time
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
@@ -115,6 +121,8 @@ def install() -> None:
     SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
     _install_cheap_standard_sends()
     _install_plain_stream_records()
+    listed: Callable[[object], list[str]] = moto_responses.method_names_from_class  # type: ignore[attr-defined]
+    moto_responses.method_names_from_class = functools.cache(listed)  # type: ignore[attr-defined]
     _installed = True
 
 

@@ -1,7 +1,10 @@
 """The local stack's Moto speed-ups change no answer: a failed transaction still leaves every item
 as it was, and a successful one still applies all of its writes."""
 
+import subprocess  # nosec B404 - our own interpreter
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -14,6 +17,8 @@ from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.sqs.models import sqs_backends
 
 from local_stack import moto_speedups
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -170,3 +175,20 @@ def test_stream_records_read_the_same_as_moto_writes_them(monkeypatch: pytest.Mo
         assert fast[0]["dynamodb"]["NewImage"]["b"] == {"B": b"\x00\xff"}
         assert fast[1]["dynamodb"]["OldImage"]["n"] == {"N": "1.5"}
         assert "NewImage" not in fast[2]["dynamodb"]
+
+
+def test_a_response_class_s_methods_are_listed_once_and_the_same() -> None:
+    """As in the Moto server's process (a fresh one: other tests may have imported Moto anew)."""
+    check = """
+from local_stack import moto_speedups
+moto_speedups.install()
+from moto.core import responses, utils
+from moto.dynamodb.responses import DynamoHandler
+listed = responses.method_names_from_class(DynamoHandler)
+assert listed is responses.method_names_from_class(DynamoHandler), "listed again"
+assert listed == utils.method_names_from_class(DynamoHandler) and "transact_write_items" in listed
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
