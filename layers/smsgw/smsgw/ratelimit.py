@@ -9,7 +9,7 @@ window overlaps at most 9 slots, so at 95/s no second holds more than 9 x 11 = 9
 slots a second, not ten (9 places each, the same 99 at most): the largest API send, 10 requests,
 fits in one slot and goes out at once instead of waiting for the next one for its last request.
 
-Two things keep the writes far below one per request when many requests contend:
+Three things keep the writes few and the places used when many requests contend:
 - A container asks once for all of its requests waiting at that moment (the chunks of a campaign
   batch, the requests of a bulk send): the places it gets are used by those requests within the
   slot, and any left over when the slot ends are simply not used.
