@@ -4,6 +4,7 @@ import boto3
 import pytest
 
 from local_stack.events import status_event
+from local_stack.lambdas import reset_caches
 from smsgw import config, store
 from smsgw.numbers import number_key
 from tests.conftest import cn_numbers
@@ -80,6 +81,8 @@ def test_the_largest_230sms_send_is_one_round_trip(
 ) -> None:
     """10,000 numbers are 10 requests, all in flight at once (SMS230_CONCURRENCY 10): with each held
     0.6 s, every one arrives before the first is answered. Eight at a time would leave two for later."""
+    monkeypatch.setenv("PROVIDER_READ_TIMEOUT", "10")  # the test's 1 s is too close to the 0.6 s held
+    reset_caches()
     stack.sms230.faults.inject("delay", seconds=0.6)
     response = invoke("send", event("send", {"to": cn_numbers(10_000), "content": "hi"}))
     assert response["statusCode"] == 200, response["body"][:300]
