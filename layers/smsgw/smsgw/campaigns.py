@@ -861,18 +861,16 @@ def _entries(lines: list[str], header: bool = True) -> Any:
 
 # A line holding just a Chinese mobile (national or +86, perhaps quoted, perhaps first of a CSV row):
 # nearly every line of a real list. It is read in one match; any other line by `_entries`/`_parse`.
-_PLAIN_CN_LINE = re.compile(r'\s*"?(?:\+86)?(1[3-9]\d{9})"?\s*(?:,.*)?')
-
-
+# Multiline, so that one match also finds it on every line of a block joined by newlines ([^\S\n]:
+# \s within a line); a line of `splitlines` holds no newline, so `fullmatch` reads one line alone.
+_PLAIN_CN_LINE = re.compile(r'^[^\S\n]*"?(?:\+86)?(1[3-9]\d{9})"?[^\S\n]*(?:,[^\n]*)?$', re.MULTILINE)
 READ_LINES = 10_000  # a list is read this many lines at a time
-# The same line, matched over a block of lines joined by newlines: [^\S\n] is \s within a line.
-_PLAIN_CN_LINES = re.compile(r'^[^\S\n]*"?(?:\+86)?(1[3-9]\d{9})"?[^\S\n]*(?:,[^\n]*)?$', re.MULTILINE)
 
 
 def _all_plain(lines: list[str]) -> list[str] | None:
     """The E.164 numbers of a block of lines when every one of them is a plain Chinese mobile (one
     match over the whole block, in C), else None: the block is read line by line."""
-    found = _PLAIN_CN_LINES.findall("\n".join(lines))
+    found = _PLAIN_CN_LINE.findall("\n".join(lines))
     return ["+86" + national for national in found] if len(found) == len(lines) else None
 
 
