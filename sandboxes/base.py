@@ -9,6 +9,7 @@ or over HTTP with `POST /_sandbox/settings` (`GET` lists them). Their defaults a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -23,7 +24,9 @@ from .serving import QuietHandler, ThreadingServer
 
 BEIJING = timezone(timedelta(hours=8))
 
-FAULT_KINDS = frozenset({"delay", "timeout", "status_500", "malformed", "error_code", "drop", "http_status"})
+FAULT_KINDS = frozenset(
+    {"delay", "gather", "timeout", "status_500", "malformed", "error_code", "drop", "http_status"}
+)
 ADMIN_PREFIX = "/_sandbox/"
 DEFAULT_TIMEOUT_SECONDS = 30.0
 # The "http_status" fault: what a front web server (nginx) answers itself, with its titles.
@@ -154,6 +157,14 @@ class Fault:
     seconds: float | None = None
     code: int | None = None
     times: int | None = None  # remaining firings; None = until cleared
+    # "gather": each request waits until `together` are waiting (or `seconds` pass), then all go on.
+    together: int | None = None
+    gathering: threading.Barrier | None = None
+
+    @property
+    def scattered(self) -> bool:
+        """A "gather" gave up waiting: fewer than `together` requests ever waited at once."""
+        return self.gathering is not None and self.gathering.broken
 
 
 class FaultSwitch:
@@ -172,7 +183,8 @@ class FaultSwitch:
         seconds: float | None = None,
         code: int | None = None,
         times: int | None = None,
-    ) -> None:
+        together: int | None = None,
+    ) -> Fault:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}")
         if kind == "error_code" and code not in self._valid_codes:
@@ -185,16 +197,25 @@ class FaultSwitch:
             raise ValueError("seconds must be >= 0")
         if times is not None and times < 1:
             raise ValueError("times must be >= 1")
+        if kind == "gather" and (seconds is None or not isinstance(together, int) or together < 2):
+            raise ValueError("gather fault needs seconds and together >= 2")
+        fault = Fault(kind, path, seconds, code, times, together)
+        if together is not None:
+            fault.gathering = threading.Barrier(together)
         with self._lock:
-            self._faults.append(Fault(kind, path, seconds, code, times))
+            self._faults.append(fault)
+        return fault
 
     def clear(self) -> None:
         with self._lock:
+            for fault in self._faults:
+                if fault.gathering is not None:
+                    fault.gathering.abort()  # whoever still waits goes on
             self._faults.clear()
 
     def active(self) -> list[Fault]:
         with self._lock:
-            return [Fault(f.kind, f.path, f.seconds, f.code, f.times) for f in self._faults]
+            return [Fault(f.kind, f.path, f.seconds, f.code, f.times, f.together) for f in self._faults]
 
     def take(self, path: str) -> Fault | None:
         """The first fault matching `path`, counting one firing of it."""
@@ -302,6 +323,7 @@ class SandboxServer:
         if server is None:
             return
         self._stopping.set()  # wakes "delay"/"timeout" sleeps
+        self.faults.clear()  # and "gather" waits
         server.stop()
         self._server = None
         self.on_stop()
@@ -401,6 +423,10 @@ class SandboxServer:
                 if fault.kind == "error_code"
                 else Response.html_error(fault.code)
             )
+        if fault.gathering is not None:
+            # Gave up waiting (broken): the answer goes anyway, and the fault says it scattered.
+            with contextlib.suppress(threading.BrokenBarrierError):
+                fault.gathering.wait(fault.seconds)
         # "delay": a slow answer (cut short when the sandbox stops).
         if fault.kind == "drop" or (fault.kind == "delay" and self._stopping.wait(fault.seconds or 0.0)):
             return None
@@ -434,6 +460,7 @@ class SandboxServer:
                 seconds=body.get("seconds"),
                 code=body.get("code"),
                 times=body.get("times"),
+                together=body.get("together"),
             )
         except (ValueError, TypeError) as exc:
             return Response.json(400, {"error": str(exc)})

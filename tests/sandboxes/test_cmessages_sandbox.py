@@ -341,6 +341,33 @@ def test_fault_delay(http: urllib3.PoolManager, sandbox: CMessagesSandbox) -> No
     assert time.monotonic() - started < 0.3
 
 
+def test_fault_gather_holds_requests_until_enough_wait_together(
+    http: urllib3.PoolManager, sandbox: CMessagesSandbox
+) -> None:
+    gather = sandbox.faults.inject("gather", together=3, seconds=4, times=3)
+    statuses: list[int] = []
+
+    def call() -> None:
+        statuses.append(post(http, sandbox.url + "/sms/get_balance", signed()).status)
+
+    callers = [threading.Thread(target=call) for _ in range(3)]
+    callers[0].start()
+    time.sleep(0.2)
+    assert statuses == []  # one alone waits
+    for caller in callers[1:]:
+        caller.start()
+    for caller in callers:
+        caller.join(5)
+    assert statuses == [200, 200, 200] and not gather.scattered
+    # Too few: the hold gives up after its seconds, answers anyway, and says so.
+    gather = sandbox.faults.inject("gather", together=2, seconds=0.2, times=1)
+    assert post(http, sandbox.url + "/sms/get_balance", signed()).status == 200
+    assert gather.scattered
+    for wrong in ({"together": 1, "seconds": 1}, {"together": 2}):
+        with pytest.raises(ValueError, match="gather"):
+            sandbox.faults.inject("gather", **wrong)
+
+
 def test_fault_timeout_happens_after_the_side_effects(
     http: urllib3.PoolManager, sandbox: CMessagesSandbox
 ) -> None:
