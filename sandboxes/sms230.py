@@ -347,17 +347,20 @@ class Sms230Sandbox(SandboxServer):
             return  # no push address configured: the provider pushes nothing
         times = self.beijing_now().strftime("%Y-%m-%d %H:%M")
         form, statuses, failing = self.receipt_mobile, self.receipt_status_for, self.fail_numbers
-        receipts = [
-            {
-                "apikey": self.apikey,
-                "taskid": str(task.taskid),
-                "mobile": receipt_mobile_as(mobile, form),
-                "status": statuses.get(mobile, "UNDELIV" if mobile in failing else "DELIVRD"),
-                "times": times,
-            }
-            for mobile in task.mobiles
-        ]
-        self._pusher.schedule(url, receipts, attempt_no=1, delay=self.receipt_delay)
+
+        def receipts() -> list[dict[str, str]]:  # made when due, as a provider would: not on the send's time
+            return [
+                {
+                    "apikey": self.apikey,
+                    "taskid": str(task.taskid),
+                    "mobile": receipt_mobile_as(mobile, form),
+                    "status": statuses.get(mobile, "UNDELIV" if mobile in failing else "DELIVRD"),
+                    "times": times,
+                }
+                for mobile in task.mobiles
+            ]
+
+        self._pusher.schedule(url, receipts, len(task.mobiles), attempt_no=1, delay=self.receipt_delay)
 
     def _admit(self) -> None:
         """Sliding one-second window per apikey, on the sandbox clock; refused calls don't count."""
@@ -376,9 +379,9 @@ class _ReceiptPusher:
     def __init__(self, sandbox: Sms230Sandbox) -> None:
         self._sandbox = sandbox
         self._cond = threading.Condition()
-        # A heap of (due, order, url, bodies, attempt): one entry per task's receipts, not per receipt,
-        # so that a bulk send does not leave thousands of tracked objects for the GC to walk.
-        self._due: list[tuple[float, int, str, list[dict[str, str]], int]] = []
+        # A heap of (due, order, url, bodies, attempt): one entry per task's receipts, made when due, so
+        # that a bulk send does not leave thousands of objects for the GC to walk.
+        self._due: list[tuple[float, int, str, Callable[[], list[dict[str, str]]], int]] = []
         self._seq = itertools.count()
         self._outstanding = 0  # scheduled + running
         self._stopped = False
@@ -387,8 +390,16 @@ class _ReceiptPusher:
         self._http = urllib3.PoolManager(maxsize=RECEIPT_WORKERS, retries=False)
         self._thread: threading.Thread | None = None
 
-    def schedule(self, url: str, bodies: list[dict[str, str]], *, attempt_no: int, delay: float) -> None:
-        """Push each of `bodies` once `delay` has passed (a task's receipts under one lock)."""
+    def schedule(
+        self,
+        url: str,
+        bodies: Callable[[], list[dict[str, str]]],
+        count: int,
+        *,
+        attempt_no: int,
+        delay: float,
+    ) -> None:
+        """Push each of the `count` receipts `bodies()` makes once `delay` has passed."""
         with self._cond:
             if self._stopped:
                 return
@@ -396,7 +407,7 @@ class _ReceiptPusher:
                 self._thread = threading.Thread(target=self._run, name="sms230-receipts", daemon=True)
                 self._thread.start()
             heapq.heappush(self._due, (time.monotonic() + delay, next(self._seq), url, bodies, attempt_no))
-            self._outstanding += len(bodies)
+            self._outstanding += count
             self._cond.notify_all()
 
     def outstanding(self) -> int:
@@ -429,7 +440,7 @@ class _ReceiptPusher:
                 if self._stopped:
                     return
                 _, _, url, bodies, attempt_no = heapq.heappop(self._due)
-            for body in bodies:
+            for body in bodies():
                 self._pool.submit(self._push, url, body, attempt_no)
 
     def _push(self, url: str, body: dict[str, str], attempt_no: int) -> None:
@@ -451,7 +462,7 @@ class _ReceiptPusher:
             sandbox.receipt_attempts.append(ReceiptAttempt(body, attempt_no, ok, time.time()))
         intervals = sandbox.receipt_intervals
         if not ok and attempt_no <= len(intervals):
-            self.schedule(url, [body], attempt_no=attempt_no + 1, delay=intervals[attempt_no - 1])
+            self.schedule(url, lambda: [body], 1, attempt_no=attempt_no + 1, delay=intervals[attempt_no - 1])
         with self._cond:
             self._outstanding -= 1
             self._cond.notify_all()
