@@ -58,6 +58,43 @@ def test_a_slot_holds_a_tenth_of_the_rate_and_the_next_request_waits_for_the_nex
     assert 0.25 <= clock.now - 1_800_000_000.0 < 0.375  # waited two slot boundaries, no more
 
 
+def test_requests_announced_together_cost_one_ask(stack: Stack) -> None:
+    """A send's ten requests are announced before its threads start: the first to arrive asks for
+    all ten places, and the other nine take theirs with no write. Unannounced, one after another,
+    each would ask alone. Announced requests that never come are withdrawn from later asks."""
+    clock = Clock()
+    client = CountingClient(boto3.client("dynamodb"))
+    pacer = RequestPacer(95, rate(stack, client, clock))
+    with pacer.coming(10):
+        for _ in range(10):
+            pacer.wait()
+    assert client.asks == [10] and list(asked(stack).values()) == [10]
+    clock.sleep(0.125)  # the next slot
+    with pacer.coming(10):
+        for _ in range(4):  # the other six were refused before pacing, say
+            pacer.wait()
+    clock.sleep(0.125)
+    pacer.wait()  # alone now: asks for itself only
+    assert client.asks == [10, 10, 1]
+    client.asks.clear()
+    clock.sleep(0.125)
+    for _ in range(3):
+        pacer.wait()
+    assert client.asks == [1, 1, 1]
+
+
+class CountingClient:
+    """A DynamoDB client that notes how many places each rate ask asked for."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.asks: list[int] = []
+
+    def update_item(self, **call: Any) -> Any:
+        self.asks.append(int(call["ExpressionAttributeValues"][":n"]["N"]))
+        return self.client.update_item(**call)
+
+
 def test_two_containers_share_the_account_s_slots(stack: Stack) -> None:
     clock = Clock()
     first, second = (rate(stack, boto3.client("dynamodb"), clock) for _ in range(2))

@@ -8,6 +8,7 @@ redelivered chunk is never sent twice: a chunk whose marker says it began but ne
 `unknown`. Delivered and failed are counted from the table's stream (campaign_progress.py).
 """
 
+import contextlib
 import contextvars
 import csv
 import functools
@@ -17,6 +18,7 @@ import os
 import re
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -586,20 +588,27 @@ class Campaigns:
         """Send the begun chunks at once (the shared account rate paces them): per chunk, the
         provider requests to record and how many numbers were certainly not sent; apart, the chunks
         whose sending broke (their markers stay: a copy later reads them `unknown`)."""
-        context = contextvars.copy_context()  # the deadline and log keys reach the pool's threads
+        with contextlib.ExitStack() as coming:
+            # Each provider's requests are announced: its account's rate is asked once for them all.
+            # (A provider that cannot be named here fails its chunks' own dispatch, as it would have.)
+            with contextlib.suppress(ValidationError, ConfigError):
+                for name, chunks in Counter(item.get("provider") or order()[0] for _, item in begun).items():
+                    if pacer := provider(name).pacer:
+                        coming.enter_context(pacer.coming(chunks))
+            context = contextvars.copy_context()  # the deadline, log keys and announcements reach the threads
 
-        def attempt(pair: tuple[Chunk, dict[str, Any]]) -> Any:
-            try:
-                return context.copy().run(self._dispatch, *pair)
-            except Exception as error:
-                logger.exception("campaign chunk broke", extra={"campaign_id": pair[0].campaign_id})
-                return pair[0], error
+            def attempt(pair: tuple[Chunk, dict[str, Any]]) -> Any:
+                try:
+                    return context.copy().run(self._dispatch, *pair)
+                except Exception as error:
+                    logger.exception("campaign chunk broke", extra={"campaign_id": pair[0].campaign_id})
+                    return pair[0], error
 
-        if len(begun) <= 1:
-            results = [attempt(pair) for pair in begun]
-        else:
-            with ThreadPoolExecutor(max_workers=len(begun)) as pool:
-                results = list(pool.map(attempt, begun))
+            if len(begun) <= 1:
+                results = [attempt(pair) for pair in begun]
+            else:
+                with ThreadPoolExecutor(max_workers=len(begun)) as pool:
+                    results = list(pool.map(attempt, begun))
         sent = [r for r in results if len(r) == 3]
         return sent, dict(r for r in results if len(r) == 2)
 

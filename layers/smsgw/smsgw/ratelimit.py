@@ -10,9 +10,9 @@ slots a second, not ten (9 places each, the same 99 at most): the largest API se
 fits in one slot and goes out at once instead of waiting for the next one for its last request.
 
 Three things keep the writes few and the places used when many requests contend:
-- A container asks once for all of its requests waiting at that moment (the chunks of a campaign
-  batch, the requests of a bulk send): the places it gets are used by those requests within the
-  slot, and any left over when the slot ends are simply not used.
+- A container asks once for all of its requests waiting at that moment, and for those announced
+  as about to (the requests of a bulk send, the chunks of a campaign batch): the places it gets are
+  used by those requests within the slot, and any left over when the slot ends are simply not used.
 - A request over a full slot knows how many places were asked before it, so it waits for the slot
   where its turn comes (the 12th asker of an 11-place slot tries the next one, the 34th the one
   three on) instead of every loser asking the next slot together.
@@ -62,13 +62,21 @@ class AccountRate:
         self._asking = threading.Lock()  # one ask in flight per container; the others gather meanwhile
         self._counting = threading.Lock()
         self._waiting = 0  # this container's requests wanting a place now
+        self._announced = 0  # and those about to (RequestPacer.coming)
         self._held = (0, 0)  # (slot, places) asked for together and not yet taken
         self._not_before = 0  # the slot where this container's turn comes next
         self._ask_seconds = 0.01  # how long an ask takes here, recently (a DynamoDB write, to start)
 
-    def acquire(self) -> None:
+    def announce(self, requests: int) -> None:
+        with self._counting:
+            self._announced = max(0, self._announced + requests)
+
+    def acquire(self, announced: list[int] | None = None) -> None:
         with self._counting:
             self._waiting += 1
+            if announced and announced[0] > 0:  # it was asked for ahead: now it waits
+                announced[0] -= 1
+                self._announced = max(0, self._announced - 1)
         try:
             waited = False
             while (turn := self._take()) is not None:
@@ -114,7 +122,7 @@ class AccountRate:
         """One ask for every request of this container waiting now: how many places it got in `slot`.
         Everyone in the slot's line so far comes first: this container's next turn is after them."""
         started = self.clock()
-        wanted = min(self._waiting, self.per_slot)
+        wanted = min(self._waiting + self._announced, self.per_slot)
         last = self._ask(slot, wanted)
         self._ask_seconds = 0.8 * self._ask_seconds + 0.2 * max(0.0, self.clock() - started)
         first = last - wanted + 1

@@ -5,6 +5,7 @@ from its settings (`ProviderSettings`, read from `<ENV_PREFIX>_*` variables) and
 types it exchanges are in `model`, and re-exported here for provider modules.
 """
 
+import contextlib
 import contextvars
 import time
 from abc import ABC, abstractmethod
@@ -169,13 +170,14 @@ class Provider(ABC):
         if len(chunks) <= 1 or self.settings.concurrency <= 1:
             results = [one(chunk) for chunk in chunks]
         else:
-            context = contextvars.copy_context()  # the deadline reaches the pool's threads
+            with self.pacer.coming(len(chunks)) if self.pacer else contextlib.nullcontext():
+                context = contextvars.copy_context()  # the deadline and the announcement reach the threads
 
-            def in_context(chunk: Sequence[Recipient]) -> SendOutcome:
-                return context.copy().run(one, chunk)
+                def in_context(chunk: Sequence[Recipient]) -> SendOutcome:
+                    return context.copy().run(one, chunk)
 
-            with ThreadPoolExecutor(max_workers=min(self.settings.concurrency, len(chunks))) as executor:
-                results = list(executor.map(in_context, chunks))
+                with ThreadPoolExecutor(max_workers=min(self.settings.concurrency, len(chunks))) as executor:
+                    results = list(executor.map(in_context, chunks))
         for result in results:
             outcome.merge(result)
         return outcome

@@ -1,17 +1,27 @@
 """Requests-per-second pacing of one provider account: spaced evenly within a container, and, where
 a shared limit is plugged in (`use_shared_limit`), held to the account's rate across all containers."""
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Protocol
+
+# Per pacer, the requests announced by `RequestPacer.coming` and not yet waiting (a one-item list,
+# shared by the send's threads: they copy the context it is set in).
+_coming: ContextVar[dict["RequestPacer", list[int]]] = ContextVar("coming", default={})  # noqa: B039 - never changed
 
 
 class SharedLimit(Protocol):
     """A limit every container of the account counts against (the gateway's is in DynamoDB)."""
 
-    def acquire(self) -> None:
-        """Return once one more request fits within the account's rate; wait otherwise."""
+    def acquire(self, announced: list[int] | None = None) -> None:
+        """Return once one more request fits within the account's rate; wait otherwise. A request
+        counted in `announced` (see `announce`) takes itself off it."""
+
+    def announce(self, requests: int) -> None:
+        """`requests` more (or fewer, when negative) are about to ask: ask for them too."""
 
 
 class RequestPacer:
@@ -27,7 +37,7 @@ class RequestPacer:
 
     def wait(self) -> None:
         if self.shared is not None:
-            self.shared.acquire()
+            self.shared.acquire(_coming.get().get(self))
             return
         with self._lock:
             now = time.monotonic()
@@ -35,6 +45,23 @@ class RequestPacer:
             self._next = slot + self.interval
         if slot > now:
             time.sleep(slot - now)
+
+    @contextlib.contextmanager
+    def coming(self, requests: int) -> Iterator[None]:
+        """`requests` are about to wait here (a send's chunks, started together): the shared limit
+        asks for all of their places at once, not only for those that happen to be waiting when it
+        asks. Those that never came are taken off at the end."""
+        if self.shared is None or requests <= 1:
+            yield
+            return
+        left = [requests]
+        token = _coming.set(_coming.get() | {self: left})
+        self.shared.announce(requests)
+        try:
+            yield
+        finally:
+            _coming.reset(token)
+            self.shared.announce(-left[0])
 
 
 _pacers: dict[tuple[str, str, float], RequestPacer] = {}
