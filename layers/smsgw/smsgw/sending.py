@@ -190,7 +190,7 @@ def _call(client: Provider, recipients: list[Recipient], request: SendRequest, k
         return client.send(recipients, request.content, request.options)
     outcome = SendOutcome(client.name, requests=1)
     try:
-        outcome.accepted.append(client.send_verify(recipients[0], request.content, request.options))
+        outcome.singly.append(client.send_verify(recipients[0], request.content, request.options))
     except ProviderError as error:
         outcome.failures.append(ChunkFailure(list(recipients), error))
     return outcome
@@ -274,23 +274,26 @@ def _provider_requests(client: Provider, outcome: SendOutcome) -> Iterator[dict[
     """What to record of one provider's outcome, request by request: a task per task id; a chunk's
     worth of per-number ids (keyed by the first); each chunk whose outcome is unknown."""
     if client.id_per_request:
-        by_task: dict[str, list[str]] = {}
-        for accepted in outcome.accepted:
-            by_task.setdefault(accepted.provider_id, []).append(accepted.recipient.e164)
-        tasks = {t.provider_id: t for t in outcome.tasks}
-        for task_id, numbers in by_task.items():
-            task = tasks.get(task_id)
+        for task in outcome.tasks:
             yield {
                 "provider": client.name,
-                "key": task_id,
-                "numbers": numbers,
+                "key": task.provider_id,
+                "numbers": [r.e164 for r in task.recipients],
                 "status": Status.SUBMITTED,
-                "task_id": task_id,
-                "taken": task.taken if task else None,
-                "billed": task.billed if task else None,
+                "task_id": task.provider_id,
+                "taken": task.taken,
+                "billed": task.billed,
+            }
+        for accepted in outcome.singly:  # a verification code: a task of one
+            yield {
+                "provider": client.name,
+                "key": accepted.provider_id,
+                "numbers": [accepted.recipient.e164],
+                "status": Status.SUBMITTED,
+                "task_id": accepted.provider_id,
             }
     else:
-        for chunk in chunked(outcome.accepted, client.batch_size):
+        for chunk in chunked(outcome.singly, client.batch_size):
             yield {
                 "provider": client.name,
                 "key": chunk[0].provider_id,  # the provider's ids are unique: its first one keys the chunk

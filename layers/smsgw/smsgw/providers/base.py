@@ -209,7 +209,6 @@ class Provider(ABC):
         except ProviderError as error:
             outcome.failures.append(ChunkFailure(list(chunk), error))
         else:
-            outcome.accepted.extend(Accepted(r, answer.provider_id) for r in chunk)
             outcome.tasks.append(Task(answer.provider_id, list(chunk), answer.taken, answer.billed))
         return outcome
 

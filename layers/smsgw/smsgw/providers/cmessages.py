@@ -168,7 +168,7 @@ class CMessages(Provider):
                 if isinstance(r, dict) and r.get("id") and r.get("mobile")
             }
         missing = [r for r in chunk if self.address(r) not in ids]
-        outcome.accepted.extend(Accepted(r, ids[self.address(r)]) for r in chunk if self.address(r) in ids)
+        outcome.singly.extend(Accepted(r, ids[self.address(r)]) for r in chunk if self.address(r) in ids)
         if missing:
             error = OutcomeUnknown(
                 self.name, "answer carries no id for these numbers", raw=json.dumps(data)[:500]

@@ -157,13 +157,19 @@ class SendOutcome:
     nothing accepted is lost and nothing failed is recorded as sent."""
 
     provider: str
-    accepted: list[Accepted] = field(default_factory=list)
+    singly: list[Accepted] = field(default_factory=list)  # accepted one by one: an id each, or alone
     failures: list[ChunkFailure] = field(default_factory=list)
     requests: int = 0
-    tasks: list[Task] = field(default_factory=list)
+    tasks: list[Task] = field(default_factory=list)  # accepted as a whole, under one id
+
+    @property
+    def accepted(self) -> list[Accepted]:
+        """Every accepted recipient and its provider id. A task's are made only when asked for: the
+        send path reads the tasks themselves (a campaign's million recipients are a thousand tasks)."""
+        return self.singly + [Accepted(r, task.provider_id) for task in self.tasks for r in task.recipients]
 
     def merge(self, other: "SendOutcome") -> None:
-        self.accepted.extend(other.accepted)
+        self.singly.extend(other.singly)
         self.failures.extend(other.failures)
         self.requests += other.requests
         self.tasks.extend(other.tasks)
