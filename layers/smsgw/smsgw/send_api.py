@@ -44,7 +44,7 @@ def send_answer(result: SendResult) -> tuple[int, dict[str, Any]]:
     if result.segments:
         answer["segments"] = result.segments.count
         answer["encoding"] = result.segments.encoding
-    answer["messages"] = [_message(m) for m in result.messages]
+    answer["messages"] = _lines(result)
     answer["summary"] = result.summary
     if result.failovers:
         answer["failover"] = [
@@ -59,13 +59,20 @@ def send_answer(result: SendResult) -> tuple[int, dict[str, Any]]:
     return (200 if result.complete else 202), answer
 
 
+def _lines(result: SendResult) -> list[dict[str, Any]]:
+    """A line per recipient: those of each provider request, then the others."""
+    lines: list[dict[str, Any]] = []
+    for sent in result.sent:
+        status, provider = sent.status.value, sent.provider
+        lines += [
+            {"message_id": message_id, "to": number, "status": status, "provider": provider}
+            for number, message_id in zip(sent.numbers, sent.message_ids, strict=True)
+        ]
+    return lines + [_message(m) for m in result.messages]
+
+
 def _message(message: MessageResult) -> dict[str, Any]:
-    status = message.status.value
-    line: dict[str, Any] = (
-        {"message_id": message.message_id, "to": message.to, "status": status, "provider": message.provider}
-        if message.message_id
-        else {"to": message.to, "status": status}
-    )
+    line: dict[str, Any] = {"to": message.to, "status": message.status.value}
     if message.error:
         line["error"] = error_body(message.error)
     return line

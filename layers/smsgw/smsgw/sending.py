@@ -2,9 +2,11 @@
 the API layer decides how to answer it."""
 
 import contextlib
+import contextvars
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -34,18 +36,26 @@ from .providers.registry import provider
 from .send_request import SendRequest
 
 
-class MessageResult(NamedTuple):  # one per recipient: a tuple is the cheapest to make
+class MessageResult(NamedTuple):  # a recipient no provider request took: refused, blocked, unknown
     to: str  # E.164
     status: Status
-    message_id: str | None = None
-    provider: str | None = None
     error: ProviderError | None = None
+
+
+class Sent(NamedTuple):
+    """The recipients of one provider request: they share its status and provider. One per request,
+    not a result per recipient (a bulk send has 10,000)."""
+
+    provider: str
+    numbers: list[str]  # E.164
+    message_ids: list[str]  # in the same order
+    status: Status
 
 
 @dataclass
 class SendResult:
     kind: Kind
-    messages: list[MessageResult]
+    messages: list[MessageResult]  # after the recipients of `sent`
     request_id: str | None = None
     provider: str | None = None  # the provider of the first recorded message
     segments: Segments | None = None
@@ -53,9 +63,13 @@ class SendResult:
     warnings: list[str] = field(default_factory=list)
     provider_requests: int = 0
     billed_segments: int | None = None  # as the providers reported it, where they do
+    sent: list[Sent] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        self._counts = Counter(m.status for m in self.messages)  # the messages are not changed later
+    def __post_init__(self) -> None:  # nothing is changed later
+        self._counts = Counter(m.status for m in self.messages)
+        for sent in self.sent:
+            self._counts[sent.status] += len(sent.numbers)
+        self.recipients = len(self.messages) + sum(len(sent.numbers) for sent in self.sent)
 
     def counted(self, status: Status) -> int:
         return self._counts[status]
@@ -73,7 +87,7 @@ class SendResult:
     @property
     def complete(self) -> bool:
         """Every recipient submitted."""
-        return self.counted(Status.SUBMITTED) == len(self.messages)
+        return self.counted(Status.SUBMITTED) == self.recipients
 
 
 def send(
@@ -238,15 +252,19 @@ def _record(
         )
         for r in recorded
     ]
-    warnings = _store(requests) + _partial_acceptance(requests)
     clients = {client.name: client for client, _ in dispatch.outcomes}
-    messages = [
-        MessageResult(number, r.status, clients[r.provider].message_id(r.key, number), r.provider)
-        for r in requests
-        for number in r.numbers
-    ]
+    # The write is mostly a wait on DynamoDB: the message ids are made meanwhile.
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        storing = writer.submit(contextvars.copy_context().run, _store, requests)
+        sent = [
+            Sent(
+                r.provider, r.numbers, [clients[r.provider].message_id(r.key, n) for n in r.numbers], r.status
+            )
+            for r in requests
+        ]
+        warnings = storing.result() + _partial_acceptance(requests)
     _count_messages(requests, [e for _, e in refused])
-    messages += [
+    messages = [
         MessageResult(r.e164, Status.NOT_SENT if isinstance(e, NotAttempted) else Status.REJECTED, error=e)
         for r, e in refused
     ]
@@ -263,6 +281,7 @@ def _record(
         warnings,
         sum(o.requests for _, o in dispatch.outcomes),
         sum(billed) if billed else None,
+        sent,
     )
     logger.info(
         "send finished", extra={"kind": kind, "provider_requests": result.provider_requests, **result.summary}
