@@ -2,14 +2,16 @@
 local stack.
 
 Each `Type: SQS` event of a function becomes `MaximumConcurrency` pollers (each its own execution
-environment: one invocation at a time), receiving up to `BatchSize` messages with long polling,
-invoking the function and deleting what it did not report failed (ReportBatchItemFailures). A
-message it failed, or a batch whose invocation raised, stays on the queue and comes back after its
-visibility timeout, as with Lambda. The scheduler fires each `at(...)` schedule once it is due:
-its input goes to its SQS target, and the schedule is deleted (ActionAfterCompletion DELETE).
+environment: one invocation at a time). A poller gathers up to `BatchSize` messages, ten to a
+ReceiveMessage (SQS's most), for at most `MaximumBatchingWindowInSeconds` from the first, invokes
+the function and deletes what it did not report failed (ReportBatchItemFailures). A message it
+failed, or a batch whose invocation raised, stays on the queue and comes back after its visibility
+timeout, as with Lambda. The scheduler fires each `at(...)` schedule once it is due: its input goes
+to its SQS target, and the schedule is deleted (ActionAfterCompletion DELETE).
 """
 
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ DEFAULT_CONCURRENCY = 2  # the lowest MaximumConcurrency Lambda allows
 # Short polls with a growing pause when the queue is empty (Moto's long poll spins in its process,
 # beside the DynamoDB work of everything else): idle, a poller asks twice a second.
 IDLE_PAUSES = (0.02, 0.05, 0.1, 0.2, 0.5)
+RECEIVE_MOST = 10  # messages per ReceiveMessage and per DeleteMessageBatch
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class QueueSource:
     queue_arn: str
     batch_size: int
     concurrency: int
+    window_s: float = 0.0  # MaximumBatchingWindowInSeconds
 
 
 def sources(template: dict[str, Any], refs: dict[str, str]) -> list[QueueSource]:
@@ -50,6 +54,7 @@ def sources(template: dict[str, Any], refs: dict[str, str]) -> list[QueueSource]
                 arn,
                 int(tpl.resolve(props.get("BatchSize", 10), refs)),
                 int(tpl.resolve(scaling, refs)),
+                float(tpl.resolve(props.get("MaximumBatchingWindowInSeconds", 0), refs)),
             )
         )
     return found
@@ -122,11 +127,7 @@ class QueuePollers(Pollers):
         idle = 0
         while not self._stopping.is_set():
             try:
-                got = sqs.receive_message(
-                    QueueUrl=source.queue_url,
-                    MaxNumberOfMessages=source.batch_size,
-                    AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
-                ).get("Messages", [])
+                got = self._gather(source, sqs)
             except Exception:
                 got = []
                 if not self._stopping.is_set():
@@ -137,6 +138,28 @@ class QueuePollers(Pollers):
             else:
                 self._stopping.wait(IDLE_PAUSES[min(idle, len(IDLE_PAUSES) - 1)])
                 idle += 1
+
+    def _gather(self, source: QueueSource, sqs: Any) -> list[dict[str, Any]]:
+        """Up to BatchSize messages, ten to a ReceiveMessage, gathered for at most the batching window
+        from the first one received (none: the caller pauses)."""
+        got: list[dict[str, Any]] = []
+        first = 0.0
+        while len(got) < source.batch_size and not self._stopping.is_set():
+            more = sqs.receive_message(
+                QueueUrl=source.queue_url,
+                MaxNumberOfMessages=min(RECEIVE_MOST, source.batch_size - len(got)),
+                AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+            ).get("Messages", [])
+            if not got:
+                if not more:
+                    break
+                first = time.monotonic()
+            got += more
+            if time.monotonic() - first >= source.window_s:
+                break
+            if not more:
+                self._stopping.wait(IDLE_PAUSES[0])
+        return got
 
     @staticmethod
     def _deliver(
@@ -152,10 +175,13 @@ class QueuePollers(Pollers):
             return
         failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
         done = [m for m in got if m["MessageId"] not in failed]
-        if done:
+        for start in range(0, len(done), RECEIVE_MOST):
             sqs.delete_message_batch(
                 QueueUrl=source.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(done[start : start + RECEIVE_MOST])
+                ],
             )
 
 
