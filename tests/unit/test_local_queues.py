@@ -44,7 +44,7 @@ def test_the_campaign_sender_takes_the_template_s_batch_and_window() -> None:
     for name in tpl.resources_of_type(template, "AWS::SQS::Queue"):
         refs |= {name: f"https://queue/{name}", f"{name}.Arn": f"arn:{name}"}
     (sender,) = [s for s in queues.sources(template, refs) if s.function == "CampaignSenderFunction"]
-    assert (sender.batch_size, sender.window_s) == (30, 1.0)
+    assert (sender.batch_size, sender.window_s) == (10, 1.0)
 
 
 def test_a_batch_over_ten_is_gathered_from_several_receives(sqs: Any) -> None:
