@@ -255,3 +255,22 @@ def test_sender_id_follows_the_230sms_document(stack: Stack, invoke: Invoke) -> 
     assert body(response)["error"]["fields"][0]["field"] == "sender_id"
     assert invoke("send", event("send", {**payload, "sender_id": "ACME1069"}))["statusCode"] == 200
     assert stack.sms230.recorded()[0].body["senderid"] == "ACME1069"
+
+
+@pytest.mark.parametrize("recipients", [2, 2000])  # the write alone, and beside the message ids
+def test_a_send_whose_record_fails_still_answers_every_recipient(
+    stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch, recipients: int
+) -> None:
+    """The provider took them: failing now would invite a retry and a double send. The answer
+    carries every line and says the statuses were not recorded."""
+    monkeypatch.setenv("MESSAGES_TABLE", "no-such-table")
+    reset_caches()
+    response = invoke("send", event("send", {"to": cn_numbers(recipients), "content": "hi"}))
+    assert response["statusCode"] == 200
+    answer = body(response)
+    assert answer["summary"]["submitted"] == recipients
+    assert all(m["message_id"].startswith("230-") for m in answer["messages"])
+    assert answer["warnings"] == [
+        "the messages were sent but their status could not be recorded; status lookups may 404"
+    ]
+    assert len(stack.sms230.recorded("/outauth/send")) == -(-recipients // 1000)
