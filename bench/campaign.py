@@ -1,15 +1,22 @@
 """A campaign of a million recipients through the local stack: the list uploaded to Moto's S3 with the
 API's presigned URL, started over HTTP, planned and sent by the stack's SQS pollers (the template's
 batch size and maximum concurrency), the 230sms sandbox holding every request 50 ms and allowing
-its documented 100 requests a second. The wall time runs from `start` to the campaign reading
-`done`; the sandbox's own log says what reached it: how many requests, how many times each number,
-the most requests in any one second, and any 105 (a request the sandbox made no task of). A number
-in a request refused with 105 and sent again would count twice: the row says how many 105s there
-were."""
+its documented 100 requests a second. The providers' sandboxes run in a process of their own
+(`python -m sandboxes`), as a provider is another machine: in the stack's process their HTTP
+serving would share one interpreter lock with the senders whose arrivals they count. The wall
+time runs from `start` to the campaign reading `done`; the sandbox's own log says what reached it:
+how many requests, how many times each number, the most requests in any one second, and any 105
+(a request the sandbox made no task of). A number in a request refused with 105 and sent again
+would count twice: the row says how many 105s there were."""
 
+import contextlib
+import re
+import subprocess  # nosec B404 - starts the project's own sandboxes
+import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +25,7 @@ import urllib3
 
 from tests.e2e.client import RunningStack, start_stack, stop_stack
 
+from . import ROOT
 from .endtoend import wait_indexed
 
 HOLD_S = 0.05
@@ -59,8 +67,38 @@ def _max_in_a_second(times: list[float]) -> int:
     return best
 
 
+@contextlib.contextmanager
+def providers_apart() -> Iterator[dict[str, str]]:
+    """Both sandboxes in a process of their own, on free ports: the stack's provider base URLs."""
+    process = subprocess.Popen(  # nosec B603 - our own module, no shell
+        [sys.executable, "-m", "sandboxes", "--cmessages-port", "0", "--sms230-port", "0"],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        urls = {}
+        for name, variable in (("cmessages", "CMESSAGES_BASE_URL"), ("230sms", "SMS230_BASE_URL")):
+            line = process.stdout.readline() if process.stdout else ""
+            found = re.match(rf"{name}\s+(http://\S+)", line)
+            if found is None:
+                raise RuntimeError(f"sandboxes did not start: {line!r}")
+            urls[variable] = found.group(1)
+        yield urls
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 def run(n: int = 1_000_000, timeout_s: float = 600.0) -> CampaignRun:
+    with providers_apart() as urls:
+        return _run(n, timeout_s, urls)
+
+
+def _run(n: int, timeout_s: float, provider_urls: dict[str, str]) -> CampaignRun:
     env = {
+        **provider_urls,
         "SMS230_RECEIPT_INTERVALS": "3600",  # receipts later: the sending alone is measured
         # A deployment in its steady state: the poller has indexed the blocklist into sets, so the
         # planner reads it once (unindexed, it would read a million keys).
