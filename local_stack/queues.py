@@ -1,20 +1,24 @@
-"""Lambda's SQS event sources and EventBridge Scheduler's one-time schedules, as threads of the
-local stack.
+"""Lambda's SQS event sources and EventBridge Scheduler's one-time schedules, for the local stack.
 
-Each `Type: SQS` event of a function becomes `MaximumConcurrency` pollers (each its own execution
-environment: one invocation at a time). A poller gathers up to `BatchSize` messages, ten to a
-ReceiveMessage (SQS's most), for at most `MaximumBatchingWindowInSeconds` from the first, invokes
-the function and deletes what it did not report failed (ReportBatchItemFailures). A message it
-failed, or a batch whose invocation raised, stays on the queue and comes back after its visibility
-timeout, as with Lambda. The scheduler fires each `at(...)` schedule once it is due: its input goes
-to its SQS target, and the schedule is deleted (ActionAfterCompletion DELETE).
+Each `Type: SQS` event of a function becomes `MaximumConcurrency` pollers, each its own execution
+environment in a process of its own: one invocation at a time. A poller long-polls, gathers up to
+`BatchSize` messages, ten to a ReceiveMessage (SQS's most), for at most
+`MaximumBatchingWindowInSeconds` from the first, invokes the function and deletes what it did not
+report failed (ReportBatchItemFailures). A message it failed, or a batch whose invocation raised,
+stays on the queue and comes back after its visibility timeout, as with Lambda. The scheduler fires
+each `at(...)` schedule once it is due: its input goes to its SQS target, and the schedule is
+deleted (ActionAfterCompletion DELETE).
 """
 
+import contextlib
+import json
+import subprocess  # nosec B404 - starts the stack's own poller processes
+import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,10 +28,15 @@ from .log import log
 from .poller import Every
 
 DEFAULT_CONCURRENCY = 2  # the lowest MaximumConcurrency Lambda allows
-# Short polls with a growing pause when the queue is empty (Moto's long poll spins in its process,
-# beside the DynamoDB work of everything else): idle, a poller asks twice a second.
-IDLE_PAUSES = (0.02, 0.05, 0.1, 0.2, 0.5)
+# Lambda's pollers long-poll: a message sent to an idle queue is taken at once (Moto's long poll
+# waits on the queue, woken by a send), and an idle poller asks once a second. One second, so that
+# stop() waits no longer for a poller to see it.
+LONG_POLL_SECONDS = 1
+WINDOW_PAUSE_SECONDS = 0.02  # between receives while a batch is gathered within its window
+ERROR_PAUSE_SECONDS = 0.5  # after a failed receive (Moto going away), before the next
 RECEIVE_MOST = 10  # messages per ReceiveMessage and per DeleteMessageBatch
+CHILD_STOP_GRACE_SECONDS = 5.0  # beyond the function's timeout, for a poller process to exit
+STDERR = 2  # the stack's stderr file descriptor: its children write their lines there too
 
 
 @dataclass(frozen=True)
@@ -82,73 +91,44 @@ def sqs_event(source: QueueSource, messages: list[dict[str, Any]]) -> dict[str, 
     }
 
 
-class Pollers:
-    """Threads that poll an event source until stopped: started together, stopped together."""
-
-    def __init__(self) -> None:
-        self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
-
-    def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        for thread in self._threads:
-            thread.join()
-
-
-class QueuePollers(Pollers):
-    """Every SQS event source of the template, `concurrency` poller threads each."""
+class QueuePoller:
+    """One execution environment of an SQS event source: gathers a batch, invokes the function with
+    it and deletes what it did not report failed, until stopped."""
 
     def __init__(
         self,
-        template: dict[str, Any],
-        refs: dict[str, str],
-        client: Callable[[str], Any],
-        timeout: float | None,
+        source: QueueSource,
+        function: lambdas.LocalFunction | None,
+        sqs: Any,
+        stopping: threading.Event | None = None,
     ) -> None:
-        super().__init__()
-        functions = tpl.functions(template)
-        for source in sources(template, refs):
-            for n in range(source.concurrency):
-                environment = lambdas.local_function(template, functions[source.function], refs, timeout)
-                self._threads.append(
-                    threading.Thread(
-                        target=self._poll,
-                        args=(source, environment, client("sqs")),
-                        name=f"local-sqs-{source.function}-{n}",
-                        daemon=True,
-                    )
-                )
+        self.source, self.function, self.sqs = source, function, sqs
+        self.stopping = stopping or threading.Event()
 
-    def _poll(self, source: QueueSource, function: lambdas.LocalFunction, sqs: Any) -> None:
-        idle = 0
-        while not self._stopping.is_set():
+    def run(self) -> None:
+        while not self.stopping.is_set():
             try:
-                got = self._gather(source, sqs)
+                got = self.gather()
             except Exception:
-                got = []
-                if not self._stopping.is_set():
-                    log(f"{source.function} poller: {traceback.format_exc().rstrip()}")
+                if not self.stopping.is_set():
+                    log(f"{self.source.function} poller: {traceback.format_exc().rstrip()}")
+                self.stopping.wait(ERROR_PAUSE_SECONDS)
+                continue
             if got:
-                idle = 0
-                self._deliver(source, function, sqs, got)
-            else:
-                self._stopping.wait(IDLE_PAUSES[min(idle, len(IDLE_PAUSES) - 1)])
-                idle += 1
+                self.deliver(got)
 
-    def _gather(self, source: QueueSource, sqs: Any) -> list[dict[str, Any]]:
+    def gather(self) -> list[dict[str, Any]]:
         """Up to BatchSize messages, ten to a ReceiveMessage, gathered for at most the batching window
-        from the first one received (none: the caller pauses)."""
+        from the first one received; none if the queue stays empty for a long poll."""
+        source = self.source
         got: list[dict[str, Any]] = []
         first = 0.0
-        while len(got) < source.batch_size and not self._stopping.is_set():
-            more = sqs.receive_message(
+        while len(got) < source.batch_size and not self.stopping.is_set():
+            more = self.sqs.receive_message(
                 QueueUrl=source.queue_url,
                 MaxNumberOfMessages=min(RECEIVE_MOST, source.batch_size - len(got)),
                 AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+                WaitTimeSeconds=0 if got else LONG_POLL_SECONDS,
             ).get("Messages", [])
             if not got:
                 if not more:
@@ -158,15 +138,15 @@ class QueuePollers(Pollers):
             if time.monotonic() - first >= source.window_s:
                 break
             if not more:
-                self._stopping.wait(IDLE_PAUSES[0])
+                self.stopping.wait(WINDOW_PAUSE_SECONDS)
         return got
 
-    @staticmethod
-    def _deliver(
-        source: QueueSource, function: lambdas.LocalFunction, sqs: Any, got: list[dict[str, Any]]
-    ) -> None:
+    def deliver(self, got: list[dict[str, Any]]) -> None:
+        source = self.source
+        if self.function is None:
+            raise RuntimeError("no function to invoke")
         try:
-            result = function.invoke(sqs_event(source, got))
+            result = self.function.invoke(sqs_event(source, got))
         except Exception:
             log(
                 f"{source.function} failed; the batch returns after its visibility timeout:\n"
@@ -176,13 +156,70 @@ class QueuePollers(Pollers):
         failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
         done = [m for m in got if m["MessageId"] not in failed]
         for start in range(0, len(done), RECEIVE_MOST):
-            sqs.delete_message_batch(
+            self.sqs.delete_message_batch(
                 QueueUrl=source.queue_url,
                 Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
                     for i, m in enumerate(done[start : start + RECEIVE_MOST])
                 ],
             )
+
+
+class QueuePollers:
+    """Every SQS event source of the template, `concurrency` execution environments each. Each one
+    is a child process (`python -m local_stack.queue_container`), as each Lambda container is a
+    process of its own: its own interpreter lock, garbage collector and warm state (the account
+    rate's places it holds, its clients), not shared with the API's functions or other containers.
+    A child inherits the stack's environment, reads its source on stdin and stops when stdin closes:
+    when stop() says so, or when the stack is gone."""
+
+    def __init__(self, template: dict[str, Any], refs: dict[str, str], timeout: float | None) -> None:
+        functions = tpl.functions(template)
+        found = sources(template, refs)
+        self._specs = [
+            {"source": asdict(source), "refs": refs, "timeout": timeout}
+            for source in found
+            for _ in range(source.concurrency)
+        ]
+        longest = max((functions[s.function].timeout for s in found), default=0.0)
+        self._stop_s = (longest if timeout is None else timeout) + CHILD_STOP_GRACE_SECONDS
+        self._children: list[subprocess.Popen[str]] = []
+
+    @property
+    def processes(self) -> list["subprocess.Popen[str]"]:
+        """The running execution environments' processes (none once stopped)."""
+        return list(self._children)
+
+    def start(self) -> None:
+        for spec in self._specs:
+            child = subprocess.Popen(  # nosec B603 - our own module, no shell
+                [sys.executable, "-m", "local_stack.queue_container"],
+                cwd=lambdas.ROOT,
+                stdin=subprocess.PIPE,
+                stdout=STDERR,  # handlers log to stdout, as in Lambda: here the stack's stderr
+                text=True,
+            )
+            self._children.append(child)
+            if child.stdin is not None:
+                child.stdin.write(json.dumps(spec) + "\n")
+                child.stdin.flush()
+
+    def stop(self) -> None:
+        """Each child ends its invocation under way (if any) and exits; one still running past the
+        function's timeout and a grace is killed."""
+        children, self._children = self._children, []
+        for child in children:
+            with contextlib.suppress(OSError):
+                if child.stdin is not None:
+                    child.stdin.close()
+        deadline = time.monotonic() + self._stop_s
+        for child in children:
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log(f"an SQS poller (pid {child.pid}) did not stop in {self._stop_s:g} s: killed")
+                child.kill()
+                child.wait()
 
 
 class Scheduler:

@@ -9,6 +9,7 @@ HTTP, poller.py is the schedule, settings.py the configuration.
 """
 
 import os
+import subprocess  # nosec B404 - only the type of the pollers' processes
 from collections.abc import Mapping
 from typing import Any, Self, cast
 
@@ -131,7 +132,7 @@ class LocalStack:
             self._schedule = poller.schedule(self.functions[POLLER], settings.poll_interval)
             self._schedule.start()
         # Campaigns: the SQS event sources (planner, sender) and EventBridge Scheduler's send_at.
-        self._queues = queues.QueuePollers(template, refs, self._aws_client, settings.function_timeout)
+        self._queues = queues.QueuePollers(template, refs, settings.function_timeout)
         self._queues.start()
         self._streams = streams.StreamPollers(template, refs, self._aws_client, settings.function_timeout)
         self._streams.start()
@@ -164,6 +165,11 @@ class LocalStack:
         self.functions = {}
         self.routes = []
         self._running = False
+
+    @property
+    def queue_processes(self) -> list["subprocess.Popen[str]"]:
+        """The SQS event sources' execution environments, a process each (queues.QueuePollers)."""
+        return self._queues.processes if self._queues is not None else []
 
     def poll_once(self) -> Any:
         """One scheduled invocation of the poller, if there is one (errors are logged, not raised)."""

@@ -18,7 +18,6 @@ from typing import Any
 from . import lambdas
 from . import template as tpl
 from .log import log
-from .queues import Pollers
 
 RETRY_PAUSE_S = 1.0
 IDLE_PAUSE_S = 0.2
@@ -77,6 +76,23 @@ def _matches_one(rule: Any, value: Any) -> bool:
             return isinstance(value, str) and value.startswith(rule["prefix"])
         raise ValueError(f"filter rule {rule} is not supported by the local stack")
     return bool(rule == value)
+
+
+class Pollers:
+    """Threads that poll an event source until stopped: started together, stopped together."""
+
+    def __init__(self) -> None:
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join()
 
 
 class StreamPollers(Pollers):

@@ -1,4 +1,4 @@
-"""Strict local stand-ins for the cmessages and 230sms HTTP APIs (see the documents in seeds/)."""
+"""Strict local stand-ins for the cmessages and 230sms HTTP APIs (their protocols: docs/providers.md)."""
 
 from .base import Fault, FaultSwitch, RecordedRequest, SandboxServer
 from .cmessages import CMessage, CMessagesSandbox

@@ -1,6 +1,7 @@
 """Sandbox for cmessages (财信CM): `/sms/get_balance`, `/sms/send_verify`, `/sms/send_message`, `/sms/query`.
 
-Faithful to seeds/000_e647fea76e4e2d9e.txt: POST JSON, md5(app_id + datetime + app_key) lowercase,
+Faithful to the provider's API document (docs/providers.md): POST JSON,
+md5(app_id + datetime + app_key) lowercase,
 `datetime` in Beijing time, HTTP status tells the outcome (200/422/400/401/403/500), 400 carries one
 of the Error Codes. No push: delivery status is polled through `/sms/query`.
 

@@ -1,6 +1,7 @@
 """Sandbox for 230sms: `/outauth/send`, `/outauth/verifCodeSend`, and delivery receipts pushed back.
 
-Faithful to seeds/003_3bd257d75fcedc69.txt: POST JSON, md5(apikey + timestamp + apisecret) lowercase,
+Faithful to the provider's API document (docs/providers.md): POST JSON,
+md5(apikey + timestamp + apisecret) lowercase,
 `timestamp` a Beijing-time string within ±2 h, answers always HTTP 200 with `status`/`code`/`msg`
 (code from the global table), `taskid` printed as a bare 18-digit JSON number. Receipts: one POST per
 number to the callback URL; the body `OK` means handled, anything else is retried 3 times.

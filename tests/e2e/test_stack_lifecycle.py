@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 import urllib3
 
+from local_stack import queues
+from local_stack import template as tpl
 from local_stack.stack import LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -41,6 +43,21 @@ def test_stop_then_start_again_on_the_same_ports(http: urllib3.PoolManager) -> N
         assert answer.status == 200
         assert json.loads(answer.data)["balances"][0]["provider"] == "cmessages"
     assert dict(os.environ) == saved
+
+
+def test_each_sqs_poller_is_a_process_of_its_own_and_ends_with_the_stack() -> None:
+    template = tpl.load()
+    refs = tpl.parameter_defaults(template)
+    for name in tpl.resources_of_type(template, "AWS::SQS::Queue"):
+        refs |= {name: f"https://queue/{name}", f"{name}.Arn": f"arn:{name}"}
+    environments = sum(source.concurrency for source in queues.sources(template, refs))
+    with LocalStack(env()) as stack:
+        children = stack.queue_processes
+        assert len(children) == environments >= 6  # the planner's 2 and the sender's 4, at least
+        assert all(child.poll() is None for child in children)
+        assert len({child.pid for child in children} - {os.getpid()}) == environments
+    assert all(child.returncode == 0 for child in children)  # each stopped when asked, none killed
+    assert stack.queue_processes == []
 
 
 def test_callback_from_outside_the_allowed_cidrs_is_denied(http: urllib3.PoolManager) -> None:

@@ -1,4 +1,4 @@
-"""The cmessages sandbox over real HTTP, checked against seeds/000_e647fea76e4e2d9e.txt."""
+"""The cmessages sandbox over real HTTP, checked against the provider's API document (docs/providers.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The 230sms sandbox over real HTTP, checked against seeds/003_3bd257d75fcedc69.txt."""
+"""The 230sms sandbox over real HTTP, checked against the provider's API document (docs/providers.md)."""
 
 from __future__ import annotations
 

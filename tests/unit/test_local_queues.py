@@ -34,10 +34,6 @@ def source(url: str, batch_size: int, window_s: float) -> queues.QueueSource:
     return queues.QueueSource("Sender", url, arn, batch_size, 1, window_s)
 
 
-def pollers() -> queues.QueuePollers:
-    return queues.QueuePollers({"Resources": {}}, {}, lambda _: None, None)
-
-
 def test_the_campaign_sender_takes_the_template_s_batch_and_window() -> None:
     template = tpl.load()
     refs = tpl.parameter_defaults(template)
@@ -49,24 +45,24 @@ def test_the_campaign_sender_takes_the_template_s_batch_and_window() -> None:
 
 def test_a_batch_over_ten_is_gathered_from_several_receives(sqs: Any) -> None:
     url = queue_with(sqs, 45)
-    got = pollers()._gather(source(url, 30, 1.0), sqs)
+    got = queues.QueuePoller(source(url, 30, 1.0), None, sqs).gather()
     assert len(got) == 30 and len({m["MessageId"] for m in got}) == 30
 
 
 def test_a_short_queue_waits_out_the_window_then_goes(sqs: Any) -> None:
     url = queue_with(sqs, 12)
     started = time.monotonic()
-    got = pollers()._gather(source(url, 30, 0.3), sqs)
+    got = queues.QueuePoller(source(url, 30, 0.3), None, sqs).gather()
     assert len(got) == 12 and time.monotonic() - started >= 0.3
     # Those twelve are in flight now: the queue brings nothing.
-    assert pollers()._gather(source(url, 30, 0.3), sqs) == []
+    assert queues.QueuePoller(source(url, 30, 0.3), None, sqs).gather() == []
 
 
 def test_a_large_batch_is_deleted_ten_at_a_time_except_its_failures(sqs: Any) -> None:
     url = queue_with(sqs, 25)
-    got = pollers()._gather(source(url, 30, 0.0), sqs)
-    got += pollers()._gather(source(url, 30, 0.0), sqs)
-    got += pollers()._gather(source(url, 30, 0.0), sqs)
+    got = queues.QueuePoller(source(url, 30, 0.0), None, sqs).gather()
+    got += queues.QueuePoller(source(url, 30, 0.0), None, sqs).gather()
+    got += queues.QueuePoller(source(url, 30, 0.0), None, sqs).gather()
     assert len(got) == 25
     failed = got[7]["MessageId"]
 
@@ -75,7 +71,7 @@ def test_a_large_batch_is_deleted_ten_at_a_time_except_its_failures(sqs: Any) ->
             assert len(event["Records"]) == 25
             return {"batchItemFailures": [{"itemIdentifier": failed}]}
 
-    queues.QueuePollers._deliver(source(url, 30, 0.0), Function(), sqs, got)  # type: ignore[arg-type]
+    queues.QueuePoller(source(url, 30, 0.0), Function(), sqs).deliver(got)  # type: ignore[arg-type]
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "0"})
     left = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert int(left["ApproximateNumberOfMessages"]) + int(left["ApproximateNumberOfMessagesNotVisible"]) == 1
