@@ -1,6 +1,7 @@
 """The local stack's SQS event sources gather batches as Lambda's event source mapping does: up to
 BatchSize messages, ten to a ReceiveMessage, for at most the batching window from the first."""
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -56,6 +57,18 @@ def test_a_short_queue_waits_out_the_window_then_goes(sqs: Any) -> None:
     assert len(got) == 12 and time.monotonic() - started >= 0.3
     # Those twelve are in flight now: the queue brings nothing.
     assert queues.QueuePoller(source(url, 30, 0.3), None, sqs).gather() == []
+
+
+def test_an_idle_poller_long_polls_and_takes_a_message_sent_meanwhile(sqs: Any) -> None:
+    url = queue_with(sqs, 0)
+    receives: list[int] = []
+    sqs.meta.events.register("before-call.sqs.ReceiveMessage", lambda **_: receives.append(1))
+    later = threading.Timer(0.3, lambda: sqs.send_message(QueueUrl=url, MessageBody="late"))
+    later.start()
+    got = queues.QueuePoller(source(url, 1, 0.0), None, sqs).gather()
+    later.join()
+    # One ReceiveMessage waited for it: a short poll would have come back empty.
+    assert [m["Body"] for m in got] == ["late"] and len(receives) == 1
 
 
 def test_a_large_batch_is_deleted_ten_at_a_time_except_its_failures(sqs: Any) -> None:
