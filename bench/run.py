@@ -198,7 +198,9 @@ def markdown(heading: str, table: str, results: dict[str, Any]) -> str:
         " runtime has imported some of the standard library before the handler, so absolute figures"
         " there are a little lower; the ratio is the target.",
         "- **End to end, campaign and console**: the local stack as `make run` starts it, in its own"
-        " process, driven over HTTP. End to end, the 230sms sandbox's receipts are held back for an"
+        " process, driven over HTTP. For the campaign the sandboxes run in a process of their own"
+        " (`python -m sandboxes`), as a provider is another machine. End to end, the 230sms sandbox's"
+        " receipts are held back for an"
         " hour (`receipt_delay`): on AWS they go to the callback function's own containers, here they"
         " would share the send's process. The console row times the inbox's live fragment, asked for"
         " every 50 ms as the page does every second, from the send's answer until its first 50 rows"
