@@ -100,10 +100,9 @@ class QueuePoller:
         source: QueueSource,
         function: lambdas.LocalFunction | None,
         sqs: Any,
-        stopping: threading.Event | None = None,
     ) -> None:
         self.source, self.function, self.sqs = source, function, sqs
-        self.stopping = stopping or threading.Event()
+        self.stopping = threading.Event()
 
     def run(self) -> None:
         while not self.stopping.is_set():

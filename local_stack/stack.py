@@ -3,9 +3,10 @@
 Everything comes from template.yaml: the tables and secrets created in Moto, each function's
 environment, the routes served (and which need `x-api-key`), the callback's source-IP policy.
 Handlers run in-process, one invocation at a time per function, as one warm Lambda container each,
-each invocation in a thread of its own, cut off at the function's Timeout (lambdas.LocalFunction).
-This module starts and stops the parts: gateway.py is the emulation, api_server.py serves it over
-HTTP, poller.py is the schedule, settings.py the configuration.
+each invocation in a thread of its own, cut off at the function's Timeout (lambdas.LocalFunction);
+the SQS event sources' containers are processes of their own (queues.py). This module starts and
+stops the parts: gateway.py is the emulation, api_server.py serves it over HTTP, poller.py is the
+schedule, settings.py the configuration.
 """
 
 import os
