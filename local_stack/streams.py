@@ -78,25 +78,9 @@ def _matches_one(rule: Any, value: Any) -> bool:
     return bool(rule == value)
 
 
-class Pollers:
-    """Threads that poll an event source until stopped: started together, stopped together."""
-
-    def __init__(self) -> None:
-        self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
-
-    def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        for thread in self._threads:
-            thread.join()
-
-
-class StreamPollers(Pollers):
-    """One poller thread per stream event source (Moto's streams have one shard)."""
+class StreamPollers:
+    """One poller thread per stream event source (Moto's streams have one shard): started together,
+    stopped together."""
 
     def __init__(
         self,
@@ -105,7 +89,8 @@ class StreamPollers(Pollers):
         client: Callable[[str], Any],
         timeout: float | None,
     ) -> None:
-        super().__init__()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
         functions = tpl.functions(template)
         for source in sources(template, refs):
             function = lambdas.local_function(template, functions[source.function], refs, timeout)
@@ -117,6 +102,15 @@ class StreamPollers(Pollers):
                     daemon=True,
                 )
             )
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join()
 
     def _poll(
         self, source: StreamSource, function: lambdas.LocalFunction, dynamodb: Any, streams: Any
