@@ -13,6 +13,7 @@ import json
 import traceback
 import urllib.parse
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,7 +63,7 @@ class Gateway:
 
     def __init__(
         self,
-        routes: list[tuple[tpl.Route, lambdas.LocalFunction]],
+        routes: Sequence[tuple[tpl.Route, lambdas.Function]],
         api_key: str,
         callback_cidrs: tuple[IpNetwork, ...],
         restricted: list[str],
@@ -167,7 +168,7 @@ class Gateway:
         )
         return event
 
-    def _invoke(self, function: lambdas.LocalFunction, event: dict[str, Any], request_id: str) -> Reply:
+    def _invoke(self, function: lambdas.Function, event: dict[str, Any], request_id: str) -> Reply:
         try:
             result = function.invoke(event, INTEGRATION_TIMEOUT_SECONDS)
             return self._reply(result, request_id)

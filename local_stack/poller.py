@@ -13,7 +13,7 @@ from .log import log
 POLLER = "PollStatusFunction"
 
 
-def poll_once(function: lambdas.LocalFunction) -> Any:
+def poll_once(function: lambdas.Function) -> Any:
     """One scheduled invocation of the poller. Errors are logged, not raised: the next tick retries."""
     event = events.sample("poll_status")
     event.update(id=str(uuid.uuid4()), time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -52,6 +52,6 @@ class Every:
             self.action()
 
 
-def schedule(function: lambdas.LocalFunction, interval: float) -> Every:
+def schedule(function: lambdas.Function, interval: float) -> Every:
     """EventBridge's rate schedule of the poller."""
     return Every(interval, lambda: poll_once(function), "local-poller")

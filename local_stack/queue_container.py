@@ -1,13 +1,15 @@
 """One execution environment of an SQS event source, as a child process of the local stack
-(`python -m local_stack.queue_container`, started by queues.QueuePollers).
+(`python -m local_stack.queue_container FUNCTION`, started by queues.QueuePollers).
 
-It inherits the stack's environment (the functions' variables, Moto's endpoint), reads its event
-source as one JSON line on stdin, loads the function once (a warm container) and polls until stdin
+It is started with exactly its function's environment (lambdas.lambda_environment: the template's
+variables, Lambda's own, Moto's endpoint), reads its event source as one JSON line on stdin, loads
+the function once (a warm container) and polls until stdin
 closes: the stack stopping it, or the stack gone. Ctrl-C reaches the whole process group: the child
 ignores it and lets the stack stop it. Handlers log to stdout, as in Lambda; the stack started the
 child with stdout on its own stderr.
 """
 
+import contextlib
 import json
 import signal
 import sys
@@ -27,17 +29,24 @@ def main() -> None:
     source = QueueSource(**spec["source"])
     lambdas.ensure_import_paths()
     template = tpl.load()
-    function = lambdas.local_function(
-        template, tpl.functions(template)[source.function], spec["refs"], spec["timeout"]
-    )
-    import boto3  # noqa: PLC0415 - after the environment's endpoint and credentials are read
+    import boto3  # noqa: PLC0415 - imported where it is used, as the handler's modules do
 
-    poller = QueuePoller(source, function, boto3.client("sqs"))
-    thread = threading.Thread(target=poller.run, name=f"local-sqs-{source.function}")
-    thread.start()
-    sys.stdin.read()  # until EOF
-    poller.stopping.set()
-    thread.join()
+    # The poller's own client is Lambda's, not the function's: AWS faults reach only the function's.
+    poller = QueuePoller(source, None, boto3.session.Session().client("sqs"))
+    with contextlib.ExitStack() as stack:
+        if spec.get("aws_faults"):
+            from .aws_faults import FaultPlan  # noqa: PLC0415 - only when asked for
+
+            plan = stack.enter_context(FaultPlan.parse(spec["aws_faults"]).installed())
+            stack.callback(lambda: print(plan.report(), file=sys.stderr, flush=True))
+        poller.function = lambdas.local_function(
+            template, tpl.functions(template)[source.function], spec["refs"], spec["timeout"]
+        )
+        thread = threading.Thread(target=poller.run, name=f"local-sqs-{source.function}")
+        thread.start()
+        sys.stdin.read()  # until EOF
+        poller.stopping.set()
+        thread.join()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -98,7 +98,7 @@ class QueuePoller:
     def __init__(
         self,
         source: QueueSource,
-        function: lambdas.LocalFunction | None,
+        function: lambdas.Function | None,
         sqs: Any,
     ) -> None:
         self.source, self.function, self.sqs = source, function, sqs
@@ -169,17 +169,26 @@ class QueuePollers:
     is a child process (`python -m local_stack.queue_container`), as each Lambda container is a
     process of its own: its own interpreter lock, garbage collector and warm state (the account
     rate's places it holds, its clients), not shared with the API's functions or other containers.
-    A child inherits the stack's environment, reads its source on stdin and stops when stdin closes:
-    when stop() says so, or when the stack is gone."""
+    A child is started with exactly its function's environment (`environments`, by logical id),
+    reads its source on stdin and stops when stdin closes: when stop() says so, or when the stack is
+    gone."""
 
-    def __init__(self, template: dict[str, Any], refs: dict[str, str], timeout: float | None) -> None:
+    def __init__(
+        self,
+        template: dict[str, Any],
+        refs: dict[str, str],
+        environments: Mapping[str, Mapping[str, str]],
+        timeout: float | None,
+        aws_faults: str = "",
+    ) -> None:
         functions = tpl.functions(template)
-        found = sources(template, refs)
+        found = [source for source in sources(template, refs) if source.function in environments]
         self._specs = [
-            {"source": asdict(source), "refs": refs, "timeout": timeout}
+            {"source": asdict(source), "refs": refs, "timeout": timeout, "aws_faults": aws_faults}
             for source in found
             for _ in range(source.concurrency)
         ]
+        self._environments = environments
         longest = max((functions[s.function].timeout for s in found), default=0.0)
         self._stop_s = (longest if timeout is None else timeout) + CHILD_STOP_GRACE_SECONDS
         self._children: list[subprocess.Popen[str]] = []
@@ -191,9 +200,11 @@ class QueuePollers:
 
     def start(self) -> None:
         for spec in self._specs:
-            child = subprocess.Popen(  # nosec B603 - our own module, no shell
-                [sys.executable, "-m", "local_stack.queue_container"],
+            function = str(spec["source"]["function"])  # type: ignore[index]
+            child = subprocess.Popen(  # noqa: S603  # nosec B603 - our own module, no shell
+                [sys.executable, "-m", "local_stack.queue_container", function],
                 cwd=lambdas.ROOT,
+                env=dict(self._environments[function]),
                 stdin=subprocess.PIPE,
                 stdout=STDERR,  # handlers log to stdout, as in Lambda: here the stack's stderr
                 text=True,

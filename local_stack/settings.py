@@ -6,10 +6,12 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Self
 
 from sandboxes import CMessagesSandbox, SandboxServer, Sms230Sandbox
 
+from .aws_faults import FaultPlan
 from .gateway import IpNetwork
 
 # The providers the stack stands in for: each one's sandbox, and the variable naming the provider's
@@ -18,6 +20,9 @@ SANDBOXES: dict[str, tuple[type[SandboxServer], str]] = {
     "cmessages": (CMessagesSandbox, "CMESSAGES_BASE_URL"),
     "sms230": (Sms230Sandbox, "SMS230_BASE_URL"),
 }
+
+# Where a running stack leaves each function's environment (`make invoke` reads it).
+DEFAULT_ENV_FILE = Path(__file__).resolve().parents[1] / ".local-stack" / "env.json"
 
 # Function environment a user may override from the shell (the template supplies the rest).
 TUNABLE = (
@@ -83,6 +88,11 @@ class Settings:
     functions, 300 for the poller): every function's timeout instead, e.g. 1 for a test. An
     invocation's context counts down from it, and one running past it is cut off: the API answers
     504 `{"message": "Endpoint request timed out"}`, the poller's tick is logged as failed.
+    `AWS_FAULTS` (unset): AWS unwell for the functions, e.g. `dynamodb=0.1,s3=0.1,sqs=0.1` (the share
+    of each service's calls answered with a throttle, a 5xx, unprocessed items or a cancelled
+    transaction) and `secretsmanager=cold` (each container's first read unreachable): aws_faults.py.
+    `LOCAL_STACK_ENV_FILE` (.local-stack/env.json): where the running stack leaves each function's
+    environment for `make invoke` (and `sam local invoke --env-vars`); removed when it stops.
     """
 
     port: int = 3000
@@ -102,6 +112,8 @@ class Settings:
     callback_cidrs: tuple[IpNetwork, ...] = (ipaddress.IPv4Network("0.0.0.0/0"),)
     overrides: tuple[tuple[str, str], ...] = ()
     function_timeout: float | None = None  # seconds, instead of the template's Timeout
+    env_file: Path = DEFAULT_ENV_FILE
+    aws_faults: str = ""  # aws_faults.FaultPlan's text
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
@@ -136,4 +148,6 @@ class Settings:
             callback_cidrs=cidrs,
             overrides=tuple((name, env[name]) for name in TUNABLE if env.get(name)),
             function_timeout=_positive_seconds(env, "LOCAL_FUNCTION_TIMEOUT_SECONDS"),
+            env_file=Path(env.get("LOCAL_STACK_ENV_FILE") or DEFAULT_ENV_FILE),
+            aws_faults=FaultPlan.parse(env.get("AWS_FAULTS") or "").describe(),
         )

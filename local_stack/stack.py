@@ -2,13 +2,14 @@
 
 Everything comes from template.yaml: the tables and secrets created in Moto, each function's
 environment, the routes served (and which need `x-api-key`), the callback's source-IP policy.
-Handlers run in-process, one invocation at a time per function, as one warm Lambda container each,
-each invocation in a thread of its own, cut off at the function's Timeout (lambdas.LocalFunction);
-the SQS event sources' containers are processes of their own (queues.py). This module starts and
+Every function runs as Lambda runs it: in an execution environment of its own, a child process
+started with exactly its template environment (lambdas.Container; the SQS event sources' in
+queues.py), one invocation at a time, cut off at the function's Timeout. This module starts and
 stops the parts: gateway.py is the emulation, api_server.py serves it over HTTP, poller.py is the
 schedule, settings.py the configuration.
 """
 
+import json
 import os
 import subprocess  # nosec B404 - only the type of the pollers' processes
 from collections.abc import Mapping
@@ -33,15 +34,6 @@ __all__ = ["LocalStack", "Settings"]
 
 STOP_GRACE_SECONDS = 10.0
 
-# Process environment for boto3 and Powertools, set while the stack runs (restored by stop()).
-AWS_ENV = {
-    "AWS_DEFAULT_REGION": lambdas.REGION,
-    "AWS_REGION": lambdas.REGION,
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # nosec B105 - Moto accepts any credentials
-    "POWERTOOLS_TRACE_DISABLED": "true",
-}
-
 
 class LocalStack:
     """The whole gateway on loopback. `with LocalStack() as stack:` or start()/stop()."""
@@ -55,8 +47,10 @@ class LocalStack:
         self.console_url = ""
         self.provider_urls: dict[str, str] = {}  # provider -> its base URL (sandbox or real)
         self.sandboxes: dict[str, SandboxServer] = {}  # the running ones, by provider
-        self.functions: dict[str, lambdas.LocalFunction] = {}
-        self.routes: list[tuple[tpl.Route, lambdas.LocalFunction]] = []
+        self.functions: dict[str, lambdas.Container] = {}
+        self.environments: dict[str, dict[str, str]] = {}  # logical id -> the function's environment
+        self.deployed: dict[str, dict[str, str]] = {}  # ... less what Lambda sets (the env file's)
+        self.routes: list[tuple[tpl.Route, lambdas.Container]] = []
         self._moto: MotoProcess | None = None
         self._api: ApiServer | None = None
         self._schedule: poller.Every | None = None
@@ -121,8 +115,8 @@ class LocalStack:
         self.moto_url = self._moto.url
         refs = self._create_resources(template)
         self._set_environment(template, refs)
-        lambdas.reset_caches()
-        self._load_functions(template, refs)
+        self._start_functions(template, refs)
+        self._write_env_file()
         self._api.console = Console(lambda: self.sandboxes)
         self.console_url = f"{self.api_url}{CONSOLE}"
         self._api.gateway = Gateway(
@@ -133,9 +127,11 @@ class LocalStack:
             self._schedule = poller.schedule(self.functions[POLLER], settings.poll_interval)
             self._schedule.start()
         # Campaigns: the SQS event sources (planner, sender) and EventBridge Scheduler's send_at.
-        self._queues = queues.QueuePollers(template, refs, settings.function_timeout)
+        self._queues = queues.QueuePollers(
+            template, refs, self.environments, settings.function_timeout, settings.aws_faults
+        )
         self._queues.start()
-        self._streams = streams.StreamPollers(template, refs, self._aws_client, settings.function_timeout)
+        self._streams = streams.StreamPollers(template, refs, self.functions, self._aws_client)
         self._streams.start()
         self._scheduler = queues.scheduler(refs, self._aws_client)
         self._scheduler.start()
@@ -151,6 +147,8 @@ class LocalStack:
             if part is not None:
                 part.stop()
         self._scheduler, self._queues, self._streams = None, None, None
+        for function in self.functions.values():
+            function.stop()
         # Sandboxes before the API: receipt pushes under way still find the callback answering.
         for sandbox in reversed(self.sandboxes.values()):
             sandbox.stop()
@@ -162,8 +160,10 @@ class LocalStack:
             self._moto.stop()
             self._moto = None
         self._restore_environment()
-        lambdas.reset_caches()
+        if self.environments:
+            self.settings.env_file.unlink(missing_ok=True)
         self.functions = {}
+        self.environments, self.deployed = {}, {}
         self.routes = []
         self._running = False
 
@@ -215,9 +215,9 @@ class LocalStack:
         return session.client(
             service,
             endpoint_url=self.moto_url,
-            region_name=AWS_ENV["AWS_DEFAULT_REGION"],
-            aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+            region_name=lambdas.REGION,
+            aws_access_key_id=lambdas.LOCAL_AWS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=lambdas.LOCAL_AWS["AWS_SECRET_ACCESS_KEY"],
         )
 
     def _create_resources(self, template: dict[str, Any]) -> dict[str, str]:
@@ -242,17 +242,12 @@ class LocalStack:
         return refs
 
     def _set_environment(self, template: dict[str, Any], refs: dict[str, str]) -> None:
-        """One process holds every function: their environments (all from Globals) are merged."""
-        env: dict[str, str] = {}
-        for function in tpl.functions(template).values():
-            for name, value in tpl.environment(function, refs).items():
-                if env.setdefault(name, value) != value:
-                    log(
-                        f"warning: {name} differs between functions; {function.logical_id} gets {env[name]!r}"
-                    )
-        env.update(AWS_ENV)
+        """This process's own environment, for the console (it reads the messages table through the
+        layer, as the functions do): the template's Globals variables and the local AWS endpoint.
+        The functions never see it: each gets its own (lambdas.lambda_environment)."""
+        env = tpl.globals_environment(template, refs)
+        env.update(lambdas.LOCAL_AWS)
         env["AWS_ENDPOINT_URL"] = self.moto_url
-        env.update(self.settings.overrides)
         for name, value in env.items():
             self._saved_env.setdefault(name, os.environ.get(name))
             os.environ[name] = value
@@ -265,7 +260,11 @@ class LocalStack:
                 os.environ[name] = value
         self._saved_env = {}
 
-    def _load_functions(self, template: dict[str, Any], refs: dict[str, str]) -> None:
+    def _start_functions(self, template: dict[str, Any], refs: dict[str, str]) -> None:
+        """Every function's environment; a container each for those the stack invokes itself (the
+        API's, the schedule's, the streams'), their init phases run side by side."""
+        overrides = dict(self.settings.overrides)
+        on_queues = {logical_id for logical_id, _ in tpl.events(template, "SQS")}
         for function in tpl.functions(template).values():
             path = lambdas.handler_path(function)
             if not path.is_file():
@@ -277,14 +276,30 @@ class LocalStack:
                     f"warning: {path.relative_to(tpl.ROOT)} not found; {function.logical_id} skipped ({what})"
                 )
                 continue
-            self.functions[function.logical_id] = lambdas.local_function(
-                template, function, refs, self.settings.function_timeout
-            )
+            spec = lambdas.function_spec(template, function, refs, self.settings.function_timeout)
+            deployed = lambdas.deployed_environment(tpl.environment(function, refs), self.moto_url, overrides)
+            self.environments[function.logical_id] = env = lambdas.lambda_environment(spec, deployed)
+            self.deployed[function.logical_id] = deployed
+            if function.logical_id not in on_queues:
+                self.functions[function.logical_id] = lambdas.Container(spec, env, self.settings.aws_faults)
+        for container in self.functions.values():
+            container.start()
+        for container in self.functions.values():
+            container.wait_ready()
         self.routes = [
             (route, self.functions[route.function])
             for route in tpl.routes(template)
             if route.function in self.functions
         ]
+
+    def _write_env_file(self) -> None:
+        """Each function's environment, less what Lambda sets per invocation environment, in the
+        shape `sam local invoke --env-vars` takes (logical id -> variables): `make invoke` runs a
+        function against this stack with it."""
+        path = self.settings.env_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.deployed, indent=2, sort_keys=True) + "\n")
+        path.chmod(0o600)  # names and endpoints only, but a user's own
 
     # -- for printing ------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import json
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,21 +79,22 @@ def _matches_one(rule: Any, value: Any) -> bool:
 
 
 class StreamPollers:
-    """One poller thread per stream event source (Moto's streams have one shard): started together,
-    stopped together."""
+    """One poller thread per stream event source (Moto's streams have one shard), invoking the
+    function's container: started together, stopped together."""
 
     def __init__(
         self,
         template: dict[str, Any],
         refs: dict[str, str],
+        functions: Mapping[str, lambdas.Function],
         client: Callable[[str], Any],
-        timeout: float | None,
     ) -> None:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        functions = tpl.functions(template)
         for source in sources(template, refs):
-            function = lambdas.local_function(template, functions[source.function], refs, timeout)
+            function = functions.get(source.function)
+            if function is None:
+                continue
             self._threads.append(
                 threading.Thread(
                     target=self._poll,
@@ -112,9 +113,7 @@ class StreamPollers:
         for thread in self._threads:
             thread.join()
 
-    def _poll(
-        self, source: StreamSource, function: lambdas.LocalFunction, dynamodb: Any, streams: Any
-    ) -> None:
+    def _poll(self, source: StreamSource, function: lambdas.Function, dynamodb: Any, streams: Any) -> None:
         try:
             arn = dynamodb.describe_table(TableName=source.table)["Table"]["LatestStreamArn"]
             shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
@@ -152,9 +151,7 @@ class StreamPollers:
             if not got["Records"]:
                 self._stopping.wait(IDLE_PAUSE_S)
 
-    def _deliver(
-        self, source: StreamSource, function: lambdas.LocalFunction, batch: list[dict[str, Any]]
-    ) -> None:
+    def _deliver(self, source: StreamSource, function: lambdas.Function, batch: list[dict[str, Any]]) -> None:
         for attempt in range(source.retries + 1):
             try:
                 function.invoke({"Records": batch})

@@ -118,6 +118,12 @@ def environment(function: Function, refs: dict[str, str]) -> dict[str, str]:
     return {name: resolve(value, refs) for name, value in function.environment.items()}
 
 
+def globals_environment(template: dict[str, Any], refs: dict[str, str]) -> dict[str, str]:
+    """The Globals' function variables, resolved (what every function shares)."""
+    variables = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    return {name: resolve(value, refs) for name, value in variables.items()}
+
+
 def function_property(template: dict[str, Any], logical_id: str, name: str, default: Any = None) -> Any:
     """A function's property, else the Globals' Function value, else `default` (e.g. MemorySize)."""
     props = template["Resources"][logical_id].get("Properties", {})

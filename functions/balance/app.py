@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smsgw.api import balances_answer, json_response, new_resolver
 from smsgw.balances import balances
-from smsgw.observability import logger, metrics, tracer
+from smsgw.observability import log_metrics, logger, tracer
 
 app = new_resolver()
 
@@ -19,6 +19,6 @@ def balance() -> Any:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

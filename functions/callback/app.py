@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smsgw import receipts
-from smsgw.observability import logger, metrics, tracer
+from smsgw.observability import log_metrics, logger, tracer
 
 
 def text(status: int, body: str) -> dict[str, Any]:
@@ -16,7 +16,7 @@ def text(status: int, body: str) -> dict[str, Any]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # API Gateway routed this request here by its template; the parameters are whatever it matched
     # (any characters), so they are read from pathParameters rather than re-matched.

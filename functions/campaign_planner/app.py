@@ -8,14 +8,14 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smsgw.campaigns import plan_record
-from smsgw.observability import logger, metrics, tracer
+from smsgw.observability import log_metrics, logger, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=plan_record, processor=processor, context=context

@@ -7,12 +7,12 @@ from aws_lambda_powertools.utilities.data_classes import SQSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smsgw.campaigns import chunk_batch
-from smsgw.observability import logger, metrics, tracer
+from smsgw.observability import log_metrics, logger, tracer
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@log_metrics
 @event_source(data_class=SQSEvent)
 def lambda_handler(event: SQSEvent, context: LambdaContext) -> PartialItemFailureResponse:
     return chunk_batch(event.records)

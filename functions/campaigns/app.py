@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from smsgw.api import json_body, json_response, new_resolver, tenant
 from smsgw.campaigns import CampaignSpec, campaigns
 from smsgw.config import settings
-from smsgw.observability import logger, metrics, tracer
+from smsgw.observability import log_metrics, logger, tracer
 
 app = new_resolver()
 
@@ -37,6 +37,6 @@ def cancel(campaign_id: str) -> Any:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

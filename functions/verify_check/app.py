@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smsgw.api import json_body, json_response, new_resolver, tenant
 from smsgw.errors import FieldError, ValidationError
-from smsgw.observability import logger, metrics, tracer
+from smsgw.observability import log_metrics, logger, tracer
 from smsgw.verification import verifications
 
 app = new_resolver()
@@ -44,6 +44,6 @@ def check() -> Any:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

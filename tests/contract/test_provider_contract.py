@@ -21,6 +21,7 @@ ERROR_KINDS: dict[Verdict, tuple[type[ProviderError], bool]] = {
     Verdict.REJECTED_NUMBER: (ProviderRejected, False),
     Verdict.REFUSED_ACCOUNT: (ProviderRejected, True),
     Verdict.BACK_OFF: (ProviderRejected, True),
+    Verdict.CREDENTIALS: (ProviderRejected, True),
     Verdict.UNAVAILABLE: (ProviderUnavailable, False),
     Verdict.OUTCOME_UNKNOWN: (OutcomeUnknown, False),
 }

@@ -6,7 +6,6 @@ import os
 import queue
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,32 +22,22 @@ READY = "LOCAL_STACK_READY "
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 
-# Variables of the caller's shell that would change what the stack starts (or where boto3 goes).
-SCRUBBED = (
-    "TZ",
-    "PORT",
-    "MOTO_PORT",
-    "API_KEY",
-    "CALLBACK_TOKEN",
-    "CALLBACK_ALLOWED_CIDRS",
-    "CMESSAGES_BASE_URL",
-    "SMS230_BASE_URL",
-    "CMESSAGES_APP_ID",
-    "CMESSAGES_APP_KEY",
-    "SMS230_APIKEY",
-    "SMS230_APISECRET",
-    "AWS_ENDPOINT_URL",
-    "AWS_PROFILE",
-    "PROVIDER_ORDER",
-    "LOCAL_FUNCTION_TIMEOUT_SECONDS",
-)
+# What a user's shell has: the stack gets these of the test process's environment and nothing else.
+USER_SHELL = ("PATH", "HOME", "LANG")
+# Local stack settings the README documents, for a stack that answers quickly.
 FAST = {
     "PORT": "0",
     "POLL_INTERVAL_SECONDS": "1",
     "SMS230_RECEIPT_INTERVALS": "0.2,0.2,0.2",
     "CMESSAGES_STATUS_DELAYS": "0.2,0.5",
-    "PYTHONUNBUFFERED": "1",
 }
+
+
+def user_environment(extra_env: dict[str, str]) -> dict[str, str]:
+    """A plain shell's environment (`env -i PATH=… HOME=… LANG=…`) plus the given settings."""
+    env = {name: os.environ[name] for name in USER_SHELL if name in os.environ}
+    env.setdefault("LANG", "C.UTF-8")
+    return {**env, **FAST, **extra_env}
 
 
 @dataclass
@@ -142,6 +131,11 @@ class RunningStack:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    @property
+    def env_file(self) -> Path:
+        """Where the stack left its functions' environments (for `make invoke`)."""
+        return self.log_path.parent / "env.json"
+
 
 def _pump(stream: IO[str], lines: "queue.Queue[str | None]") -> None:
     for line in stream:
@@ -168,18 +162,20 @@ def running_stack(extra_env: dict[str, str]) -> Iterator[RunningStack]:
 
 
 def start_stack(extra_env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    env = {name: value for name, value in os.environ.items() if name not in SCRUBBED}
-    env.update(FAST)
-    env.update(extra_env)
+    """`make run` as a user starts it: from a plain shell's environment, in a process group of its
+    own (the terminal's Ctrl-C reaches the whole group: stop_stack sends it so)."""
     log = log_path.open("w")
+    # Several stacks run at once here: each leaves its functions' environments in its own folder.
+    extra_env = {"LOCAL_STACK_ENV_FILE": str(log_path.parent / "env.json"), **extra_env}
     process = subprocess.Popen(
-        [sys.executable, "-m", "local_stack"],
+        ["make", "--no-print-directory", "run"],  # noqa: S607 - `make` from PATH, as a user runs it
         cwd=ROOT,
-        env=env,
+        env=user_environment(extra_env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
+        start_new_session=True,
     )
     log.close()
     assert process.stdout is not None
@@ -194,17 +190,18 @@ def start_stack(extra_env: dict[str, str], log_path: Path) -> tuple[subprocess.P
         if line is not None and line.startswith(READY):
             return process, json.loads(line[len(READY) :])
         if line is None or time.monotonic() > deadline:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             pytest.fail(f"local stack not ready within {READY_TIMEOUT:.0f} s:\n{_tail(log_path)}")
 
 
 def stop_stack(process: subprocess.Popen[str], log_path: Path) -> None:
-    process.send_signal(signal.SIGINT)
+    """Ctrl-C, as a user stops `make run`: the stack stops everything it started and says so."""
+    os.killpg(process.pid, signal.SIGINT)
     try:
-        code = process.wait(timeout=STOP_TIMEOUT)
+        process.wait(timeout=STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         pytest.fail(f"local stack did not stop within {STOP_TIMEOUT:.0f} s:\n{_tail(log_path)}")
-    assert code == 0, f"local stack exited {code}:\n{_tail(log_path)}"
+    assert _tail(log_path, 1) == "local stack stopped", _tail(log_path)

@@ -1,10 +1,6 @@
 """End to end: the local stack over HTTP, as a client, 230sms' receipt pushes and EventBridge see it."""
 
-import json
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.client import ROOT, RunningStack
+from tests.e2e.client import RunningStack
 
 pytestmark = pytest.mark.e2e
 
@@ -243,35 +239,6 @@ def test_provider_refusal_is_answered_with_its_code(stack: RunningStack) -> None
     error = answer.json()["error"]
     assert error["provider_code"] == "1009"
     assert error["provider"] == "cmessages"
-
-
-def test_invoke_runs_one_function_against_the_stack(stack: RunningStack) -> None:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AWS_", "MESSAGES_", "CMESSAGES_", "SMS230_", "CALLBACK_"))
-    }
-    env.update(
-        AWS_ENDPOINT_URL=stack.info["moto_url"],
-        CMESSAGES_BASE_URL=stack.info["cmessages_url"],
-        SMS230_BASE_URL=stack.info["sms230_url"],
-    )
-
-    done = subprocess.run(
-        [sys.executable, "-m", "local_stack.invoke", "balance", "events/balance.json"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout)
-    assert result["statusCode"] == 200
-    balances = {b["provider"]: b for b in json.loads(result["body"])["balances"]}
-    assert isinstance(balances["cmessages"]["balance"], int | float)
 
 
 def test_log_has_one_line_per_request_and_no_secrets(stack: RunningStack) -> None:

@@ -108,7 +108,7 @@ def test_every_error_code_is_found_in_any_body_shape(code: str, style: str) -> N
         verdict = CODES[code].verdict
         # A system error may have sent: outcome unknown; every other code is a refusal.
         assert isinstance(info.value, OutcomeUnknown) is (verdict is Verdict.OUTCOME_UNKNOWN)
-        may_fail_over = verdict in (Verdict.REFUSED_ACCOUNT, Verdict.BACK_OFF)
+        may_fail_over = verdict in (Verdict.REFUSED_ACCOUNT, Verdict.BACK_OFF, Verdict.CREDENTIALS)
         assert getattr(info.value, "failover_ok", False) is may_fail_over
         assert info.value.raw  # the provider's own text is kept
         assert not sandbox.messages

@@ -67,7 +67,7 @@ def test_every_global_error_code_is_classified(sms230_sandbox: Sms230Sandbox, co
     verdict = CODES[code].verdict
     # A system error may have sent: outcome unknown; every other code is a refusal.
     assert isinstance(info.value, OutcomeUnknown) is (verdict is Verdict.OUTCOME_UNKNOWN)
-    may_fail_over = verdict in (Verdict.REFUSED_ACCOUNT, Verdict.BACK_OFF)
+    may_fail_over = verdict in (Verdict.REFUSED_ACCOUNT, Verdict.BACK_OFF, Verdict.CREDENTIALS)
     assert getattr(info.value, "failover_ok", False) is may_fail_over
     assert not sms230_sandbox.tasks
 

@@ -78,6 +78,7 @@ class ProviderRejected(ProviderError):
     failover_ok: bool = False
     back_off: bool = False
     per_number: bool = False  # refused because of a number in the request; the others may go
+    credentials: bool = False  # the credentials were refused: perhaps rotated since they were read
 
     @property
     def problem(self) -> Problem:  # type: ignore[override]

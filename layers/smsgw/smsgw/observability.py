@@ -1,14 +1,19 @@
 """Powertools Logger, Tracer and Metrics, one of each per container (configured by POWERTOOLS_* env).
 
+Observability never fails a request: once a provider has taken a message, the caller must hear so.
+Every metric helper here, and `log_metrics` around each handler, logs a failure to emit and goes on
+(a 5xx would make a caller send the code again, and a refused receipt is pushed only three more times).
+
 Every metric the gateway emits is named in METRICS, with the dimensions it carries besides
 Powertools' `service`: the dashboard and alarms in template.yaml may name only these (tested), and
 dimensions stay cheap (a provider, a small kind; never a number, a key or a tenant).
 """
 
+import functools
 import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -61,6 +66,38 @@ METRICS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 
 
+def _never_raises[**P](emit: Callable[P, None]) -> Callable[P, None]:
+    """`emit`, its failures logged instead of raised (a metric is worth less than the answer)."""
+
+    @functools.wraps(emit)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            emit(*args, **kwargs)
+        except Exception:
+            logger.warning("metric not written", extra={"metric_helper": emit.__name__}, exc_info=True)
+
+    return guarded
+
+
+def log_metrics[E, C, R](handler: Callable[[E, C], R]) -> Callable[[E, C], R]:
+    """Powertools' `metrics.log_metrics`: the metrics a handler added are flushed after it, whatever
+    it returned or raised. A flush that fails (no namespace, a closed stdout) is logged and the
+    handler's own answer stands."""
+
+    @functools.wraps(handler)
+    def flushed(event: E, context: C) -> R:
+        try:
+            return handler(event, context)
+        finally:
+            try:
+                metrics.flush_metrics()
+            except Exception:
+                logger.error("metrics not flushed", exc_info=True)
+
+    return flushed
+
+
+@_never_raises
 def observe(
     name: str,
     value: float | Sequence[float],
@@ -83,6 +120,7 @@ def observe(
         sys.stdout.write(json.dumps(manager.serialize_metric_set(), separators=(",", ":")) + "\n")
 
 
+@_never_raises
 def count(name: str, value: int, provider: str | None = None) -> None:
     """A count metric; with `provider`, flushed at once under that dimension (one EMF line)."""
     if value <= 0:
@@ -93,6 +131,7 @@ def count(name: str, value: int, provider: str | None = None) -> None:
     observe(name, value, MetricUnit.Count, provider)
 
 
+@_never_raises
 def count_reason(name: str, reason: str) -> None:
     """One count under a `reason` dimension (refusals by kind)."""
     with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:

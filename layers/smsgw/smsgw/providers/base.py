@@ -7,6 +7,7 @@ types it exchanges are in `model`, and re-exported here for provider modules.
 
 import contextlib
 import contextvars
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -14,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 
 from ..errors import ProviderError, ProviderRejected, ValidationError
@@ -65,6 +67,8 @@ __all__ = [
 
 NO_OPTIONS: Mapping[str, str] = MappingProxyType({})
 
+logger = Logger(child=True)
+
 
 def chunked[T](items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
@@ -96,6 +100,7 @@ class Provider(ABC):
         clock: Clock = utc_now,
         http: Any = None,
         backoff: tuple[float, ...] | None = None,
+        read_secret: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self.base_url = settings.base_url.rstrip("/")
         self.settings = settings
@@ -104,6 +109,10 @@ class Provider(ABC):
         self.http = http
         self.backoff = self.backoff if backoff is None else backoff
         self.account = self.credentials(secret)
+        # The secret read afresh (no cache), for a provider that refuses the credentials it has.
+        self.read_secret = read_secret
+        self._secret, self._secret_version = dict(secret), 0
+        self._secret_lock = threading.Lock()
         rate = settings.requests_per_second
         self.pacer = pacer_for(self.name, self.account, rate) if rate else None
 
@@ -182,9 +191,44 @@ class Provider(ABC):
             outcome.merge(result)
         return outcome
 
+    def with_current_credentials[T](self, request: Callable[[], T]) -> T:
+        """`request`, made once more if the provider refused its credentials and the secret, read
+        again past every cache, has changed since (rotated): a credential refusal proves that nothing
+        was sent. Refused again, or with the secret unchanged, the refusal stands (another provider
+        may take the message)."""
+        version = self._secret_version
+        try:
+            return request()
+        except ProviderRejected as error:
+            if not error.credentials or not self._secret_renewed(since=version):
+                raise
+        return request()
+
+    def _secret_renewed(self, since: int) -> bool:
+        """Whether the credentials are newer than version `since`: renewed by another request's
+        refusal already, or now from a secret that has changed."""
+        if self.read_secret is None:
+            return False
+        with self._secret_lock:
+            if self._secret_version != since:
+                return True
+            fresh = dict(self.read_secret())
+            if fresh == self._secret:
+                return False
+            self.credentials(fresh)
+            self._secret, self._secret_version = fresh, since + 1
+            logger.warning(
+                "provider refused its credentials; the renewed secret is used", extra={"provider": self.name}
+            )
+            return True
+
     def paced[T](self, call: Callable[[], T], outcome: SendOutcome | None = None) -> T:
         """One request within the account's pace, counted in `outcome`; a BACK_OFF answer (certainly
-        not sent) is retried after each pause of `backoff`, then raised."""
+        not sent) is retried after each pause of `backoff`, then raised; a credentials refusal once,
+        with a renewed secret (with_current_credentials)."""
+        return self.with_current_credentials(lambda: self._paced(call, outcome))
+
+    def _paced[T](self, call: Callable[[], T], outcome: SendOutcome | None) -> T:
         for delay in (*self.backoff, None):
             if self.pacer:
                 self.pacer.wait()

@@ -48,8 +48,8 @@ CODES: dict[str, Code] = {
 # Status Code table, for answers that carry no code of the table above.
 HTTP_STATUSES: dict[int, Code] = {
     400: Code("bad request", Verdict.REJECTED),
-    401: Code("unauthorized: app id invalid or locked", Verdict.REFUSED_ACCOUNT),
-    403: Code("signature failed", Verdict.REFUSED_ACCOUNT),
+    401: Code("unauthorized: app id invalid or locked", Verdict.CREDENTIALS),
+    403: Code("signature failed", Verdict.CREDENTIALS),
     422: Code("bad parameter", Verdict.REJECTED),
 }
 TOO_MANY_NUMBERS = "1006"
@@ -177,6 +177,9 @@ class CMessages(Provider):
         return outcome
 
     def _call(self, path: str, params: dict[str, Any], *, idempotent: bool) -> Any:
+        return self.with_current_credentials(lambda: self._call_once(path, params, idempotent=idempotent))
+
+    def _call_once(self, path: str, params: dict[str, Any], *, idempotent: bool) -> Any:
         timestamp = beijing_timestamp(self.clock)
         payload = {
             "app_id": self.app_id,

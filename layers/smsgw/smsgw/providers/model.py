@@ -29,6 +29,9 @@ class Verdict(StrEnum):
     UNAVAILABLE = "unavailable"  # certainly not processed: may fail over
     OUTCOME_UNKNOWN = "outcome_unknown"  # may have been sent: never retried, never failed over
     BACK_OFF = "back_off"  # rate limited, certainly not sent: retry after a pause
+    # The credentials were refused, certainly not sent: perhaps rotated, so the secret is read again
+    # and the request made once more; refused again, another provider may take it.
+    CREDENTIALS = "credentials"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +57,10 @@ def provider_error(
         return ProviderUnavailable(provider, text, code, status, raw)
     if row.verdict is Verdict.OUTCOME_UNKNOWN:
         return OutcomeUnknown(provider, text, code, status, raw)
-    failover = row.verdict in (Verdict.REFUSED_ACCOUNT, Verdict.BACK_OFF)
+    failover = row.verdict in (Verdict.REFUSED_ACCOUNT, Verdict.BACK_OFF, Verdict.CREDENTIALS)
     back_off, per_number = row.verdict is Verdict.BACK_OFF, row.verdict is Verdict.REJECTED_NUMBER
-    return ProviderRejected(provider, text, code, status, raw, failover, back_off, per_number)
+    credentials = row.verdict is Verdict.CREDENTIALS
+    return ProviderRejected(provider, text, code, status, raw, failover, back_off, per_number, credentials)
 
 
 # HTTP statuses that prove a request was not processed when the body is not the provider's own

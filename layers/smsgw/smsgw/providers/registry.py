@@ -75,7 +75,8 @@ def _settings(name: str) -> ProviderSettings:
 @functools.lru_cache(maxsize=8)
 def _build(name: str, secret: tuple[tuple[str, str], ...]) -> Provider:
     _account_limits()
-    return classes()[name](_settings(name), dict(secret))
+    config = _settings(name)
+    return classes()[name](config, dict(secret), read_secret=lambda: _secret(config.secret_id, fresh=True))
 
 
 @functools.cache
@@ -86,10 +87,12 @@ def _account_limits() -> None:
     install()
 
 
-def _secret(secret_id: str) -> dict[str, str]:
+def _secret(secret_id: str, fresh: bool = False) -> dict[str, str]:
+    """The secret's JSON object, through Powertools' cache (`fresh`: read from Secrets Manager, and
+    the cache refreshed with it)."""
     from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - only handlers that call out
 
-    value = parameters.get_secret(secret_id, transform="json")
+    value = parameters.get_secret(secret_id, transform="json", force_fetch=fresh)
     if not isinstance(value, dict):
         raise RuntimeError(f"secret {secret_id} must hold a JSON object")
     return {str(k): str(v) for k, v in value.items()}

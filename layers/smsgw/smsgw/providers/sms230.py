@@ -30,8 +30,8 @@ from .base import (
 
 # Global error table, classified.
 CODES: dict[str, Code] = {
-    "101": Code("account of illegal", Verdict.REFUSED_ACCOUNT),
-    "102": Code("signature failed", Verdict.REFUSED_ACCOUNT),
+    "101": Code("account of illegal", Verdict.CREDENTIALS),
+    "102": Code("signature failed", Verdict.CREDENTIALS),
     "103": Code(
         "request time expired or invalid format, please check timestamp parameters", Verdict.REFUSED_ACCOUNT
     ),
@@ -45,7 +45,7 @@ CODES: dict[str, Code] = {
     "202": Code("balance is insufficient, please contact customer service", Verdict.REFUSED_ACCOUNT),
     "203": Code("account has been deactivated, please contact customer service", Verdict.REFUSED_ACCOUNT),
     "204": Code("ip address authentication fails, please contact customer service", Verdict.REFUSED_ACCOUNT),
-    "205": Code("no secret key found, please contact customer service", Verdict.REFUSED_ACCOUNT),
+    "205": Code("no secret key found, please contact customer service", Verdict.CREDENTIALS),
     "206": Code("the interface permission is not granted to the account", Verdict.REFUSED_ACCOUNT),
     # A system error does not prove that nothing went out: like a 5xx, never retried or failed over.
     "999": Code("system error", Verdict.OUTCOME_UNKNOWN),
