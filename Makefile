@@ -46,8 +46,12 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
+# Test files run on two workers (pytest-xdist), each file's tests on one worker (module fixtures such
+# as a running stack are made once). PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= 2
+
 pytest: venv browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 browser: ## Debian's Chromium for the console's browser tests (installed when missing, if apt-get can)
 	@scripts/install-chromium.sh

@@ -42,7 +42,17 @@ class Raw:
 @pytest.fixture(scope="module")
 def local() -> Iterator[LocalStack]:
     """The stack in-process (one, whatever the time zone: these tests do not depend on it)."""
-    with LocalStack({"PORT": "0", "API_KEY": KEY, "POLL_INTERVAL_SECONDS": "3600"}) as running:
+    with (
+        tempfile.TemporaryDirectory(prefix="local-stack-") as folder,
+        LocalStack(
+            {
+                "PORT": "0",
+                "API_KEY": KEY,
+                "POLL_INTERVAL_SECONDS": "3600",
+                "LOCAL_STACK_ENV_FILE": f"{folder}/env.json",
+            }
+        ) as running,
+    ):
         yield running
 
 

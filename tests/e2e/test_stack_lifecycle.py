@@ -3,7 +3,9 @@ source-IP policy. (The subprocess tests cannot call from outside loopback's allo
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import urllib3
@@ -22,8 +24,17 @@ def http() -> Iterator[urllib3.PoolManager]:
     pool.clear()
 
 
+ENV_FILE = Path(tempfile.gettempdir()) / f"local-stack-lifecycle-{os.getpid()}" / "env.json"
+
+
 def env(**values: str) -> dict[str, str]:
-    return {"PORT": "0", "API_KEY": "lifecycle-key", "CALLBACK_TOKEN": "lifecycle-token", **values}
+    return {
+        "PORT": "0",
+        "API_KEY": "lifecycle-key",
+        "CALLBACK_TOKEN": "lifecycle-token",
+        "LOCAL_STACK_ENV_FILE": str(ENV_FILE),  # not the repository's: other stacks may be running
+        **values,
+    }
 
 
 KEY = {"x-api-key": "lifecycle-key"}
