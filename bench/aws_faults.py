@@ -38,6 +38,8 @@ class FaultRun:
     send_double: int = 0  # numbers the providers got more than once
     receipts: int = 0
     receipts_lost: int = 0  # messages not delivered once every push was answered
+    receipts_given_up: int = 0  # receipts 230sms stopped pushing after its three retries
+    receipts_seconds: float = 0.0  # from the send to the last push answered
     callback_5xx: int = 0
     campaign_numbers: int = 0
     campaign_state: str = ""
@@ -71,7 +73,13 @@ def _numbers(count: int, start: int) -> list[str]:
     return [f"+86{start + i}" for i in range(count)]
 
 
-def run(send: int = 10_000, receipts: int = 2_000, campaign: int = 20_000, checks: int = 200) -> FaultRun:
+def run(
+    send: int = 10_000,
+    receipts: int = 2_000,
+    campaign: int = 20_000,
+    checks: int = 200,
+    keep_log: Path | None = None,
+) -> FaultRun:
     env = {
         "AWS_FAULTS": FAULTS,
         "API_KEY_RECIPIENTS_PER_MINUTE": "1000000",
@@ -95,6 +103,8 @@ def run(send: int = 10_000, receipts: int = 2_000, campaign: int = 20_000, check
             stack.http.clear()
             stop_stack(process, log)
         text = log.read_text(errors="replace")
+    if keep_log is not None:
+        keep_log.write_text(text)
     result.callback_5xx = len(re.findall(r"^POST /callbacks/\{provider\}/\{token\} 5\d\d ", text, re.M))
     result.api_5xx = len(re.findall(r"^[A-Z]+ /\S* 5\d\d \d+$", text, re.M))
     for line in re.findall(r"^aws faults injected: (\{.*\})$", text, re.M):
@@ -115,7 +125,9 @@ def _send(stack: RunningStack, result: FaultRun, n: int) -> None:
 
 
 def _receipts(stack: RunningStack, result: FaultRun, n: int) -> None:
-    """A send of `n` numbers whose receipts 230sms pushes at once, then retries each refused one."""
+    """A send of `n` numbers whose receipts 230sms pushes at once (16 at a time), each refused one
+    pushed again up to three times; then every message's status."""
+    before = stack.sandbox("sms230", "GET", "/_sandbox/state")["receipts"]
     stack.sandbox("sms230", "POST", "/_sandbox/settings", {"receipt_delay": 0.1})
     answer = stack.api(
         "POST", "/sms/send", {"to": _numbers(n, 13100000000), "content": "r", "provider": "230sms"}
@@ -124,18 +136,21 @@ def _receipts(stack: RunningStack, result: FaultRun, n: int) -> None:
     if answer.status != 200:
         result.receipts_lost = n
         return
+    started = time.monotonic()
+
+    def pushed() -> bool:
+        state = stack.sandbox("sms230", "GET", "/_sandbox/state")["receipts"]
+        return state["delivered"] - before["delivered"] + state["failed"] - before["failed"] >= n
+
+    stack.wait_for("every receipt pushed", pushed, timeout=600, every=1)
+    result.receipts_seconds = round(time.monotonic() - started, 1)
     ids = [m["message_id"] for m in answer.json()["messages"]]
-    deadline = time.monotonic() + 120
     with ThreadPoolExecutor(4) as pool:
-        while True:
-            statuses = list(
-                pool.map(lambda i: stack.api("GET", f"/sms/messages/{i}").json().get("status"), ids)
-            )
-            lost = sum(1 for s in statuses if s != "delivered")
-            if lost == 0 or time.monotonic() > deadline:
-                break
-            time.sleep(2)
-    result.receipts_lost = lost
+        statuses = list(pool.map(lambda i: stack.api("GET", f"/sms/messages/{i}").json().get("status"), ids))
+    result.receipts_lost = sum(1 for s in statuses if s != "delivered")
+    result.receipts_given_up = (
+        stack.sandbox("sms230", "GET", "/_sandbox/state")["receipts"]["failed"] - before["failed"]
+    )
     stack.sandbox("sms230", "POST", "/_sandbox/settings", {"receipt_delay": 3600})
 
 

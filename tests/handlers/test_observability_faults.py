@@ -5,13 +5,16 @@ answer what happened, each provider request made once, and the failure is logged
 import json
 from typing import Any
 
+import boto3
 import pytest
 from aws_lambda_powertools.metrics import Metrics
 from aws_lambda_powertools.metrics.base import MetricManager
 from aws_lambda_powertools.metrics.exceptions import SchemaValidationError
+from botocore.exceptions import ClientError
 
 from local_stack.events import status_event
-from tests.handlers.conftest import TOKEN, Invoke, Stack, body, event
+from local_stack.lambdas import reset_caches
+from tests.handlers.conftest import TOKEN, Invoke, Stack, body, event, header
 
 SEND_PATHS = {"/sms/send_message", "/sms/send_verify", "/outauth/send", "/outauth/verifCodeSend"}
 
@@ -76,3 +79,62 @@ def test_the_callback_takes_the_receipt(
     status = body(invoke("message_status", status_event(message_id)))
     assert status["status"] == "delivered"
     assert "metrics not flushed" in logged_errors(caplog)
+
+
+def test_a_code_sent_but_not_kept_is_answered_with_what_happened(
+    stack: Stack, invoke: Invoke, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Storage fails after the provider took the code (the verification's write is throttled past
+    its retries): the caller hears the code went out, and that it cannot be checked, never a 5xx
+    that would have it send another."""
+
+    def throttled(params: dict[str, Any], **_: Any) -> None:
+        if any(
+            str(i.get("Put", {}).get("Item", {}).get("pk", {}).get("S", "")).startswith("otpid#")
+            for i in params.get("TransactItems", [])
+        ):
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "injected"}},
+                "TransactWriteItems",
+            )
+
+    session = boto3.DEFAULT_SESSION or boto3.Session()
+    boto3.DEFAULT_SESSION = session
+    session.events.register("before-parameter-build.dynamodb.TransactWriteItems", throttled)
+    reset_caches()  # clients made from here on carry the hook
+    try:
+        response = invoke(
+            "verify_code", event("verify_code", {"to": "+8617072440811", "content": "code {code}"})
+        )
+    finally:
+        session.events.unregister("before-parameter-build.dynamodb.TransactWriteItems", throttled)
+    assert response["statusCode"] == 200, response["body"]
+    answer = body(response)
+    assert answer["status"] == "submitted"
+    assert "verification_id" not in answer
+    assert any("could not be kept for checking" in w for w in answer["warnings"])
+    assert provider_sends(stack) == 1
+    assert "verification not recorded after its code was sent" in logged_errors(caplog)
+
+
+def test_aws_throttled_past_its_retries_is_a_503_to_retry_never_a_502(stack: Stack, invoke: Invoke) -> None:
+    def throttled(**_: Any) -> None:
+        raise ClientError(
+            {
+                "Error": {"Code": "ThrottlingException", "Message": "injected"},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            },
+            "UpdateItem",
+        )
+
+    session = boto3.DEFAULT_SESSION or boto3.Session()
+    boto3.DEFAULT_SESSION = session
+    session.events.register("before-parameter-build.dynamodb.UpdateItem", throttled)
+    reset_caches()
+    try:
+        response = invoke("verify_check", event("verify_check", {"to": "+8617072440811", "code": "123456"}))
+    finally:
+        session.events.unregister("before-parameter-build.dynamodb.UpdateItem", throttled)
+    assert response["statusCode"] == 503, response["body"]
+    assert body(response)["error"]["code"] == "storage_unavailable"
+    assert header(response, "Retry-After") == "1"

@@ -3,53 +3,15 @@ so botocore's own retries and the caller's handling run as against AWS itself (a
 as in the local stack: Moto's in-process mock answers at the same hook, before any other)."""
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from local_stack.aws_faults import FaultPlan
-from local_stack.moto_process import MotoProcess
 
 ONCE = Config(retries={"mode": "standard", "total_max_attempts": 1})
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    moto = MotoProcess("127.0.0.1", 0)
-    moto.start()
-    yield moto.url
-    moto.stop()
-
-
-@pytest.fixture
-def client(moto_url: str) -> Any:
-    def make(service: str, config: Config | None = None) -> Any:
-        return boto3.session.Session().client(
-            service,
-            endpoint_url=moto_url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=config,
-        )
-
-    return make
-
-
-@pytest.fixture
-def table(client: Any) -> str:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
 
 
 def test_every_kind_of_dynamodb_fault_is_what_aws_answers(table: str, client: Any) -> None:

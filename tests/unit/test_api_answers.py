@@ -15,6 +15,7 @@ from smsgw.errors import (
     ProviderRejected,
     ProviderUnavailable,
     RateLimited,
+    StorageUnavailable,
     ValidationError,
     WrongState,
 )
@@ -31,6 +32,7 @@ CASES: list[tuple[GatewayError, int, str]] = [
     (OutcomeUnknown("p", "read timeout"), 504, "provider_outcome_unknown"),
     (NotAttempted("p", "no time left"), 503, "deadline_reached"),
     (WrongState("the campaign is done"), 409, "wrong_state"),
+    (StorageUnavailable("throttled"), 503, "storage_unavailable"),
 ]
 
 

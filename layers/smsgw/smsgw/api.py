@@ -5,10 +5,19 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .balances import Balance
 from .caller import Caller, tenant_of
-from .errors import GatewayError, NothingSent, Problem, ProviderError, RateLimited, ValidationError
+from .errors import (
+    GatewayError,
+    NothingSent,
+    Problem,
+    ProviderError,
+    RateLimited,
+    StorageUnavailable,
+    ValidationError,
+)
 from .idempotency import HEADER, validate_key
 from .observability import logger
 
@@ -25,8 +34,27 @@ ANSWERS: dict[Problem, tuple[int, str]] = {
     Problem.OUTCOME_UNKNOWN: (504, "provider_outcome_unknown"),
     Problem.NOT_ATTEMPTED: (503, "deadline_reached"),  # nothing sent: a retry may send
     Problem.WRONG_STATE: (409, "wrong_state"),
+    Problem.STORAGE_UNAVAILABLE: (503, "storage_unavailable"),
 }
-RETRY_AFTER = {Problem.UNAVAILABLE: 5, Problem.IN_PROGRESS: 2, Problem.NOT_ATTEMPTED: 1}
+RETRY_AFTER = {
+    Problem.UNAVAILABLE: 5,
+    Problem.IN_PROGRESS: 2,
+    Problem.NOT_ATTEMPTED: 1,
+    Problem.STORAGE_UNAVAILABLE: 1,
+}
+# AWS's answers that say "not now" (after botocore's own retries): a retry later may succeed.
+AWS_UNWELL = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TransactionCanceledException",  # for contention, after smsgw.transactions' retries
+        "InternalServerError",
+        "ServiceUnavailable",
+        "SlowDown",
+        "InternalError",
+    }
+)
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
@@ -91,6 +119,20 @@ def new_resolver() -> APIGatewayRestResolver:
                 },
             )
         return error_response(error)
+
+    @app.exception_handler(ClientError)
+    def aws_answered(error: ClientError) -> Response[str]:
+        code = error.response.get("Error", {}).get("Code", "")
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code not in AWS_UNWELL and status < 500:
+            raise error  # a bug of ours, not AWS being unwell: Lambda's error, API Gateway's 502
+        logger.error("AWS unwell past its retries", extra={"aws_code": code}, exc_info=True)
+        return error_response(StorageUnavailable("storage is unavailable for now: nothing more was done"))
+
+    @app.exception_handler(BotoCoreError)
+    def aws_unreachable(error: BotoCoreError) -> Response[str]:
+        logger.error("AWS unreachable past its retries", exc_info=True)
+        return error_response(StorageUnavailable("storage is unreachable for now: nothing more was done"))
 
     @app.not_found
     def no_route(_: Exception) -> Response[str]:

@@ -14,6 +14,7 @@ from .content import text_problem
 from .errors import FieldError, ValidationError
 from .limits import number_key
 from .numbers import Recipient, number_hash, trusted_e164
+from .transactions import transact_write
 
 
 def block_reason(body: Any) -> str:
@@ -133,7 +134,7 @@ class Blocklist:
             },
         }
         try:
-            self.client.transact_write_items(TransactItems=[entry_write, {"Update": add}])
+            transact_write(self.client, [entry_write, {"Update": add}])
             return
         except self.client.exceptions.TransactionCanceledException as error:
             if _codes(error)[1:] != ["ConditionalCheckFailed"]:
@@ -145,7 +146,7 @@ class Blocklist:
             "ExpressionAttributeNames": {"#keys": "keys"},
             "ExpressionAttributeValues": {":yes": {"BOOL": True}},
         }
-        self.client.transact_write_items(TransactItems=[entry_write, {"Update": overflow}])
+        transact_write(self.client, [entry_write, {"Update": overflow}])
 
     def unblock(self, recipient: Recipient, tenant: str | None = None) -> bool:
         key = number_key(recipient)
@@ -162,7 +163,7 @@ class Blocklist:
             "ExpressionAttributeValues": {":key": {"SS": [key]}},
         }
         try:
-            self.client.transact_write_items(TransactItems=[{"Delete": delete}, {"Update": remove}])
+            transact_write(self.client, [{"Delete": delete}, {"Update": remove}])
         except self.client.exceptions.TransactionCanceledException as error:
             if _codes(error)[0] != "ConditionalCheckFailed":
                 raise

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import store as st
 from .messages import Status
+from .transactions import transact_write
 
 COUNTED = (str(Status.DELIVERED), str(Status.FAILED))
 REMEMBERED = 4096  # provider requests whose campaign a container keeps
@@ -105,7 +106,7 @@ class CampaignProgress:
                 for campaign_id in names[start : start + CAMPAIGNS_PER_TRANSACTION]
             ]
             try:
-                self.table.meta.client.transact_write_items(TransactItems=writes)
+                transact_write(self.table.meta.client, writes)
             except self.table.meta.client.exceptions.TransactionCanceledException as error:
                 reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
                 if reasons[:1] != ["ConditionalCheckFailed"]:

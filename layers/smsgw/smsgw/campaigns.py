@@ -39,6 +39,7 @@ from .numbers import CHINA, Recipient, mask, parse_number, trusted_e164
 from .observability import count, logger
 from .providers.registry import classes, names, order, provider
 from .send_request import SendRequest, _options, options
+from .transactions import transact_write
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -564,7 +565,7 @@ class Campaigns:
                 for campaign_id in campaign_ids
             ]
             try:
-                self.table.meta.client.transact_write_items(TransactItems=markers + checks)
+                transact_write(self.table.meta.client, markers + checks)
             except ClientError as error:
                 if error.response["Error"]["Code"] != "TransactionCanceledException":
                     raise
@@ -699,7 +700,7 @@ class Campaigns:
                 }
                 for campaign_id, total in totals.items()
             ]
-            self.table.meta.client.transact_write_items(TransactItems=writes)
+            transact_write(self.table.meta.client, writes)
         for campaign_id in dict.fromkeys(chunk.campaign_id for chunk, _, _ in sent):
             self._close_if_done(campaign_id)
 

@@ -20,6 +20,7 @@ class Problem(StrEnum):
     OUTCOME_UNKNOWN = "outcome_unknown"
     NOT_ATTEMPTED = "not_attempted"  # no time was left to send before the function's deadline
     WRONG_STATE = "wrong_state"  # e.g. starting a campaign that already started
+    STORAGE_UNAVAILABLE = "storage_unavailable"  # AWS throttled or failed past its retries
 
 
 class GatewayError(Exception):
@@ -32,6 +33,13 @@ class GatewayError(Exception):
 class FieldError:
     field: str
     message: str
+
+
+class StorageUnavailable(GatewayError):
+    """DynamoDB, S3, SQS or Secrets Manager throttled or failed past botocore's retries: the request
+    stopped where it was (every write the gateway makes is one a retry repeats safely)."""
+
+    problem = Problem.STORAGE_UNAVAILABLE
 
 
 class ValidationError(GatewayError):

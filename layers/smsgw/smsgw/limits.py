@@ -20,6 +20,7 @@ from .config import Settings, settings
 from .errors import RateLimited
 from .numbers import Recipient, number_hash
 from .observability import count_reason
+from .transactions import transact_write
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +115,8 @@ class Limits:
         """A code was approved: it counts for its prefix's and country's conversion."""
         now = self.clock() if now is None else now
         day = int(now) // fraud.DAY * fraud.DAY
-        self.client.transact_write_items(
-            TransactItems=[self._add(f"otp-ok#{scope}#{day}", 1, now + 2 * fraud.DAY) for scope in scopes]
+        transact_write(
+            self.client, [self._add(f"otp-ok#{scope}#{day}", 1, now + 2 * fraud.DAY) for scope in scopes]
         )
 
     def _guard_conversion(self, recipient: Recipient, now: float) -> None:
@@ -208,7 +209,7 @@ class Limits:
                     {"Delete": {"TableName": self.table_name, "Key": {"pk": {"S": charge.cooldown}}}}
                 )
         if items:
-            self.client.transact_write_items(TransactItems=items)
+            transact_write(self.client, items)
 
     def _increment(self, counter: _Counter, count: int, now: float) -> dict[str, Any]:
         window_start = (int(now) + counter.offset) // counter.window * counter.window - counter.offset
@@ -229,7 +230,7 @@ class Limits:
     def _transact(self, items: list[dict[str, Any]], explained: list[tuple[str, int, str]]) -> None:
         """One TransactWriteItems; a refusal names each limit it met (`explained`, by item)."""
         try:
-            self.client.transact_write_items(TransactItems=items)
+            transact_write(self.client, items)
         except ClientError as error:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise

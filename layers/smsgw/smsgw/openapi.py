@@ -86,10 +86,11 @@ def _errors(*statuses: int) -> dict[str, Any]:
         422: "Invalid request, or refused by the provider for its content",
         429: "Rate limited (see Retry-After)",
         502: "Refused by the provider (account or provider side)",
-        503: "Provider unreachable (see Retry-After)",
+        503: "Provider or storage unavailable, nothing more done (see Retry-After)",
         504: "Provider outcome unknown",
     }
-    return {str(s): _json(ERROR, texts[s]) for s in statuses}
+    # Any route may meet AWS throttled past its retries: 503 storage_unavailable.
+    return {str(s): _json(ERROR, texts[s]) for s in sorted({*statuses, 503})}
 
 
 _SEND_ERRORS = (409, 422, 429, 502, 503, 504)

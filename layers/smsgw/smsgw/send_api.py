@@ -8,9 +8,12 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from . import idempotency
 from .api import caller, error_body, json_body, json_response
 from .messages import Kind, Status
+from .observability import logger
 from .send_request import SendRequest
 from .sending import MessageResult, SendResult, send
 from .verification import code_for, verifications
+
+NOT_KEPT = "the code was sent but could not be kept for checking (storage unavailable): ask for a new one"
 
 
 def send_endpoint(app: APIGatewayRestResolver, kind: Kind) -> Response[str]:
@@ -25,7 +28,12 @@ def send_endpoint(app: APIGatewayRestResolver, kind: Kind) -> Response[str]:
         result = send(request, kind, who, before_provider_call)
         status, answer = send_answer(result)
         if code and answer.get("status") in (Status.SUBMITTED, Status.UNKNOWN):  # it may be live
-            answer["verification_id"] = verifications().start(request.recipients[0], code, who.tenant)
+            try:
+                answer["verification_id"] = verifications().start(request.recipients[0], code, who.tenant)
+            except Exception:
+                # The code may be out: a 5xx would have the caller send another. Say what happened.
+                logger.exception("verification not recorded after its code was sent")
+                answer.setdefault("warnings", []).append(NOT_KEPT)
         return status, answer
 
     status, answer = idempotency.once(

@@ -31,6 +31,7 @@ from .errors import FieldError, ValidationError
 from .limits import limits
 from .numbers import Recipient, number_hash, parse_number
 from .observability import count
+from .transactions import transact_write
 
 PLACEHOLDER = "{code}"
 FIELDS = ("code", "code_length", "code_type")
@@ -112,9 +113,7 @@ class Verifications:
                 "expires_at": {"N": str(expires + 86400)},
             },
         ]
-        self.client.transact_write_items(
-            TransactItems=[{"Put": {"TableName": self.table_name, "Item": i}} for i in items]
-        )
+        transact_write(self.client, [{"Put": {"TableName": self.table_name, "Item": i}} for i in items])
         count("VerificationsSent", 1)
         return verification_id
 
