@@ -12,6 +12,7 @@ transaction, and Secrets Manager unreachable at each container's first read), th
 Figures are counted from the sandboxes' own records and the API's answers, never timed.
 """
 
+import json
 import re
 import tempfile
 import time
@@ -108,7 +109,7 @@ def run(
     result.callback_5xx = len(re.findall(r"^POST /callbacks/\{provider\}/\{token\} 5\d\d ", text, re.M))
     result.api_5xx = len(re.findall(r"^[A-Z]+ /\S* 5\d\d \d+$", text, re.M))
     for line in re.findall(r"^aws faults injected: (\{.*\})$", text, re.M):
-        for name, count in __import__("json").loads(line).items():
+        for name, count in json.loads(line).items():
             result.injected[name] = result.injected.get(name, 0) + count
     return result
 
@@ -140,7 +141,8 @@ def _receipts(stack: RunningStack, result: FaultRun, n: int) -> None:
 
     def pushed() -> bool:
         state = stack.sandbox("sms230", "GET", "/_sandbox/state")["receipts"]
-        return state["delivered"] - before["delivered"] + state["failed"] - before["failed"] >= n
+        done = state["delivered"] - before["delivered"] + state["failed"] - before["failed"]
+        return bool(done >= n)
 
     stack.wait_for("every receipt pushed", pushed, timeout=600, every=1)
     result.receipts_seconds = round(time.monotonic() - started, 1)

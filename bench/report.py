@@ -7,6 +7,7 @@ from typing import Any
 from smsgw import config
 
 from . import machine
+from .aws_faults import FaultRun
 from .bulk import Baseline, ClientRun, HandlerRun
 from .campaign import CampaignRun
 from .coldstart import HANDLERS, TARGET_RATIO, ColdStart
@@ -394,6 +395,55 @@ def campaign_rows(run: CampaignRun) -> list[Row]:
             "the sandbox's own arrival times",
             "<= 100 a second, no 105",
             _check((run.max_requests_in_a_second <= 100 and run.answered_105 == 0, "rate")),
+        ),
+    ]
+
+
+def aws_fault_rows(run: FaultRun) -> list[Row]:
+    injected = ", ".join(f"{count} {name}" for name, count in sorted(run.injected.items()))
+    area, faults = "8 AWS unwell", f"AWS_FAULTS={run.faults}"
+    return [
+        Row(
+            area, f"faults injected ({faults})", injected or "none", "botocore's before-send, every container"
+        ),
+        Row(
+            area,
+            f"{_n(run.send_numbers)}-number send",
+            f"HTTP {run.send_status}, {_n(run.send_answered)} numbers answered, {run.send_double} sent twice",
+            "the 230sms sandbox's requests",
+            "0 twice",
+            _check((run.send_status == 200 and run.send_double == 0, f"{run.send_double} twice")),
+        ),
+        Row(
+            area,
+            f"{_n(run.receipts)}-receipt flood (16 pushes at a time)",
+            f"{run.receipts_lost} lost, {run.receipts_given_up} given up by 230sms,"
+            f" {run.callback_5xx} callback 5xx; all pushed in {run.receipts_seconds:.0f} s",
+            "every message's status read back",
+            "0 lost, 0 5xx",
+            _check((run.receipts_lost == 0 and run.callback_5xx == 0, f"{run.receipts_lost} lost")),
+        ),
+        Row(
+            area,
+            f"{_n(run.campaign_numbers)}-number campaign",
+            f"{run.campaign_state}; {run.campaign_lost} numbers lost, {run.campaign_double} sent twice",
+            "the 230sms sandbox's requests",
+            "0 lost, 0 twice",
+            _check(
+                (
+                    run.campaign_state == "done" and run.campaign_lost == 0 and run.campaign_double == 0,
+                    "campaign",
+                )
+            ),
+        ),
+        Row(
+            area,
+            f"{run.checks} verification checks (4 wrong, 1 right a code)",
+            f"{run.checks_5xx} 5xx, {run.checks_wrong} unexpected answers;"
+            f" {run.api_5xx} 5xx from the API in all",
+            "each answer against the code's state",
+            "0 5xx, 0 unexpected",
+            _check((run.checks_5xx == 0 and run.checks_wrong == 0 and run.api_5xx == 0, "checks")),
         ),
     ]
 

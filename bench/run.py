@@ -12,6 +12,7 @@ from smsgw import config
 
 from . import (
     ROOT,
+    aws_faults,
     bulk,
     campaign,
     coldstart,
@@ -61,6 +62,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:  # noqa: PLR0915 - the be
     through_stack = endtoend.run(max(api_sizes), runs=3)
     progress(f"6 campaign of {args.campaign:,} recipients through the local stack")
     campaigned = campaign.run(args.campaign)
+    sizes = (10_000, 2_000, 20_000, 200) if not args.quick else (1_000, 200, 2_000, 50)
+    progress(f"8 AWS unwell ({aws_faults.FAULTS}): send, receipts, campaign, checks of {sizes}")
+    faulted = aws_faults.run(*sizes)
     progress(f"7 console: a {console.N:,}-recipient send shown in the local inbox, 3 sends a provider")
     consoled = console.run()
     with Stack() as stack:
@@ -85,6 +89,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:  # noqa: PLR0915 - the be
         *report.warm_rows(warm_runs),
         *report.pumping_rows(pumped),
         *report.campaign_rows(campaigned),
+        *report.aws_fault_rows(faulted),
         *report.console_rows(consoled),
     ]
     elapsed = time.perf_counter() - started
@@ -116,6 +121,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:  # noqa: PLR0915 - the be
             "warm": [r.summary() for r in warm_runs],
             "pumping": pumped.as_dict(),
             "campaign": campaigned.as_dict(),
+            "aws_faults": faulted.as_dict(),
             "console": [r.as_dict() for r in consoled],
             "cold_start": {
                 "runs": cold.runs,
@@ -205,6 +211,14 @@ def markdown(heading: str, table: str, results: dict[str, Any]) -> str:
         " would share the send's process. The console row times the inbox's live fragment, asked for"
         " every 50 ms as the page does every second, from the send's answer until its first 50 rows"
         " show with the gateway's status.",
+        "- **AWS unwell**: the local stack with `AWS_FAULTS` (`local_stack/aws_faults.py`): botocore's"
+        " `before-send` answers 10% of every function's DynamoDB, S3 and SQS calls with what AWS answers"
+        " when unwell (a throttle; every item unprocessed for BatchWriteItem; TransactionConflict for"
+        " TransactWriteItems; S3 503 SlowDown; SQS 500) and each container's first Secrets Manager read"
+        " with an unreachable endpoint; botocore's retries and the gateway's handling run as on AWS."
+        " Double sends and lost campaign numbers are counted from the 230sms sandbox's accepted"
+        " requests, lost receipts from every message's status read back once 230sms has pushed each"
+        " receipt (and retried refused ones three times), 5xx from the stack's access log.",
         "- **Warm overhead**: handler wall time minus the time inside botocore calls"
         " (`BaseClient._make_api_call`: serialisation, signing, Moto's work, parsing), provider HTTP"
         " (the providers' `post_json`) and the 230sms pacer's wait; sandboxes without delay; median"

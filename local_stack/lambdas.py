@@ -3,9 +3,11 @@
 - `lambda_environment`: a function's whole environment, as Lambda gives it: the template's variables
   (Globals + its own, resolved), the variables Lambda and `sam local` set themselves, and the local
   AWS endpoint. Nothing else of the stack's process reaches a function.
-- `Container`: the API's functions, the poller and the stream reader each run in a child process
+- `Container`: the API's functions, the poller and the stream reader each run in child processes
   (container.py) started with that environment, one invocation at a time, killed and started afresh
   when an invocation runs past its deadline, as Lambda ends a timed-out environment.
+- `Environments`: a function's containers, made as concurrent invocations need them (up to the
+  stack's `LOCAL_FUNCTION_CONCURRENCY`), as Lambda scales a function out.
 - `LocalFunction`: a handler run in this process, in a thread cut off at its deadline: for
   `make invoke` and the SQS containers (queue_container.py), each already a process of its own.
 """
@@ -28,6 +30,7 @@ from .container import LAYER, Handler, LambdaContext, load_handler
 __all__ = [
     "LAYER",
     "Container",
+    "Environments",
     "Function",
     "FunctionError",
     "FunctionTimeout",
@@ -266,6 +269,64 @@ class Container:
             with contextlib.suppress(OSError):
                 if process.stdin is not None:
                     process.stdin.close()
+
+
+class Environments:
+    """One function as Lambda scales it: execution environments (Containers) made as invocations
+    need them, up to `concurrency` at once, each taking one invocation at a time; an idle one takes
+    the next. One is made at start (so the first request finds it warm); the others are cold starts
+    when they are first needed, and stay warm until the stack stops."""
+
+    def __init__(
+        self, spec: FunctionSpec, env: Mapping[str, str], aws_faults: str = "", concurrency: int = 1
+    ) -> None:
+        self.spec, self.env, self.aws_faults = spec, dict(env), aws_faults
+        self.concurrency = max(1, concurrency)
+        self._made: list[Container] = [Container(spec, env, aws_faults)]
+        self._idle: list[Container] = list(self._made)
+        self._free = threading.Condition()
+
+    @property
+    def logical_id(self) -> str:
+        return self.spec.logical_id
+
+    @property
+    def timeout(self) -> float:
+        return self.spec.timeout
+
+    @property
+    def containers(self) -> list[Container]:
+        with self._free:
+            return list(self._made)
+
+    def start(self) -> None:
+        self._made[0].start()
+
+    def wait_ready(self) -> None:
+        self._made[0].wait_ready()
+
+    def invoke(self, event: dict[str, Any], limit: float | None = None) -> Any:
+        container = self._take()
+        try:
+            return container.invoke(event, limit)
+        finally:
+            with self._free:
+                self._idle.append(container)
+                self._free.notify()
+
+    def stop(self) -> None:
+        for container in self.containers:
+            container.stop()
+
+    def _take(self) -> Container:
+        with self._free:
+            while not self._idle and len(self._made) >= self.concurrency:
+                self._free.wait()
+            if self._idle:
+                return self._idle.pop()
+            container = Container(self.spec, self.env, self.aws_faults)
+            self._made.append(container)
+            return container  # started by its first invocation: a cold start
 
 
 def _pump(reader: IO[str], replies: "queue.Queue[dict[str, Any] | None]") -> None:

@@ -72,6 +72,15 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return int(text)
 
 
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name)
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, not {text!r}")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class Settings:
     """The local stack's configuration, from environment variables (unset or empty: the default).
@@ -89,6 +98,8 @@ class Settings:
     functions, 300 for the poller): every function's timeout instead, e.g. 1 for a test. An
     invocation's context counts down from it, and one running past it is cut off: the API answers
     504 `{"message": "Endpoint request timed out"}`, the poller's tick is logged as failed.
+    `LOCAL_FUNCTION_CONCURRENCY` (4): execution environments a function may have at once (Lambda
+    scales a function out per concurrent invocation); each extra one starts cold when first needed.
     `AWS_FAULTS` (unset): AWS unwell for the functions, e.g. `dynamodb=0.1,s3=0.1,sqs=0.1` (the share
     of each service's calls answered with a throttle, a 5xx, unprocessed items or a cancelled
     transaction) and `secretsmanager=cold` (each container's first read unreachable): aws_faults.py.
@@ -115,6 +126,7 @@ class Settings:
     function_timeout: float | None = None  # seconds, instead of the template's Timeout
     env_file: Path = DEFAULT_ENV_FILE
     aws_faults: str = ""  # aws_faults.FaultPlan's text
+    concurrency: int = 4  # execution environments per function at most
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
@@ -151,4 +163,5 @@ class Settings:
             function_timeout=_positive_seconds(env, "LOCAL_FUNCTION_TIMEOUT_SECONDS"),
             env_file=Path(env.get("LOCAL_STACK_ENV_FILE") or DEFAULT_ENV_FILE),
             aws_faults=FaultPlan.parse(env.get("AWS_FAULTS") or "").describe(),
+            concurrency=_count(env, "LOCAL_FUNCTION_CONCURRENCY", 4),
         )

@@ -47,10 +47,10 @@ class LocalStack:
         self.console_url = ""
         self.provider_urls: dict[str, str] = {}  # provider -> its base URL (sandbox or real)
         self.sandboxes: dict[str, SandboxServer] = {}  # the running ones, by provider
-        self.functions: dict[str, lambdas.Container] = {}
+        self.functions: dict[str, lambdas.Environments] = {}
         self.environments: dict[str, dict[str, str]] = {}  # logical id -> the function's environment
         self.deployed: dict[str, dict[str, str]] = {}  # ... less what Lambda sets (the env file's)
-        self.routes: list[tuple[tpl.Route, lambdas.Container]] = []
+        self.routes: list[tuple[tpl.Route, lambdas.Environments]] = []
         self._moto: MotoProcess | None = None
         self._api: ApiServer | None = None
         self._schedule: poller.Every | None = None
@@ -281,7 +281,9 @@ class LocalStack:
             self.environments[function.logical_id] = env = lambdas.lambda_environment(spec, deployed)
             self.deployed[function.logical_id] = deployed
             if function.logical_id not in on_queues:
-                self.functions[function.logical_id] = lambdas.Container(spec, env, self.settings.aws_faults)
+                self.functions[function.logical_id] = lambdas.Environments(
+                    spec, env, self.settings.aws_faults, self.settings.concurrency
+                )
         for container in self.functions.values():
             container.start()
         for container in self.functions.values():

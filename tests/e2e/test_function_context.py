@@ -6,6 +6,7 @@ execution environment."""
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,24 @@ def test_a_handler_that_cannot_load_is_reported_with_its_error(tmp_path: Path) -
     with pytest.raises(lambdas.FunctionError, match="No module named 'no_such_module_anywhere'"):
         container.invoke({})
     container.stop()
+
+
+def test_concurrent_invocations_get_environments_of_their_own_up_to_the_concurrency(tmp_path: Path) -> None:
+    function = lambdas.Environments(spec(), ENVIRONMENT, concurrency=2)
+    gate = tmp_path / "open"
+    try:
+        function.start()
+        function.wait_ready()
+        with ThreadPoolExecutor(3) as pool:
+            held = [pool.submit(function.invoke, {"action": "wait_for", "path": str(gate)}) for _ in range(3)]
+            deadline = time.monotonic() + 30
+            while len(function.containers) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert len(function.containers) == 2  # the third invocation waits for one of them
+            gate.touch()
+            pids = [future.result() for future in held]
+        assert len(set(pids)) == 2
+        assert function.invoke({})["pid"] in set(pids)  # an idle, warm one takes the next
+        assert len(function.containers) == 2
+    finally:
+        function.stop()

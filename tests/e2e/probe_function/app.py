@@ -2,6 +2,7 @@
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 LOADED_AT = time.time()  # module state: the same for every invocation of one container
@@ -16,6 +17,12 @@ def lambda_handler(event: dict[str, Any], context: Any) -> Any:
     if action == "sleep":
         time.sleep(float(event["seconds"]))
         return "slept"
+    if action == "wait_for":  # until the test creates the file (a gate between processes)
+        gate = Path(event["path"])
+        deadline = time.monotonic() + 20
+        while not gate.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return os.getpid()
     if action == "environment":
         return dict(os.environ)
     if action == "raise":
