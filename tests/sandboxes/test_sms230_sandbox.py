@@ -360,7 +360,7 @@ def test_unreachable_callback_is_retried(http: urllib3.PoolManager) -> None:
 
 def test_pushes_do_not_block_the_send_answer(http: urllib3.PoolManager, receiver: Receiver) -> None:
     def slow(body: dict[str, Any], nth: int) -> tuple[int, bytes]:
-        time.sleep(0.2)
+        time.sleep(1.0)  # every push held: a send waiting on them would take a second or more
         return 200, b"OK"
 
     receiver.reply = slow
@@ -368,9 +368,9 @@ def test_pushes_do_not_block_the_send_answer(http: urllib3.PoolManager, receiver
         started = time.monotonic()
         mobiles = ",".join(f"86139{i:08d}" for i in range(20))
         assert code_of(post(http, sb.url + SEND, signed(mobile=mobiles))) == "000"
-        assert time.monotonic() - started < 0.3
+        assert time.monotonic() - started < 0.9
         assert sb.state()["receipts"]["pending"] > 0
-        assert sb.wait_receipts_idle(5)
+        assert sb.wait_receipts_idle(30)
         assert len(receiver.received) == 20
 
 
@@ -383,7 +383,7 @@ def test_stop_cancels_pending_retries(http: urllib3.PoolManager, receiver: Recei
         time.sleep(0.01)
     started = time.monotonic()
     sb.stop()
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # not the 30 s until the next retry
     assert sb.wait_receipts_idle(0)
     assert len(sb.receipt_attempts) == 1
 
