@@ -26,7 +26,6 @@ import urllib3
 from tests.e2e.client import RunningStack, start_stack, stop_stack
 
 from . import ROOT
-from .endtoend import wait_indexed
 
 HOLD_S = 0.05
 CAP = 1000  # 230sms numbers per request
@@ -100,10 +99,6 @@ def _run(n: int, timeout_s: float, provider_urls: dict[str, str]) -> CampaignRun
     env = {
         **provider_urls,
         "SMS230_RECEIPT_INTERVALS": "3600",  # receipts later: the sending alone is measured
-        # A deployment in its steady state: the poller has indexed the blocklist into sets, so the
-        # planner reads it once (unindexed, it would read a million keys).
-        "BLOCKLIST_INDEX_AFTER_SECONDS": "0.5",
-        "POLL_INTERVAL_SECONDS": "3",
     }
     with tempfile.TemporaryDirectory(prefix="bench-campaign-") as folder:
         log = Path(folder) / "stderr.log"
@@ -111,7 +106,6 @@ def _run(n: int, timeout_s: float, provider_urls: dict[str, str]) -> CampaignRun
         stack = RunningStack(info, process, log, urllib3.PoolManager(maxsize=4))
         try:
             stack.sandbox("sms230", "POST", "/_sandbox/faults", {"kind": "delay", "seconds": HOLD_S})
-            wait_indexed(info["moto_url"])
             # No receipts: they are not what is measured, and a million of them would be pushed
             # by the sandbox inside the stack's own process.
             stack.sandbox("sms230", "POST", "/_sandbox/callback", {"url": None})

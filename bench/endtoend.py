@@ -9,10 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import urllib3
 
-from smsgw.blocklist import INDEXED
 from tests.e2e.client import RunningStack, start_stack, stop_stack
 
 from .stack import cn_numbers
@@ -23,23 +21,6 @@ MINIMA = {  # requests k at the documented rate, or at the client's concurrency 
     "cmessages": lambda k: -(-k // 8) * HOLD_S,
 }
 CAPS = {"230sms": 1000, "cmessages": 100}
-
-
-def wait_indexed(moto_url: str, timeout_s: float = 30.0) -> None:
-    """Until the stack's poller has indexed the (empty) blocklist: sends then read one set item."""
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=moto_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - Moto takes any
-    )
-    table = next(name for name in client.list_tables()["TableNames"] if "Limits" in name)
-    deadline = time.monotonic() + timeout_s
-    while "done" not in client.get_item(TableName=table, Key={"pk": {"S": INDEXED}}).get("Item", {}):
-        if time.monotonic() > deadline:
-            raise RuntimeError("the local stack's poller did not index the blocklist")
-        time.sleep(0.2)
 
 
 @dataclass
@@ -68,8 +49,6 @@ def run(n: int = 10_000, runs: int = 3) -> list[EndToEnd]:
         "API_KEY_RECIPIENTS_PER_MINUTE": str(10 * n * runs),
         "API_KEY_RECIPIENTS_PER_DAY": str(100 * n * runs),
         "CMESSAGES_STATUS_DELAYS": "3600,3600",
-        "BLOCKLIST_INDEX_AFTER_SECONDS": "0.5",  # a fresh stack: no older version still writing
-        "POLL_INTERVAL_SECONDS": "3",  # two ticks index the blocklist; then fewer than the stack's 1 s
     }
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as folder:
         log = Path(folder) / "stderr.log"
@@ -82,7 +61,6 @@ def run(n: int = 10_000, runs: int = 3) -> list[EndToEnd]:
             # Receipts after the runs: on AWS they go to another function's containers, here they
             # would share the send's process and its GIL.
             stack.sandbox("sms230", "POST", "/_sandbox/settings", {"receipt_delay": 3600})
-            wait_indexed(info["moto_url"])
             stack.api("POST", "/sms/send", {"to": cn_numbers(2), "content": "warm-up"})
             results = []
             for provider in ("230sms", "cmessages"):

@@ -22,7 +22,6 @@ from local_stack import moto_speedups, resources
 from local_stack import template as tpl
 from local_stack.lambdas import LambdaContext, reset_caches
 from sandboxes import CMessagesSandbox, Sms230Sandbox
-from smsgw.blocklist import blocklist
 
 from . import ROOT
 
@@ -239,11 +238,6 @@ class Stack:
         self.env = tpl.environment(tpl.functions(template)["SendFunction"], refs)
         os.environ.update(self.env)
         reset_caches()
-        # A deployment in its steady state: the poller has indexed the blocklist into sets.
-        lists = blocklist()
-        lists.index_after_s = 0
-        while lists.index_existing() != "done":
-            pass
         self.dynamodb.reset()
         return self
 

@@ -43,7 +43,7 @@ class FaultPlan:
     injected: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
-        self._random = random.Random(self.seed)  # noqa: S311 - a fault schedule, not a secret
+        self._random = random.Random(self.seed)  # noqa: S311  # nosec B311 - a fault schedule, not a secret
         self._lock = threading.Lock()
         self._throttle = itertools.cycle(("ProvisionedThroughputExceededException", "ThrottlingException"))
         self._secrets_reached = False

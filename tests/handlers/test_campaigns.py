@@ -13,7 +13,6 @@ from local_stack import queues, resources
 from local_stack import template as tpl
 from smsgw import campaigns as cp
 from smsgw import sending
-from smsgw.blocklist import INDEXED
 from smsgw.campaigns import State, closed_for
 from tests.handlers.conftest import Invoke, Stack, api_event, body, context, load_handler
 from tests.handlers.test_tenants import block
@@ -98,16 +97,26 @@ def campaign_resources(stack: Stack) -> None:
     cp.campaigns.cache_clear()
 
 
-@pytest.mark.parametrize("indexed", [False, True])  # the blocklist read per key, or as the tenant's set
+@pytest.mark.parametrize("overflowing", [True, False])  # the blocklist read per key, or as the tenant's set
 def test_an_inline_campaign_counts_every_entry_and_sends_each_number_once(
-    stack: Stack, invoke: Invoke, indexed: bool
+    stack: Stack, invoke: Invoke, overflowing: bool
 ) -> None:
     good = [f"1380000{n:04d}" for n in range(250)]
     entries = ["not a number", good[0], "+86 138-0000-0001", "123", "+1 650 253 0000", *good[2:], "12"]
     assert invoke("blocklist", block("+8613800000100", "anonymous"))["statusCode"] == 200
-    if indexed:
-        boto3.client("dynamodb").put_item(
-            TableName=stack.env["LIMITS_TABLE"], Item={"pk": {"S": INDEXED}, "done": {"BOOL": True}}
+    if overflowing:  # a set past its cap is not trusted: each number's key is read
+        dynamodb = boto3.client("dynamodb")
+        (set_key,) = [
+            i["pk"]["S"]
+            for i in dynamodb.scan(TableName=stack.env["LIMITS_TABLE"])["Items"]
+            if i["pk"]["S"].startswith("blockset#")
+        ]
+        dynamodb.update_item(
+            TableName=stack.env["LIMITS_TABLE"],
+            Key={"pk": {"S": set_key}},
+            UpdateExpression="SET overflow = :yes REMOVE #keys",
+            ExpressionAttributeNames={"#keys": "keys"},
+            ExpressionAttributeValues={":yes": {"BOOL": True}},
         )
     created = create(invoke, {"content": "sale", "kind": "notification", "to": entries})
     assert created["statusCode"] == 202, created["body"]

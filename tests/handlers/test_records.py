@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from local_stack.events import status_event
-from smsgw import polling, store
+from smsgw import polling
 from smsgw.numbers import number_key
 from tests.conftest import cn_numbers
 from tests.handlers.conftest import Invoke, Stack, body, event
@@ -87,49 +87,3 @@ def test_cmessages_polling_writes_only_what_changed(
     again = polling.poll()
     assert (again["pending"], again["advanced"]) == (2, 0)
     assert "UpdateItem" not in count_dynamodb_calls  # nothing changed: nothing written
-
-
-# -- the earlier shape ------------------------------------------------------------------------------
-
-
-def legacy_items(
-    message_id: str, provider: str, to: str, provider_id: str, submitted: datetime
-) -> dict[str, Any]:
-    return {
-        "pk": message_id,
-        "sk": "MSG",
-        "provider": provider,
-        "to": to,
-        "status": "submitted",
-        "kind": "bulk",
-        "segments": 1,
-        "request_id": "old",
-        "provider_id": provider_id,
-        "submitted_at": store.now_iso(submitted),
-        "updated_at": store.now_iso(submitted),
-        "expires_at": int((submitted + timedelta(days=90)).timestamp()),
-        "pending_shard": f"{provider}#3",
-    }
-
-
-def test_items_of_the_earlier_shape_still_read_and_settle(stack: Stack, invoke: Invoke) -> None:
-    now = datetime.now(UTC)
-    old_230 = "230-857319414809231361-0123456789abcdef"  # the earlier ids: a hash of task and number
-    table = stack.table()
-    table.put_item(Item=legacy_items(old_230, "230sms", "+8617072440811", "857319414809231361", now))
-    table.put_item(Item=legacy_items("cm-7", "cmessages", "+8613800138000", "7", now))
-    table.put_item(Item={"pk": "cm-8", "sk": "DLR", "status": "delivered", "provider": "cmessages"})
-    shown = body(invoke("message_status", status_event(old_230)))
-    assert (shown["status"], shown["to"], shown["recorded"]) == ("submitted", "+8617072440811", True)
-    assert body(invoke("message_status", status_event("cm-8")))["status"] == "delivered"
-    # A receipt arriving now is stored in the new shape (task id and number), and still shows.
-    receipt = receipt_event(taskid="857319414809231361", mobile="8617072440811")
-    assert invoke("callback", receipt)["body"] == "OK"
-    assert body(invoke("message_status", status_event(old_230)))["status"] == "delivered"
-    # The poller drains them: the cmessages one is polled on its own item; past the window both leave.
-    stack.cm.messages.clear()
-    report = polling.poll(now + timedelta(hours=73))
-    assert report["legacy"] == 2
-    assert index_keys(stack) == []
-    assert body(invoke("message_status", status_event("cm-7")))["status"] == "unknown"
-    assert body(invoke("message_status", status_event(old_230)))["status"] == "delivered"

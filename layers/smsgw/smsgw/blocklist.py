@@ -1,7 +1,6 @@
 """The blocklist: numbers that must never be sent to (opt-outs), in the limits table under a hash."""
 
 import functools
-import json
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,26 +37,17 @@ def block_reason(body: Any) -> str:
 SET_CAP = 5_000
 # Below this many recipients, reading their own keys costs no more than the set.
 PER_KEY_BELOW = 100
-# Entries written before sets existed are added by `index_existing` (the poller runs it), which
-# waits this long (by default) after first seeing the table unindexed, so that no container of the previous
-# version is still writing entries without their set.
-INDEX_AFTER_S = 300
-INDEXED = "blockset-indexed"  # the marker item: `done` once every older entry is in its set
 
 
 class Blocklist:
-    def __init__(
-        self, table_name: str, clock: Callable[[], float] = time.time, index_after_s: float = INDEX_AFTER_S
-    ) -> None:
+    def __init__(self, table_name: str, clock: Callable[[], float] = time.time) -> None:
         self.table_name = table_name
         self.clock = clock
-        self.index_after_s = index_after_s
         self.client: Any = boto3.client("dynamodb")
-        self.indexed = False  # the marker read `done`: it never goes back
 
     def blocked(self, recipients: Iterable[Recipient], tenant: str | None = None) -> set[Recipient]:
         """Which recipients are on the blocklist: the tenant's set in one read for a large send,
-        else (or when the set overflowed or is not complete yet) each recipient's key."""
+        else (or when the set overflowed) each recipient's key."""
         unique = set(recipients)
         if len(unique) >= PER_KEY_BELOW:
             members = self._set(tenant)
@@ -83,17 +73,15 @@ class Blocklist:
         return lambda batch: {e for e in batch if number_hash(e) in members} if members else set()
 
     def _set(self, tenant: str | None) -> set[str] | None:
-        """The tenant's blocked number keys, or None where the set cannot be trusted."""
-        keys = [{"pk": {"S": _set_key(tenant)}}] + ([] if self.indexed else [{"pk": {"S": INDEXED}}])
+        """The tenant's blocked number keys, or None where the set cannot be trusted (overflowing)."""
+        keys = [{"pk": {"S": _set_key(tenant)}}]
         answer = self.client.batch_get_item(
             RequestItems={self.table_name: {"Keys": keys, "ConsistentRead": True}}
         )
         if answer.get("UnprocessedKeys"):
             return None
-        items = {i["pk"]["S"]: i for i in answer["Responses"].get(self.table_name, [])}
-        self.indexed = self.indexed or "done" in items.get(INDEXED, {})
-        found = items.get(_set_key(tenant), {})
-        if not self.indexed or "overflow" in found:
+        found: dict[str, Any] = next(iter(answer["Responses"].get(self.table_name, [])), {})
+        if "overflow" in found:
             return None
         return set(found.get("keys", {}).get("SS", []))
 
@@ -189,62 +177,6 @@ class Blocklist:
             "blocked_at": int(item["blocked_at"]["N"]),
         }
 
-    def index_existing(self, deadline_s: float = 60.0) -> str:
-        """Add entries written before sets existed to their sets, a page at a time, resumable.
-        Each entry is added only while it still exists (a condition in the same transaction), so
-        an unblock racing the scan cannot leave its number in the set. Returns the marker's state."""
-        marker = self.client.get_item(
-            TableName=self.table_name, Key={"pk": {"S": INDEXED}}, ConsistentRead=True
-        )
-        item = marker.get("Item", {})
-        if "done" in item:
-            self.indexed = True
-            return "done"
-        now = self.clock()
-        if not item:
-            self._mark({"first_seen": {"N": str(int(now))}})
-            return "waiting"
-        if now - float(item["first_seen"]["N"]) < self.index_after_s:
-            return "waiting"
-        cursor = json.loads(item["cursor"]["S"]) if "cursor" in item else None
-        stop = self.clock() + deadline_s
-        while True:
-            page = self.client.scan(
-                TableName=self.table_name,
-                FilterExpression="begins_with(pk, :prefix)",
-                ExpressionAttributeValues={":prefix": {"S": "block#"}},
-                ProjectionExpression="pk",
-                **({"ExclusiveStartKey": cursor} if cursor else {}),
-            )
-            for entry in page.get("Items", []):
-                self._index_one(entry["pk"]["S"])
-            cursor = page.get("LastEvaluatedKey")
-            if cursor is None:
-                self._mark({"first_seen": item["first_seen"], "done": {"BOOL": True}})
-                self.indexed = True
-                return "done"
-            self._mark({"first_seen": item["first_seen"], "cursor": {"S": json.dumps(cursor)}})
-            if self.clock() >= stop:
-                return "indexing"
-
-    def _index_one(self, entry_key: str) -> None:
-        scope, _, key = entry_key.removeprefix("block#").rpartition("#")
-        exists = {
-            "ConditionCheck": {
-                "TableName": self.table_name,
-                "Key": {"pk": {"S": entry_key}},
-                "ConditionExpression": "attribute_exists(pk)",
-            }
-        }
-        try:
-            self._with_set(exists, key, scope or None)
-        except self.client.exceptions.TransactionCanceledException as error:
-            if _codes(error)[0] != "ConditionalCheckFailed":
-                raise  # else: unblocked since the scan saw it
-
-    def _mark(self, attributes: dict[str, Any]) -> None:
-        self.client.put_item(TableName=self.table_name, Item={"pk": {"S": INDEXED}, **attributes})
-
 
 def _key(recipient: Recipient, tenant: str | None) -> str:
     """Each tenant has its own blocklist (single-tenant mode: one, under the older unscoped keys)."""
@@ -261,4 +193,4 @@ def _codes(error: Any) -> list[str]:
 
 @functools.cache
 def blocklist() -> Blocklist:
-    return Blocklist(settings().limits_table, index_after_s=settings().blocklist_index_after_seconds)
+    return Blocklist(settings().limits_table)

@@ -60,7 +60,6 @@ class Settings:
     api_key_recipients_per_minute: int = 10_000
     api_key_recipients_per_day: int = 200_000
     # How long after an upgrade the poller waits before indexing older blocklist entries.
-    blocklist_index_after_seconds: float = 300
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":

@@ -6,10 +6,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import legacy
 from . import store as st
 from .balances import balances
-from .blocklist import blocklist
 from .config import settings
 from .messages import FINAL, Status
 from .numbers import number_key
@@ -19,7 +17,7 @@ from .providers.registry import classes, provider
 from .receipts import settled
 from .reconcile import reconcile
 
-REPORT = ("pending", "queried", "settled", "advanced", "closed", "not_taken", "reconciled", "legacy")
+REPORT = ("pending", "queried", "settled", "advanced", "closed", "not_taken", "reconciled")
 
 
 def poll(now: datetime | None = None) -> dict[str, int]:
@@ -41,9 +39,6 @@ def poll(now: datetime | None = None) -> dict[str, int]:
     for line in balances():  # each tick: the `ProviderBalance` metric, for the low-balance alarm
         if line.error is not None:
             logger.warning("balance unavailable", extra={"provider": line.provider, "error": str(line.error)})
-    lists = blocklist()
-    if not lists.indexed:  # once after an upgrade: older blocklist entries into their sets
-        logger.info("blocklist sets", extra={"state": lists.index_existing()})
     logger.info("poll finished", extra=report)
     return report
 
@@ -52,9 +47,6 @@ def _close(name: str, found: Iterable[dict[str, Any]], now: datetime, report: di
     """Past the receipt window: the request leaves the index; its messages without news read unknown."""
     store = st.message_store()
     for item in found:
-        if item["sk"] != st.REQUEST:
-            report["legacy"] += legacy.expire(store, item, now)
-            continue
         store.close(str(item["pk"]), now)
         report["closed"] += 1
 
@@ -64,10 +56,7 @@ def _poll(client: Provider, now: datetime, window_start: datetime, report: dict[
     update per request that had changes (its `progress`)."""
     store = st.message_store()
     found = list(store.pending(client.name))
-    report["legacy"] += legacy.poll(
-        store, client, [i for i in found if i["sk"] != st.REQUEST], now, window_start
-    )
-    items = store.requests(str(i["pk"]) for i in found if i["sk"] == st.REQUEST)
+    items = store.requests(str(i["pk"]) for i in found)
     report["pending"] += len(items)
     cutoff = st.now_iso(window_start)
     live: dict[str, tuple[dict[str, Any], int]] = {}  # provider id -> its request, position in it

@@ -14,9 +14,6 @@
   status; once its request is closed (past the receipt window) it is `unknown`.
 - Requests awaiting news carry `pending_shard`, which feeds the sparse `Pending` index: the poller's
   reads follow open provider requests, not history, and the end of the window is one write per request.
-
-Items of the earlier shape (one item per message) are still read, and drained by the poller
-(`legacy.py`).
 """
 
 import functools
@@ -289,8 +286,6 @@ class MessageStore:
 
     def get(self, message_id: str) -> dict[str, Any] | None:
         """The message as the API shows it: its request and status items, one BatchGetItem."""
-        from . import legacy  # noqa: PLC0415 - the earlier shape, read only when this one has nothing
-
         ref = parse_message_id(message_id)
         if ref is not None:
             found = {
@@ -305,7 +300,7 @@ class MessageStore:
             request, news = found.get(REQUEST), found.get(ref.key)
             if request is not None or news is not None:
                 return message_view(message_id, ref, request, news)
-        return legacy.get(self, message_id)
+        return None
 
     def lookup(self, message_id: str, tenant: str | None = None) -> dict[str, Any]:
         """`get` for `tenant`, or NotFound: also for another tenant's message, and for what cannot be a

@@ -28,7 +28,7 @@ def transact_write(client: Any, items: list[dict[str, Any]]) -> None:
         except ClientError as error:
             if attempt == ATTEMPTS - 1 or not contention_only(error):
                 raise
-        time.sleep(FIRST_PAUSE_SECONDS * 2**attempt * (0.5 + random.random()))  # noqa: S311 - jitter
+        time.sleep(FIRST_PAUSE_SECONDS * 2**attempt * (0.5 + random.random()))  # noqa: S311  # nosec B311 - jitter, not a secret
 
 
 def contention_only(error: ClientError) -> bool:
