@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smsgw import polling, store
-from smsgw.messages import Kind, Status
+from smsgw.statuses import Kind, Status
 
 from .stack import Stack, cn_numbers, send_event
 

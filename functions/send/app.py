@@ -6,9 +6,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smsgw.api import new_resolver
-from smsgw.messages import Kind
 from smsgw.observability import log_metrics, logger, tracer
 from smsgw.send_api import send_endpoint
+from smsgw.statuses import Kind
 
 app = new_resolver()
 

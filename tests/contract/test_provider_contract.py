@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from smsgw.errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable, ValidationError
-from smsgw.messages import Status
 from smsgw.numbers import number_key, parse_number, parse_recipients
 from smsgw.providers.base import Provider, Receipts, Verdict
+from smsgw.statuses import Status
 from smsgw.transport import Timeouts
 from tests.conftest import client_for, closed_port_url, cn_numbers
 from tests.contract.conftest import Plugged, Receiver

@@ -11,9 +11,9 @@ import boto3
 import pytest
 
 from local_stack.lambdas import reset_caches
-from smsgw import ratelimit
+from smsgw import account_rate
+from smsgw.account_rate import AccountRate
 from smsgw.providers.pacing import RequestPacer
-from smsgw.ratelimit import AccountRate
 from tests.conftest import cn_numbers
 from tests.handlers.conftest import Invoke, Stack, body, event
 from tests.handlers.test_verification import OneCallAtATime
@@ -198,10 +198,10 @@ def test_every_230sms_request_takes_a_place_in_the_account_s_rate(
 ) -> None:
     serialised = OneCallAtATime(boto3.client("dynamodb"))  # the send's requests run in parallel
 
-    def account_rate(table: str, provider: str, account: str, per_second: float) -> AccountRate:
+    def serialised_rate(table: str, provider: str, account: str, per_second: float) -> AccountRate:
         return AccountRate(serialised, table, provider, account, per_second)
 
-    monkeypatch.setattr(ratelimit, "_account_rate", account_rate)
+    monkeypatch.setattr(account_rate, "_account_rate", serialised_rate)
     reset_caches()
     response = invoke("send", event("send", {"to": cn_numbers(2500), "content": "hi", "provider": "230sms"}))
     assert body(response)["summary"]["submitted"] == 2500

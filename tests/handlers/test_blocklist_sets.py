@@ -8,8 +8,7 @@ import boto3
 import pytest
 
 from smsgw import blocklist as bl
-from smsgw.limits import number_key
-from smsgw.numbers import Recipient, parse_number
+from smsgw.numbers import Recipient, parse_number, recipient_hash
 from tests.handlers.conftest import Invoke, Stack, body, event
 from tests.handlers.test_tenants import as_key, block
 
@@ -54,7 +53,10 @@ def test_a_large_send_reads_the_set_once(stack: Stack) -> None:
     calls = calls_of(blocklist)
     assert blocklist.blocked(everyone, "t1") == {everyone[7], everyone[99]}
     assert calls == ["BatchGetItem"]
-    assert set(set_item(stack, "t1")["keys"]["SS"]) == {number_key(everyone[7]), number_key(everyone[99])}
+    assert set(set_item(stack, "t1")["keys"]["SS"]) == {
+        recipient_hash(everyone[7]),
+        recipient_hash(everyone[99]),
+    }
 
 
 def test_unblock_leaves_the_set_and_reports_what_it_removed(stack: Stack) -> None:
@@ -67,7 +69,7 @@ def test_unblock_leaves_the_set_and_reports_what_it_removed(stack: Stack) -> Non
     assert blocklist.unblock(everyone[1], None) is True
     assert blocklist.unblock(everyone[1], None) is False
     assert blocklist.blocked(everyone, None) == {everyone[2]}
-    assert set_item(stack, None)["keys"]["SS"] == [number_key(everyone[2])]
+    assert set_item(stack, None)["keys"]["SS"] == [recipient_hash(everyone[2])]
     assert blocklist.unblock(everyone[2], None) is True
     assert blocklist.blocked(everyone, None) == set()
     assert "keys" not in set_item(stack, None)  # DynamoDB has no empty set

@@ -7,9 +7,9 @@ import pytest
 
 from local_stack.events import status_event
 from smsgw import config, store
-from smsgw.messages import Kind, Status
 from smsgw.numbers import number_key
 from smsgw.providers.registry import provider
+from smsgw.statuses import Kind, Status
 from tests.handlers.conftest import TOKEN, Invoke, Stack, body, event, header
 
 RECEIPT = json.loads(event("callback")["body"])

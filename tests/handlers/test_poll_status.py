@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from local_stack.events import status_event
 from smsgw import polling, store
-from smsgw.messages import Status
+from smsgw.statuses import Status
 from tests.conftest import cn_numbers
 from tests.handlers.conftest import Invoke, Stack, body, event
 

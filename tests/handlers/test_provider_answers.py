@@ -11,8 +11,8 @@ import pytest
 
 from local_stack.events import status_event
 from smsgw import polling
-from smsgw.messages import Kind, Status
 from smsgw.numbers import number_key
+from smsgw.statuses import Kind, Status
 from tests.conftest import Receiver, cn_numbers
 from tests.handlers.conftest import Invoke, Stack, body, event
 from tests.handlers.test_callback import receipt_event, taskid_of

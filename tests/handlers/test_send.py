@@ -1,6 +1,5 @@
 """POST /sms/send and POST /sms/verify-code through their handlers, Moto and the sandboxes."""
 
-import boto3
 import pytest
 
 from local_stack.events import status_event

@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from smsgw.errors import OutcomeUnknown, ValidationError
-from smsgw.messages import Status
 from smsgw.numbers import Recipient, parse_number
 from smsgw.providers import base
+from smsgw.statuses import Status
 from smsgw.transport import after_sending
 
 CODES = {

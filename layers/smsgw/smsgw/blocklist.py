@@ -11,8 +11,7 @@ import boto3
 from .config import settings
 from .content import text_problem
 from .errors import FieldError, ValidationError
-from .limits import number_key
-from .numbers import Recipient, number_hash, trusted_e164
+from .numbers import Recipient, number_hash, recipient_hash, trusted_e164
 from .transactions import transact_write
 
 
@@ -52,7 +51,7 @@ class Blocklist:
         if len(unique) >= PER_KEY_BELOW:
             members = self._set(tenant)
             if members is not None:  # an empty set (the usual case) needs no key at all
-                return {r for r in unique if number_key(r) in members} if members else set()
+                return {r for r in unique if recipient_hash(r) in members} if members else set()
         by_key = {_key(r, tenant): r for r in unique}
         keys = list(by_key)
         batches = [keys[i : i + 100] for i in range(0, len(keys), 100)]
@@ -103,7 +102,9 @@ class Blocklist:
             "reason": {"S": reason},
             "blocked_at": {"N": str(int(self.clock()))},
         }
-        self._with_set({"Put": {"TableName": self.table_name, "Item": item}}, number_key(recipient), tenant)
+        self._with_set(
+            {"Put": {"TableName": self.table_name, "Item": item}}, recipient_hash(recipient), tenant
+        )
         return self.describe(recipient, item)
 
     def _with_set(self, entry_write: dict[str, Any], key: str, tenant: str | None) -> None:
@@ -137,7 +138,7 @@ class Blocklist:
         transact_write(self.client, [entry_write, {"Update": overflow}])
 
     def unblock(self, recipient: Recipient, tenant: str | None = None) -> bool:
-        key = number_key(recipient)
+        key = recipient_hash(recipient)
         delete = {
             "TableName": self.table_name,
             "Key": {"pk": {"S": _key(recipient, tenant)}},
@@ -180,7 +181,7 @@ class Blocklist:
 
 def _key(recipient: Recipient, tenant: str | None) -> str:
     """Each tenant has its own blocklist (single-tenant mode: one, under the older unscoped keys)."""
-    return f"block#{tenant}#{number_key(recipient)}" if tenant else f"block#{number_key(recipient)}"
+    return f"block#{tenant}#{recipient_hash(recipient)}" if tenant else f"block#{recipient_hash(recipient)}"
 
 
 def _set_key(tenant: str | None) -> str:

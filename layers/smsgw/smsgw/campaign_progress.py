@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import store as st
-from .messages import Status
+from .statuses import Status
 from .transactions import transact_write
 
 COUNTED = (str(Status.DELIVERED), str(Status.FAILED))

@@ -34,11 +34,11 @@ from .blocklist import blocklist
 from .config import ConfigError, settings
 from .content import count_segments, validate_content
 from .errors import FieldError, NotFound, NothingSent, ValidationError, WrongState
-from .messages import Kind, Status
 from .numbers import CHINA, Recipient, mask, parse_number, trusted_e164
 from .observability import count, logger
 from .providers.registry import classes, names, order, provider
 from .send_request import SendRequest, _options, options
+from .statuses import Kind, Status
 from .transactions import transact_write
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from . import fraud
 from .config import Settings, settings
 from .errors import RateLimited
-from .numbers import Recipient, number_hash
+from .numbers import Recipient, recipient_hash
 from .observability import count_reason
 from .transactions import transact_write
 
@@ -42,11 +42,6 @@ class Charge:
     cooldown: str | None = None  # the cooldown item a verification code started
 
 
-def number_key(recipient: Recipient) -> str:
-    """Limits are keyed by a hash: the limits table never holds a phone number."""
-    return number_hash(recipient.e164)
-
-
 class Limits:
     def __init__(self, table_name: str, config: Settings, clock: Callable[[], float] = time.time) -> None:
         self.table_name = table_name
@@ -59,7 +54,7 @@ class Limits:
         RateLimited with a reason, or counts the code, all in one transaction."""
         now = self.clock()
         self._guard_conversion(recipient, now)
-        key = number_key(recipient)
+        key = recipient_hash(recipient)
         cooldown = self.config.verify_cooldown_seconds
         cooldown_update = {
             "Update": {

@@ -40,6 +40,11 @@ def number_hash(e164: str) -> str:
     return hashlib.sha256(e164.encode()).hexdigest()[:32]
 
 
+def recipient_hash(recipient: "Recipient") -> str:
+    """A recipient as the limits table keys it (limits, blocklist): a hash, never the number."""
+    return number_hash(recipient.e164)
+
+
 def number_key(e164: str) -> str:
     """The short key of a number inside message ids and status items' keys."""
     return number_hash(e164)[:16]

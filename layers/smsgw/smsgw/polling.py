@@ -9,13 +9,13 @@ from typing import Any
 from . import store as st
 from .balances import balances
 from .config import settings
-from .messages import FINAL, Status
 from .numbers import number_key
 from .observability import count, logger
 from .providers import Provider, Receipts
 from .providers.registry import classes, provider
 from .receipts import settled
 from .reconcile import reconcile
+from .statuses import FINAL, Status
 
 REPORT = ("pending", "queried", "settled", "advanced", "closed", "not_taken", "reconciled")
 

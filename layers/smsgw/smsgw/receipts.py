@@ -11,12 +11,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from . import store as st
 from .config import settings
-from .messages import Status
 from .numbers import number_key, parse_number
 from .observability import count, observe
 from .providers import Provider, Receipts
 from .providers.base import ReceiptRefused, StatusUpdate
 from .providers.registry import classes, provider
+from .statuses import Status
 
 __all__ = ["ReceiptRefused", "accept_receipt"]
 

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import store as st
-from .messages import FINAL, Status
 from .numbers import number_key
 from .observability import count
 from .providers import Provider
+from .statuses import FINAL, Status
 
 GRACE = timedelta(minutes=2)  # longer than any send takes to record its requests
 RECONCILE_EVERY = timedelta(hours=1)

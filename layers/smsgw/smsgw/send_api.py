@@ -7,10 +7,10 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from . import idempotency
 from .api import caller, error_body, json_body, json_response
-from .messages import Kind, Status
 from .observability import logger
 from .send_request import SendRequest
 from .sending import MessageResult, SendResult, send
+from .statuses import Kind, Status
 from .verification import code_for, verifications
 
 NOT_KEPT = "the code was sent but could not be kept for checking (storage unavailable): ask for a new one"

@@ -27,13 +27,13 @@ from .errors import (
 )
 from .idempotency import PreviousAttemptUnknown
 from .limits import Charge, limits
-from .messages import Kind, Status
 from .numbers import Recipient
 from .observability import count, logger, observe
 from .providers import ChunkFailure, Provider, SendOutcome
 from .providers.base import chunked
 from .providers.registry import provider
 from .send_request import SendRequest
+from .statuses import Kind, Status
 
 # From this many recipients, making their message ids (a SHA-256 each) while the requests' items are
 # written saves more than the thread costs (about 0.2 ms).

@@ -34,8 +34,8 @@ from botocore.exceptions import ClientError
 
 from .config import settings
 from .errors import NotFound
-from .messages import FINAL, OPEN, Kind, Status
 from .numbers import number_key
+from .statuses import FINAL, OPEN, Kind, Status
 
 REQUEST = "REQ"
 WRITE_CONCURRENCY = 8

@@ -10,9 +10,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from ..errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable
-from ..messages import Status
 from ..numbers import CHINA, Recipient
 from ..signing import beijing_timestamp, sign
+from ..statuses import Status
 from ..transport import HttpReply, after_sending
 from .base import (
     NO_OPTIONS,

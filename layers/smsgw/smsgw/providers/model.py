@@ -8,8 +8,8 @@ from typing import Any, NamedTuple
 
 from ..content import text_problem
 from ..errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable
-from ..messages import Status
 from ..numbers import Recipient
+from ..statuses import Status
 from ..transport import Timeouts
 
 

@@ -82,7 +82,7 @@ def _build(name: str, secret: tuple[tuple[str, str], ...]) -> Provider:
 @functools.cache
 def _account_limits() -> None:
     """Before the first client is built: its account's rate is held across containers."""
-    from ..ratelimit import install  # noqa: PLC0415
+    from ..account_rate import install  # noqa: PLC0415
 
     install()
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import OutcomeUnknown, ProviderRejected, ValidationError
-from ..messages import Status
 from ..numbers import Recipient, parse_number
 from ..signing import BEIJING, beijing_timestamp, sign
+from ..statuses import Status
 from ..transport import after_sending
 from .base import (
     NO_OPTIONS,
