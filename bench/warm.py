@@ -17,8 +17,8 @@ from typing import Any
 from botocore.client import BaseClient
 
 from local_stack.events import status_event
-from smsgw.account_rate import AccountRate
 from smsgw.providers import base
+from smsgw.providers.account_rate import AccountRate
 
 from .stack import (
     Stack,

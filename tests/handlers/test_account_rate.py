@@ -11,8 +11,8 @@ import boto3
 import pytest
 
 from local_stack.lambdas import reset_caches
-from smsgw import account_rate
-from smsgw.account_rate import AccountRate
+from smsgw.providers import account_rate
+from smsgw.providers.account_rate import AccountRate
 from smsgw.providers.pacing import RequestPacer
 from tests.conftest import cn_numbers
 from tests.handlers.conftest import Invoke, Stack, body, event

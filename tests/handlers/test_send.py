@@ -6,6 +6,7 @@ from local_stack.events import status_event
 from local_stack.lambdas import reset_caches
 from smsgw import config, store
 from smsgw.numbers import number_key
+from smsgw.providers.model import provider_settings
 from tests.conftest import cn_numbers
 from tests.handlers.conftest import Invoke, Stack, body, event
 
@@ -79,16 +80,13 @@ def test_the_largest_230sms_send_is_one_round_trip(
     assert not gather.scattered
     # A configured value wins over the provider's default, and must be a positive number.
     monkeypatch.setenv("SMS230_CONCURRENCY", "3")
-    assert (
-        config.settings()
-        .provider("SMS230", base_url="", batch_size=1000, requests_per_second=95, concurrency=10)
-        .concurrency
-        == 3
-    )
+    defaults = {"base_url": "", "batch_size": 1000, "requests_per_second": 95}
+    chosen = provider_settings(config.settings(), "SMS230", **defaults, concurrency=10)
+    assert chosen.concurrency == 3
     for wrong in ("0", "many"):
         monkeypatch.setenv("SMS230_CONCURRENCY", wrong)
         with pytest.raises(config.ConfigError, match="_CONCURRENCY"):
-            config.settings().provider("SMS230", base_url="", batch_size=1000, requests_per_second=95)
+            provider_settings(config.settings(), "SMS230", **defaults)
 
 
 def without_rate_asks(calls: list[str]) -> tuple[list[str], list[int]]:

@@ -4,9 +4,6 @@ import functools
 import os
 from dataclasses import dataclass, fields
 
-from .providers.base import ProviderSettings
-from .transport import Timeouts
-
 ENV_NAMES = {"connect_timeout": "PROVIDER_CONNECT_TIMEOUT", "read_timeout": "PROVIDER_READ_TIMEOUT"}
 NOT_FROM_ENV = {"pending_shards"}  # part of the table's layout, not a setting
 
@@ -122,50 +119,6 @@ class Settings:
             provider_modules=names("PROVIDER_MODULES"),
             provider_order=order,
             allowed_countries=countries,
-        )
-
-    def provider(
-        self,
-        prefix: str,
-        *,
-        base_url: str,
-        batch_size: int,
-        requests_per_second: float | None,
-        concurrency: int | None = None,
-        env: dict[str, str] | None = None,
-    ) -> ProviderSettings:
-        """One provider's settings from `<prefix>_BASE_URL`, `_SECRET_ID`, `_BATCH_SIZE`,
-        `_REQUESTS_PER_SECOND` (0: unpaced), `_QUERY_BATCH` and `_CONCURRENCY` (requests in flight per
-        send); the defaults are the provider's, then PROVIDER_CONCURRENCY."""
-        values: dict[str, str] = dict(os.environ) if env is None else env
-
-        def value(name: str, default: str) -> str:
-            return values.get(f"{prefix}_{name}") or default
-
-        secret_id = value("SECRET_ID", "")
-        if not secret_id:
-            raise ConfigError(f"environment variable {prefix}_SECRET_ID is required")
-        try:
-            batch = int(value("BATCH_SIZE", str(batch_size)))
-            rate = float(value("REQUESTS_PER_SECOND", str(requests_per_second or 0)))
-            query_batch = int(value("QUERY_BATCH", "100"))
-            in_flight = int(value("CONCURRENCY", str(concurrency or self.provider_concurrency)))
-        except ValueError:
-            raise ConfigError(
-                f"{prefix}_BATCH_SIZE, _REQUESTS_PER_SECOND, _QUERY_BATCH and _CONCURRENCY are numbers"
-            ) from None
-        if batch <= 0 or rate < 0 or query_batch <= 0 or in_flight <= 0:
-            raise ConfigError(
-                f"{prefix}_BATCH_SIZE, _QUERY_BATCH and _CONCURRENCY must be positive, the rate not negative"
-            )
-        return ProviderSettings(
-            base_url=value("BASE_URL", base_url),
-            secret_id=secret_id,
-            batch_size=batch,
-            requests_per_second=rate or None,
-            query_batch=query_batch,
-            concurrency=in_flight,
-            timeouts=Timeouts(connect=self.connect_timeout, read=self.read_timeout),
         )
 
 

@@ -11,23 +11,31 @@ initialising container opened or learnt.
 """
 
 import sys
+from collections.abc import Callable
+
+# What modules with warm state of their own ask to be run after a restore (e.g. the pacers).
+_hooks: list[Callable[[], None]] = []
+
+
+def after_restore(hook: Callable[[], None]) -> None:
+    """Run `hook` whenever warm state is dropped: after a restore, and in forget_warm_state."""
+    _hooks.append(hook)
 
 
 def forget_warm_state() -> None:
     """Drop what a warm container keeps: every functools cache of the layer's modules (settings,
-    clients, pools), the pacers, and Powertools' cached parameters and their clients."""
+    clients, pools), what modules registered (after_restore), and Powertools' cached parameters and
+    their clients."""
     for module_name, module in list(sys.modules.items()):
         if module is None or not (module_name == "smsgw" or module_name.startswith("smsgw.")):
             continue
         for value in list(vars(module).values()):
             if callable(value) and hasattr(value, "cache_clear") and hasattr(value, "__wrapped__"):
                 value.cache_clear()
-    if "smsgw.providers.pacing" in sys.modules:  # pacers and their shared limits' clients
-        from .providers.pacing import use_shared_limit  # noqa: PLC0415
-
-        use_shared_limit(None)  # installed again with the next client (registry)
+    for hook in _hooks:
+        hook()
     if "aws_lambda_powertools.utilities.parameters" in sys.modules:
-        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415
+        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - loaded already
 
         parameters.clear_caches()  # type: ignore[no-untyped-call]
 

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Protocol
 
+from ..snapstart import after_restore
+
 # Per pacer, the requests announced by `RequestPacer.coming` and not yet waiting (a one-item list,
 # shared by the send's threads: they copy the context it is set in).
 _coming: ContextVar[dict["RequestPacer", list[int]]] = ContextVar("coming", default={})  # noqa: B039 - never changed
@@ -75,6 +77,11 @@ def use_shared_limit(factory: Callable[[str, str, float], SharedLimit] | None) -
     with _pacers_lock:
         _shared = factory
         _pacers.clear()
+
+
+# After a restore the pacers and their shared limits' clients are rebuilt (installed again with the
+# next client: providers.registry).
+after_restore(lambda: use_shared_limit(None))
 
 
 def pacer_for(provider: str, account: str, per_second: float) -> RequestPacer:

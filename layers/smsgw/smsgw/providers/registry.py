@@ -10,6 +10,7 @@ import importlib
 from ..config import ConfigError, settings
 from ..errors import ValidationError
 from .base import Provider, ProviderSettings
+from .model import provider_settings
 
 BUILTIN = ("smsgw.providers.cmessages", "smsgw.providers.sms230")
 
@@ -63,7 +64,8 @@ def every() -> list[Provider]:
 @functools.cache
 def _settings(name: str) -> ProviderSettings:
     cls = classes()[name]
-    return settings().provider(
+    return provider_settings(
+        settings(),
         cls.env_prefix,
         base_url=cls.default_base_url,
         batch_size=cls.batch_cap,
@@ -82,7 +84,7 @@ def _build(name: str, secret: tuple[tuple[str, str], ...]) -> Provider:
 @functools.cache
 def _account_limits() -> None:
     """Before the first client is built: its account's rate is held across containers."""
-    from ..account_rate import install  # noqa: PLC0415
+    from .account_rate import install  # noqa: PLC0415 - cold start: only once a client is built
 
     install()
 

@@ -32,8 +32,9 @@ from typing import Any
 
 import boto3
 
-from .config import settings
-from .observability import count
+from ..config import settings
+from ..observability import count
+from .pacing import use_shared_limit
 
 SLOT_SECONDS = 0.125
 ASK_AHEAD_SLOTS = 8  # a turn at most a second away is asked for at once; a later one when it nears
@@ -148,8 +149,6 @@ class AccountRate:
 
 def install() -> None:
     """Hold every paced provider account to its rate across containers (the limits table)."""
-    from .providers.pacing import use_shared_limit  # noqa: PLC0415
-
     table = settings().limits_table
     use_shared_limit(functools.partial(_account_rate, table) if table else None)
 
