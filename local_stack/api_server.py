@@ -9,8 +9,8 @@ from typing import Any
 
 from sandboxes.serving import QuietHandler, ThreadingServer
 
-from .console import PREFIX as CONSOLE
-from .console import Console, serves
+from .console.inbox import Console, serves
+from .console.page import PREFIX as CONSOLE
 from .gateway import Gateway, Reply, Request, json_reply
 from .log import log
 

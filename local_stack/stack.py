@@ -22,8 +22,8 @@ from sandboxes import CMessagesSandbox, SandboxServer, Sms230Sandbox
 from . import lambdas, poller, queues, resources, streams
 from . import template as tpl
 from .api_server import ApiServer
-from .console import PREFIX as CONSOLE
-from .console import Console
+from .console.inbox import Console
+from .console.page import PREFIX as CONSOLE
 from .gateway import HOST, Gateway
 from .log import log
 from .moto_process import MotoProcess

@@ -2,8 +2,9 @@
 either sandbox, the gateway's status of each message as it changes, the provider request and
 receipts behind it, and switches that make a sandbox misbehave.
 
-Every page is rendered here, every value through `html.escape` (message content is user input).
-A page's live region is the same render asked with `fragment=1`; a few lines of script fetch it
+This module routes the console's requests and renders its sections; what the sandboxes delivered
+is read in deliveries.py, and page.py makes the HTML (every value escaped: message content is user
+input). A page's live region is the same render asked with `fragment=1`; a few lines of script fetch it
 every second and swap it in, so the page updates without a reload and without a second renderer.
 
 What a phone received comes from the sandboxes (their recorded requests and answers); the gateway's
@@ -11,102 +12,31 @@ status from the messages table, read with the layer's own store functions (two k
 one BatchGetItem per page).
 """
 
-import html
-import json
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from sandboxes import SandboxServer
-from sandboxes.base import RecordedRequest
 
-from .gateway import Reply
-from .lambdas import ensure_import_paths
+from ..gateway import Reply
+from ..lambdas import ensure_import_paths
+from .deliveries import PROVIDERS, Delivery, deliveries_of, e164_of, masked_body
+from .page import PAGE_SIZE, PREFIX, current, escape, html_page, json_block, page_of, pager, sign_of, when
 
 ensure_import_paths()  # the layer's package, importable as the functions import it
 from smsgw import store as st  # noqa: E402
 from smsgw.content import count_segments  # noqa: E402
 from smsgw.numbers import number_key  # noqa: E402
 
-PREFIX = "/_console"
-PAGE_SIZE = 50
 SCAN_EVERY_SECONDS = 1.0  # the messages table is scanned for new cmessages requests at most this often
-# The provider names the API and the message ids use, by sandbox.
-PROVIDERS = {"sms230": "230sms", "cmessages": "cmessages"}
-SECRET_FIELDS = ("sign", "signature", "apikey", "app_key", "app_id", "secret", "token")
 
 
 def serves(target: str) -> bool:
     """Whether a request target (path and query) is the console's."""
     path = urlsplit(target).path
     return path == PREFIX or path.startswith(PREFIX + "/")
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One message as a phone received it from a sandbox."""
-
-    provider: str  # "230sms" or "cmessages"
-    number: str  # E.164
-    content: str
-    kind: str  # "message" or "verification"
-    at: float
-    ref: str  # the provider's id for it: the 230sms task id, the cmessages message id
-    request: int  # its request's position in the sandbox's log
-
-    @property
-    def handle(self) -> dict[str, str]:
-        return {"provider": self.provider, "ref": self.ref, "number": self.number}
-
-
-def _e164(wire: str, provider: str) -> str:
-    """A number as the sandbox saw it, in E.164: 230sms sends country code + number; cmessages
-    mainland numbers as 11 national digits, others with their `+`."""
-    if wire.startswith("+"):
-        return wire
-    return f"+86{wire}" if provider == "cmessages" else f"+{wire}"
-
-
-def _deliveries_of(provider: str, sandbox: SandboxServer, index: int, r: RecordedRequest) -> list[Delivery]:
-    """What one sandbox request delivered: nothing unless the provider accepted it."""
-    if r.status != 200 or not isinstance(r.body, dict):
-        return []
-    kind = "verification" if "verif" in r.path.lower() else "message"  # send_verify, verifCodeSend
-    content = str(r.body.get("content") or r.body.get("code") or "")
-    if provider == "230sms":
-        answer = r.answer if isinstance(r.answer, dict) else {}
-        data = answer.get("data") or answer.get("Data")
-        task = getattr(sandbox, "tasks", {}).get(data.get("taskid")) if isinstance(data, dict) else None
-        if task is None:
-            return []
-        return [
-            Delivery(provider, _e164(m, provider), task.content, kind, r.at, str(task.taskid), index)
-            for m in task.mobiles
-        ]
-    if r.path not in ("/sms/send_message", "/sms/send_verify"):
-        return []
-    # cmessages answers a send with its messages: a list of {id, mobile} (a verify: one of them).
-    sent = r.answer if isinstance(r.answer, list) else [r.answer]
-    return [
-        Delivery(provider, _e164(str(m["mobile"]), provider), content, kind, r.at, str(m["id"]), index)
-        for m in sent
-        if isinstance(m, dict) and "id" in m and "mobile" in m
-    ]
-
-
-def masked_body(body: Any) -> Any:
-    """A provider request's fields with its credentials and signature cut to their first 4 characters."""
-    if not isinstance(body, dict):
-        return body
-    return {
-        k: (f"{str(v)[:4]}…" if any(s in k.lower() for s in SECRET_FIELDS) and v else v)
-        for k, v in body.items()
-    }
 
 
 class Console:
@@ -136,7 +66,7 @@ class Console:
                 for index in range(start, len(recorded)):
                     if recorded[index].status is None:
                         break  # still being answered: read again next time
-                    for d in _deliveries_of(provider, sandbox, index, recorded[index]):
+                    for d in deliveries_of(provider, sandbox, index, recorded[index]):
                         self._deliveries.append(d)
                         self._by_number.setdefault(d.number, []).append(d)
                     done = index + 1
@@ -221,22 +151,22 @@ class Console:
         if method == "POST" and path == f"{PREFIX}/faults":
             return self._post_switch(body, {k.lower(): v for k, v in headers})
         if method != "GET":
-            return _page(405, "Method Not Allowed", "<p>GET or POST only.</p>")
+            return html_page(405, "Method Not Allowed", "<p>GET or POST only.</p>")
         fragment = query.get("fragment") == "1"
         if path == PREFIX:
             return self._render(self.inbox(query), "Inbox", fragment)
         if path == f"{PREFIX}/message":
             return self._render(self.message(query), "Message", fragment)
-        return _page(404, "Not Found", f'<p>No such page. <a href="{PREFIX}">The inbox</a>.</p>')
+        return html_page(404, "Not Found", f'<p>No such page. <a href="{PREFIX}">The inbox</a>.</p>')
 
     def _post_switch(self, body: bytes, headers: dict[str, str]) -> Reply:
         origin = headers.get("origin")
         if origin is not None and urlsplit(origin).netloc != headers.get("host", ""):
-            return _page(403, "Forbidden", "<p>Fault switches take requests from this console only.</p>")
+            return html_page(403, "Forbidden", "<p>Fault switches take requests from this console only.</p>")
         form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         problem = self.switch(form)
         if problem:
-            return _page(400, "Bad switch", f"<p>{_e(problem)}</p>")
+            return html_page(400, "Bad switch", f"<p>{escape(problem)}</p>")
         back = urlsplit(headers.get("referer") or PREFIX)  # back to the page, on this host only
         location = back.path + (f"?{back.query}" if back.query else "") if serves(back.path) else PREFIX
         return Reply(303, [("Location", location)], b"")
@@ -245,7 +175,7 @@ class Console:
         status, inner = content
         if fragment:
             return Reply(status, [("Content-Type", "text/html; charset=utf-8")], inner.encode())
-        return _page(status, title, f'<div id="live">{inner}</div>{self.switches()}', live=True)
+        return html_page(status, title, f'<div id="live">{inner}</div>{self.switches()}', live=True)
 
     # -- pages -----------------------------------------------------------------------------------
 
@@ -254,29 +184,29 @@ class Console:
         numbers = sorted(self._by_number, key=lambda n: self._by_number[n][-1].at, reverse=True)
         selected = query.get("number")
         shown = list(reversed(self._by_number.get(selected, []) if selected else all_))
-        page, pages = _page_of(query.get("page"), len(shown))
-        npage, npages = _page_of(query.get("numbers_page"), len(numbers))
+        page, pages = page_of(query.get("page"), len(shown))
+        npage, npages = page_of(query.get("numbers_page"), len(numbers))
         on_page = shown[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
         views = self.statuses(on_page)
         rows = "".join(self._row(d, views.get(d)) for d in on_page)
         link = {"number": selected} if selected else {}
         number_items = "".join(
-            f'<li><a href="{PREFIX}?{urlencode({"number": n})}"{_current(n == selected)}>'
-            f"{_e(n)}</a> <span class=count>{len(self._by_number[n])}</span></li>"
+            f'<li><a href="{PREFIX}?{urlencode({"number": n})}"{current(n == selected)}>'
+            f"{escape(n)}</a> <span class=count>{len(self._by_number[n])}</span></li>"
             for n in numbers[(npage - 1) * PAGE_SIZE : npage * PAGE_SIZE]
         )
-        heading = f"Inbox of {_e(selected)}" if selected else "Every message"
+        heading = f"Inbox of {escape(selected)}" if selected else "Every message"
         return 200, (
             "<section class=numbers>"
             f"<h2>Numbers <span class=count id=numbers-count>{len(numbers)}</span></h2>"
             f"<ul>{number_items or '<li>No message yet: send one through the API.</li>'}</ul>"
-            f"{_pager(npage, npages, {**link, 'page': str(page)}, 'numbers_page')}</section>"
+            f"{pager(npage, npages, {**link, 'page': str(page)}, 'numbers_page')}</section>"
             f'<section class="messages"><h2>{heading} <span class=count id=messages-count>{len(shown)}</span>'
             f"{' <a href=' + PREFIX + '>all numbers</a>' if selected else ''}</h2>"
             "<table><thead><tr><th>Time</th><th>To</th><th>Provider</th><th>Content</th><th>Sign</th>"
             "<th>Segments</th><th>Status</th></tr></thead>"
             f"<tbody>{rows}</tbody></table>"
-            f"{_pager(page, pages, {**link, 'numbers_page': str(npage)}, 'page')}</section>"
+            f"{pager(page, pages, {**link, 'numbers_page': str(npage)}, 'page')}</section>"
             f"{self._campaigns_section()}{self._verifications_section(all_)}"
         )
 
@@ -285,14 +215,14 @@ class Console:
         status = str(view["status"]) if view else "not recorded"
         kind = " <span class=tag>verification</span>" if d.kind == "verification" else ""
         return (
-            f"<tr class=message data-status={_e(status)}><td>{_time(d.at)}</td>"
-            f'<td><a href="{PREFIX}?{urlencode({"number": d.number})}">{_e(d.number)}</a></td>'
-            f"<td>{_e(d.provider)}</td>"
+            f"<tr class=message data-status={escape(status)}><td>{when(d.at)}</td>"
+            f'<td><a href="{PREFIX}?{urlencode({"number": d.number})}">{escape(d.number)}</a></td>'
+            f"<td>{escape(d.provider)}</td>"
             f'<td class=content><a href="{PREFIX}/message?{urlencode(d.handle)}">'
-            f"{_e(d.content)}</a>{kind}</td>"
-            f"<td>{_e(_sign_of(d.content))}</td>"
-            f"<td>{segments.count} ({_e(segments.encoding)})</td>"
-            f"<td><span class='status {_e(status)}'>{_e(status)}</span></td></tr>"
+            f"{escape(d.content)}</a>{kind}</td>"
+            f"<td>{escape(sign_of(d.content))}</td>"
+            f"<td>{segments.count} ({escape(segments.encoding)})</td>"
+            f"<td><span class='status {escape(status)}'>{escape(status)}</span></td></tr>"
         )
 
     def _campaigns_section(self) -> str:
@@ -301,8 +231,8 @@ class Console:
             return ""
         counts = ("total", "invalid", "blocked", "submitted", "unknown", "rejected")
         rows = "".join(
-            f"<tr><td>{_e(str(c['pk']).split('#', 1)[1])}</td><td>{_e(c.get('kind'))}</td>"
-            f"<td>{_e(c.get('state'))}</td>"
+            f"<tr><td>{escape(str(c['pk']).split('#', 1)[1])}</td><td>{escape(c.get('kind'))}</td>"
+            f"<td>{escape(c.get('state'))}</td>"
             + "".join(f"<td>{int(c.get(f'n_{n}', 0))}</td>" for n in counts)
             + "</tr>"
             for c in self._campaigns[:PAGE_SIZE]
@@ -315,8 +245,8 @@ class Console:
         if not codes:
             return ""
         rows = "".join(
-            f"<tr><td>{_time(d.at)}</td><td>{_e(d.number)}</td><td>{_e(d.provider)}</td>"
-            f"<td>{_e(d.content)}</td></tr>"
+            f"<tr><td>{when(d.at)}</td><td>{escape(d.number)}</td><td>{escape(d.provider)}</td>"
+            f"<td>{escape(d.content)}</td></tr>"
             for d in codes
         )
         return (
@@ -352,24 +282,24 @@ class Console:
             "To": d.number,
             "Provider": d.provider,
             "Content": d.content,
-            "Sign": _sign_of(d.content),
+            "Sign": sign_of(d.content),
             "Segments": f"{segments.count} ({segments.encoding}, {segments.units} units)",
-            "Received": _time(d.at),
+            "Received": when(d.at),
             "Gateway message id": message_id or "not recorded yet",
             "Status": str(view["status"]) if view else "not recorded",
             "Provider status": (view or {}).get("provider_status") or "",
             "Delivered at": (view or {}).get("delivered_at") or "",
         }
-        rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts.items())
+        rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts.items())
         return 200, (
-            f'<p><a href="{PREFIX}?{urlencode({"number": d.number})}">← inbox of {_e(d.number)}</a></p>'
+            f'<p><a href="{PREFIX}?{urlencode({"number": d.number})}">← inbox of {escape(d.number)}</a></p>'
             f"<table class=facts>{rows}</table>"
-            f"<h2>Provider request <small>{_e(request.path)} at {_time(request.at)}</small></h2>"
-            f"<pre class=request>{_json(masked_body(request.body))}</pre>"
-            f"<h2>Provider answer <small>HTTP {_e(request.status)}</small></h2>"
-            f"<pre class=answer>{_json(request.answer)}</pre>"
+            f"<h2>Provider request <small>{escape(request.path)} at {when(request.at)}</small></h2>"
+            f"<pre class=request>{json_block(masked_body(request.body))}</pre>"
+            f"<h2>Provider answer <small>HTTP {escape(request.status)}</small></h2>"
+            f"<pre class=answer>{json_block(request.answer)}</pre>"
             f"<h2>Receipts and polled statuses</h2>{self._news(d, sandbox)}"
-            f"<h2>DynamoDB items</h2><pre class=items>{_json(items) if items else 'none yet'}</pre>"
+            f"<h2>DynamoDB items</h2><pre class=items>{json_block(items) if items else 'none yet'}</pre>"
         )
 
     def _news(self, d: Delivery, sandbox: SandboxServer) -> str:
@@ -378,7 +308,7 @@ class Console:
         if d.provider == "230sms":
             for attempt in getattr(sandbox, "receipt_attempts", []):
                 body = attempt.body
-                if body.get("taskid") == d.ref and _e164(str(body.get("mobile")), d.provider) == d.number:
+                if body.get("taskid") == d.ref and e164_of(str(body.get("mobile")), d.provider) == d.number:
                     outcome = "taken" if attempt.ok else "refused or failed"
                     rows.append(
                         (
@@ -395,7 +325,8 @@ class Console:
         if not rows:
             return "<p>None yet.</p>"
         body = "".join(
-            f"<tr><td>{_time(at)}</td><td>{_e(what)}</td><td>{_e(how)}</td></tr>" for at, what, how in rows
+            f"<tr><td>{when(at)}</td><td>{escape(what)}</td><td>{escape(how)}</td></tr>"
+            for at, what, how in rows
         )
         return f"<table class=receipts><tr><th>Time</th><th>Status</th><th>How</th></tr>{body}</table>"
 
@@ -419,7 +350,8 @@ class Console:
             settings = {k: getattr(sandbox, k) for k in sandbox.settings()}
             active = ", ".join(f.kind for f in sandbox.faults.active()) or "none"
             buttons = "".join(
-                f"<button name=action value={k}>{_e(label)}</button>" for k, (label, _) in self.FAULTS.items()
+                f"<button name=action value={k}>{escape(label)}</button>"
+                for k, (label, _) in self.FAULTS.items()
             )
             code, meaning = self.CODES[name]
             buttons += f"<button name=action value=code>Code {code} ({meaning})</button>"
@@ -428,21 +360,23 @@ class Console:
                 dropped = "checked" if settings.get("receipts_dropped") else ""
                 extra = (
                     "<label>Receipt delay (s) "
-                    f"<input name=receipt_delay value={_e(settings.get('receipt_delay'))}></label>"
+                    f"<input name=receipt_delay value={escape(settings.get('receipt_delay'))}></label>"
                     f"<label><input type=checkbox name=receipts_dropped value=1 {dropped}> "
                     "Drop receipts</label>"
                 )
             else:
                 sending = settings.get("status_delays", (0, 0))[1]
-                extra = f"<label>Final status after (s) <input name=status_after value={_e(sending)}></label>"
+                extra = (
+                    f"<label>Final status after (s) <input name=status_after value={escape(sending)}></label>"
+                )
             refused = " ".join(sorted(settings.get("bad_numbers", ())))
             forms.append(
-                f'<form method=post action="{PREFIX}/faults" class=switch data-provider={_e(provider)}>'
-                f"<h3>{_e(provider)} sandbox</h3><input type=hidden name=sandbox value={_e(name)}>"
+                f'<form method=post action="{PREFIX}/faults" class=switch data-provider={escape(provider)}>'
+                f"<h3>{escape(provider)} sandbox</h3><input type=hidden name=sandbox value={escape(name)}>"
                 f"<p>Next request: {buttons} <button name=action value=clear>Clear faults</button> "
-                f"<span class=active>active: {_e(active)}</span></p>"
+                f"<span class=active>active: {escape(active)}</span></p>"
                 "<p><label>Refuse numbers (as sent) "
-                f"<input name=bad_numbers value='{_e(refused)}'></label> {extra} "
+                f"<input name=bad_numbers value='{escape(refused)}'></label> {extra} "
                 f"<button name=action value=settings>Apply</button></p></form>"
             )
         return f"<section class=faults><h2>Fault switches</h2>{''.join(forms)}</section>"
@@ -477,108 +411,3 @@ class Console:
 
 
 # -- rendering helpers -----------------------------------------------------------------------------
-
-
-def _e(value: object) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _json(value: Any) -> str:
-    return _e(json.dumps(value, indent=2, ensure_ascii=False, default=str, sort_keys=True))
-
-
-def _time(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _sign_of(content: str) -> str:
-    """The sender's sign, 【…】 at the start or the end of the content."""
-    text = content.strip()
-    if text.startswith("【") and "】" in text:
-        return text[1 : text.index("】")]
-    if text.endswith("】") and "【" in text:
-        return text[text.rindex("【") + 1 : -1]
-    return ""
-
-
-def _current(yes: bool) -> str:
-    return " aria-current=page" if yes else ""
-
-
-def _page_of(raw: str | None, total: int) -> tuple[int, int]:
-    pages = max(1, -(-total // PAGE_SIZE))
-    try:
-        page = int(raw or 1)
-    except ValueError:
-        page = 1
-    return min(max(1, page), pages), pages
-
-
-def _pager(page: int, pages: int, keep: dict[str, str], name: str) -> str:
-    if pages <= 1:
-        return ""
-
-    def link(to: int, label: str) -> str:
-        return f'<a href="{PREFIX}?{urlencode({**keep, name: str(to)})}" rel={label.lower()}>{label}</a>'
-
-    back = link(page - 1, "Previous") if page > 1 else ""
-    forward = link(page + 1, "Next") if page < pages else ""
-    return f"<nav class=pager data-for={name}>{back} page {page} of {pages} {forward}</nav>"
-
-
-STYLE = """
-body{font:14px system-ui,sans-serif;margin:0 1.5rem 2rem;color:#1d2733}
-header{display:flex;gap:1rem;align-items:baseline;border-bottom:1px solid #dde;margin-bottom:1rem}
-#live{display:grid;grid-template-columns:16rem 1fr;gap:1.5rem}
-#live>section.campaigns,#live>section.verifications,#live>p,#live>table,#live>h2,#live>pre{grid-column:1/-1}
-table{border-collapse:collapse;width:100%}
-td,th{border-bottom:1px solid #eef;padding:.3rem .5rem;text-align:left;vertical-align:top}
-td.content{max-width:32rem;white-space:pre-wrap;word-break:break-word}
-ul{list-style:none;padding:0}
-li{padding:.2rem 0}
-.count{color:#667;font-weight:normal}
-.status{padding:.1rem .4rem;border-radius:.3rem;background:#eef}
-.delivered{background:#d9f5e0}
-.failed,.rejected{background:#fbdcdc}
-.unknown{background:#fff1c2}
-.tag{font-size:11px;background:#e5e9ff;padding:0 .3rem}
-pre{background:#f6f7fb;padding:.6rem;overflow:auto;max-height:24rem}
-form.switch{border:1px solid #dde;padding:.5rem 1rem;margin:.5rem 0}
-input{width:9rem}
-input[type=checkbox]{width:auto}
-"""
-
-SCRIPT = """
-const live = document.getElementById('live');
-async function refresh() {
-  if (document.hidden) return;
-  const url = new URL(location.href); url.searchParams.set('fragment', '1');
-  try {
-    const answer = await fetch(url, {cache: 'no-store'});
-    const html = await answer.text();
-    if (html !== live.dataset.last) { live.innerHTML = html; live.dataset.last = html; }
-  } catch (e) { /* the stack stopped: try again next time */ }
-}
-setInterval(refresh, 1000);
-"""
-
-
-def _page(status: int, title: str, body: str, live: bool = False) -> Reply:
-    nonce = secrets.token_urlsafe(16)
-    page = (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        f"<title>{_e(title)} · SMS gateway console</title><style>{STYLE}</style></head><body>"
-        f'<header><h1><a href="{PREFIX}">SMS inbox</a></h1><span>local stack console: what the sandboxes '
-        "delivered, and what the gateway recorded</span></header>"
-        f"{body}{f'<script nonce={nonce}>{SCRIPT}</script>' if live else ''}</body></html>"
-    )
-    headers = [
-        ("Content-Type", "text/html; charset=utf-8"),
-        # Nothing but this page's own script and style; content shown is text, never markup.
-        (
-            "Content-Security-Policy",
-            f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'",
-        ),
-        ("Cache-Control", "no-store"),
-    ]
-    return Reply(status, headers, page.encode())
