@@ -26,7 +26,7 @@ from .deliveries import PROVIDERS, Delivery, deliveries_of, e164_of, masked_body
 from .page import PAGE_SIZE, PREFIX, current, escape, html_page, json_block, page_of, pager, sign_of, when
 
 ensure_import_paths()  # the layer's package, importable as the functions import it
-from smsgw import store as st  # noqa: E402
+from smsgw import store  # noqa: E402
 from smsgw.content import count_segments  # noqa: E402
 from smsgw.numbers import number_key  # noqa: E402
 
@@ -88,10 +88,10 @@ class Console:
         if not force and time.monotonic() - self._scanned_at < SCAN_EVERY_SECONDS:
             return
         self._scanned_at = time.monotonic()
-        table = st.message_store().table
+        table = store.message_store().table
         kwargs: dict[str, Any] = {
             "FilterExpression": "sk IN (:request, :campaign)",
-            "ExpressionAttributeValues": {":request": st.REQUEST, ":campaign": "CAMPAIGN"},
+            "ExpressionAttributeValues": {":request": store.REQUEST, ":campaign": "CAMPAIGN"},
         }
         campaigns = []
         while True:
@@ -100,8 +100,10 @@ class Console:
                 if item["sk"] == "CAMPAIGN":
                     campaigns.append(item)
                 elif item.get("provider") == "cmessages":
-                    key = st.request_key(item)
-                    for number, cm_id in zip(st.numbers_of(item), st.provider_ids_of(item), strict=False):
+                    key = store.request_key(item)
+                    for number, cm_id in zip(
+                        store.numbers_of(item), store.provider_ids_of(item), strict=False
+                    ):
                         self._cm_ids[cm_id] = f"cm-{key}-{number_key(number)}"
             if "LastEvaluatedKey" not in page:
                 break
@@ -113,30 +115,32 @@ class Console:
         deliveries = list(deliveries)
         if any(d.provider == "cmessages" and d.ref not in self._cm_ids for d in deliveries):
             self._scan()
-        refs = {d: st.parse_message_id(mid) for d in deliveries if (mid := self.message_id(d))}
+        refs = {d: store.parse_message_id(mid) for d in deliveries if (mid := self.message_id(d))}
         keys: dict[tuple[str, str], dict[str, str]] = {}
         for ref in refs.values():
             if ref is not None:
-                keys[(st.status_pk(ref.provider, ref.nkey), ref.key)] = {
-                    "pk": st.status_pk(ref.provider, ref.nkey),
+                keys[(store.status_pk(ref.provider, ref.nkey), ref.key)] = {
+                    "pk": store.status_pk(ref.provider, ref.nkey),
                     "sk": ref.key,
                 }
-                keys[(st.request_pk(ref.provider, ref.key), st.REQUEST)] = {
-                    "pk": st.request_pk(ref.provider, ref.key),
-                    "sk": st.REQUEST,
+                keys[(store.request_pk(ref.provider, ref.key), store.REQUEST)] = {
+                    "pk": store.request_pk(ref.provider, ref.key),
+                    "sk": store.REQUEST,
                 }
         items = (
-            {(i["pk"], i["sk"]): i for i in st.message_store().get_all(list(keys.values()))} if keys else {}
+            {(i["pk"], i["sk"]): i for i in store.message_store().get_all(list(keys.values()))}
+            if keys
+            else {}
         )
         views = {}
         for d, ref in refs.items():
             if ref is None:
                 continue
-            view = st.message_view(
+            view = store.message_view(
                 self.message_id(d) or "",
                 ref,
-                items.get((st.request_pk(ref.provider, ref.key), st.REQUEST)),
-                items.get((st.status_pk(ref.provider, ref.nkey), ref.key)),
+                items.get((store.request_pk(ref.provider, ref.key), store.REQUEST)),
+                items.get((store.status_pk(ref.provider, ref.nkey), ref.key)),
             )
             if view is not None:
                 views[d] = view
@@ -269,12 +273,12 @@ class Console:
         view = self.statuses([d]).get(d)
         message_id = self.message_id(d)
         items: list[dict[str, Any]] = []
-        ref = st.parse_message_id(message_id) if message_id else None
+        ref = store.parse_message_id(message_id) if message_id else None
         if ref is not None:
-            items = st.message_store().get_all(
+            items = store.message_store().get_all(
                 [
-                    {"pk": st.request_pk(ref.provider, ref.key), "sk": st.REQUEST},
-                    {"pk": st.status_pk(ref.provider, ref.nkey), "sk": ref.key},
+                    {"pk": store.request_pk(ref.provider, ref.key), "sk": store.REQUEST},
+                    {"pk": store.status_pk(ref.provider, ref.nkey), "sk": ref.key},
                 ]
             )
         segments = count_segments(d.content)

@@ -14,7 +14,7 @@ from collections import Counter, OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import store as st
+from . import store
 from .statuses import Status
 from .transactions import transact_write
 
@@ -71,7 +71,7 @@ class CampaignProgress:
 
     def _read(self, pks: list[str]) -> dict[str, str]:
         """request pk -> its request id, for the recorded ones (consistent: just written, perhaps)."""
-        items = st.message_store().get_all([{"pk": pk, "sk": st.REQUEST} for pk in pks])
+        items = store.message_store().get_all([{"pk": pk, "sk": store.REQUEST} for pk in pks])
         return {str(item["pk"]): str(item.get("request_id", "")) for item in items}
 
     def _add(self, batch_id: str, totals: dict[str, Counter[str]], now: datetime) -> None:
@@ -127,7 +127,7 @@ def _status_change(record: dict[str, Any]) -> tuple[str, str, str, datetime] | N
         return None
     provider = pk.split("#", 2)[1]
     at = datetime.fromisoformat(image["NewImage"].get("updated_at", {}).get("S", "1970-01-01T00:00:00+00:00"))
-    return st.request_pk(provider, keys["sk"]["S"]), str(old), str(new), at
+    return store.request_pk(provider, keys["sk"]["S"]), str(old), str(new), at
 
 
 class NotRecordedYet(Exception):
@@ -140,4 +140,4 @@ def _batch_id(records: list[dict[str, Any]]) -> str:
 
 @functools.cache
 def campaign_progress() -> CampaignProgress:
-    return CampaignProgress(st.message_store().table)
+    return CampaignProgress(store.message_store().table)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import ClientError
 
-from . import store as st
+from . import store
 from .blocklist import blocklist
 from .config import ConfigError, settings
 from .content import count_segments, validate_content
@@ -189,7 +189,7 @@ class Campaigns:
     def __init__(self, config: CampaignSettings, clock: Any = time.time) -> None:
         self.config = config
         self.clock = clock
-        self.table = st.message_store().table
+        self.table = store.message_store().table
         self.s3: Any = boto3.client("s3")
         self.sqs: Any = boto3.client("sqs")
         self._seen: dict[str, tuple[float, dict[str, Any]]] = {}  # see _campaign_for_chunk
@@ -208,7 +208,7 @@ class Campaigns:
             "kind": str(spec.kind),
             "content": spec.content,
             "options": spec.options,
-            "created_at": st.now_iso(self.now()),
+            "created_at": store.now_iso(self.now()),
             "request_id": request_id,
             "source": "upload" if spec.to is None else "inline",
             "chunks_done": 0,  # chunks_total is written once the whole list is read
@@ -217,7 +217,7 @@ class Campaigns:
         }
         item |= {k: v for k, v in (("tenant", tenant), ("provider", spec.provider)) if v is not None}
         if spec.send_at:
-            item["send_at"] = st.now_iso(spec.send_at.astimezone(UTC))
+            item["send_at"] = store.now_iso(spec.send_at.astimezone(UTC))
         self.table.put_item(Item=item)
         if spec.to is None:
             url = self.s3.generate_presigned_url(
@@ -244,7 +244,7 @@ class Campaigns:
         send_at = datetime.fromisoformat(item["send_at"]) if "send_at" in item else None
         later = send_at is not None and send_at > self.now()
         state = State.SCHEDULED if later else State.RUNNING
-        started = st.conditionally(
+        started = store.conditionally(
             self.table.update_item,
             Key={"pk": _pk(campaign_id), "sk": CAMPAIGN},
             UpdateExpression="SET #s = :s, started_at = :now",
@@ -253,7 +253,7 @@ class Campaigns:
             ExpressionAttributeValues={
                 ":s": str(state),
                 ":draft": str(State.DRAFT),
-                ":now": st.now_iso(self.now()),
+                ":now": store.now_iso(self.now()),
             },
         )
         if not started:
@@ -334,7 +334,7 @@ class Campaigns:
         item = self._mine(campaign_id, tenant)
         if item["state"] in (State.DONE, State.CANCELLED):
             raise WrongState(f"the campaign is already {item['state']}")
-        self._set_state(campaign_id, State.CANCELLED, finished_at=st.now_iso(self.now()))
+        self._set_state(campaign_id, State.CANCELLED, finished_at=store.now_iso(self.now()))
         if item["state"] == State.SCHEDULED:
             try:
                 boto3.client("scheduler").delete_schedule(
@@ -376,7 +376,7 @@ class Campaigns:
             values |= {":done": str(State.DONE), ":cancelled": str(State.CANCELLED)}
         if extra_condition:
             condition = f"{extra_condition} AND {condition}"
-        return st.conditionally(
+        return store.conditionally(
             self.table.update_item,
             Key={"pk": _pk(campaign_id), "sk": CAMPAIGN},
             UpdateExpression=update,
@@ -472,7 +472,7 @@ class Campaigns:
             State.DONE,
             only_from=(State.RUNNING, State.PAUSED),
             extra_condition="attribute_exists(chunks_total) AND chunks_done >= chunks_total",
-            finished_at=st.now_iso(self.now()),
+            finished_at=store.now_iso(self.now()),
         )
         if closed:
             logger.info("campaign done", extra={"campaign_id": campaign_id})
@@ -540,7 +540,7 @@ class Campaigns:
         found: dict[Chunk, str] = {}
         while todo := [c for c in chunks if c not in found]:
             campaign_ids = list(dict.fromkeys(c.campaign_id for c in todo))
-            started = st.now_iso(self.now())
+            started = store.now_iso(self.now())
             markers = [
                 {
                     "Put": {
@@ -585,7 +585,7 @@ class Campaigns:
 
     def _dispatch_all(
         self, begun: list[tuple["Chunk", dict[str, Any]]]
-    ) -> tuple[list[tuple["Chunk", list[st.ProviderRequest], int]], dict["Chunk", Exception]]:
+    ) -> tuple[list[tuple["Chunk", list[store.ProviderRequest], int]], dict["Chunk", Exception]]:
         """Send the begun chunks at once (the shared account rate paces them): per chunk, the
         provider requests to record and how many numbers were certainly not sent; apart, the chunks
         whose sending broke (their markers stay: a copy later reads them `unknown`)."""
@@ -614,7 +614,7 @@ class Campaigns:
         return sent, dict(r for r in results if len(r) == 2)
 
     @staticmethod
-    def _dispatch(chunk: "Chunk", item: dict[str, Any]) -> tuple["Chunk", list[st.ProviderRequest], int]:
+    def _dispatch(chunk: "Chunk", item: dict[str, Any]) -> tuple["Chunk", list[store.ProviderRequest], int]:
         from .sending import dispatch_and_describe  # noqa: PLC0415 - the send machinery, only here
 
         recipients = [trusted_e164(n) for n in chunk.numbers]  # the planner checked each one
@@ -646,9 +646,9 @@ class Campaigns:
         age = (self.now() - datetime.fromisoformat(str(marker["started_at"]))).total_seconds()
         if age < IN_FLIGHT_SECONDS:
             return StillSending(IN_FLIGHT_SECONDS - age)
-        unknown = st.ProviderRequest(
+        unknown = store.ProviderRequest(
             provider=str(item.get("provider") or order()[0]),
-            key=st.unknown_request_key(),
+            key=store.unknown_request_key(),
             numbers=chunk.numbers,
             status=Status.UNKNOWN,
             request_id=chunk.campaign_id,
@@ -660,20 +660,22 @@ class Campaigns:
         count("CampaignChunksUnknown", 1)
         return "unknown"
 
-    def _finish(self, sent: list[tuple["Chunk", list[st.ProviderRequest], int]]) -> None:
+    def _finish(self, sent: list[tuple["Chunk", list[store.ProviderRequest], int]]) -> None:
         """Record the chunks' provider requests, mark them done and count them on their campaigns, in
         one transaction (more only past DynamoDB's 100 items); then the last chunk closes its
         campaign (a condition on the counters just added)."""
         if not sent:
             return
-        store = st.message_store()
+        messages = store.message_store()
         now = self.now()
         name = self.table.name
         for group in _transactions(sent):
             writes: list[dict[str, Any]] = []
             totals: dict[str, dict[str, int]] = {}
             for chunk, requests, refused in group:
-                writes += [{"Put": {"TableName": name, "Item": store.request_item(r, now)}} for r in requests]
+                writes += [
+                    {"Put": {"TableName": name, "Item": messages.request_item(r, now)}} for r in requests
+                ]
                 writes.append(
                     {
                         "Update": {
@@ -681,7 +683,7 @@ class Campaigns:
                             "Key": {"pk": _pk(chunk.campaign_id), "sk": _chunk_sk(chunk)},
                             "UpdateExpression": "SET #s = :done, finished_at = :now",
                             "ExpressionAttributeNames": {"#s": "state"},
-                            "ExpressionAttributeValues": {":done": "done", ":now": st.now_iso(now)},
+                            "ExpressionAttributeValues": {":done": "done", ":now": store.now_iso(now)},
                         }
                     }
                 )
@@ -786,11 +788,11 @@ TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
 
 
 def _transactions(
-    sent: list[tuple[Chunk, list[st.ProviderRequest], int]],
-) -> list[list[tuple[Chunk, list[st.ProviderRequest], int]]]:
+    sent: list[tuple[Chunk, list[store.ProviderRequest], int]],
+) -> list[list[tuple[Chunk, list[store.ProviderRequest], int]]]:
     """The chunks grouped so that each group (its requests, markers and one counter update per
     campaign) fits one transaction; a chunk is never split."""
-    groups: list[list[tuple[Chunk, list[st.ProviderRequest], int]]] = [[]]
+    groups: list[list[tuple[Chunk, list[store.ProviderRequest], int]]] = [[]]
     size = 0
     for entry in sent:
         need = len(entry[1]) + 2  # its requests, its marker, perhaps its campaign's counters
@@ -802,7 +804,7 @@ def _transactions(
     return groups
 
 
-def _chunk_counts(requests: list[st.ProviderRequest], refused: int) -> dict[str, int]:
+def _chunk_counts(requests: list[store.ProviderRequest], refused: int) -> dict[str, int]:
     """What one chunk adds to its campaign's counters."""
     submitted = [r for r in requests if r.status is Status.SUBMITTED]
     return {
@@ -918,7 +920,7 @@ def _estimate(item: dict[str, Any], now: datetime) -> str | None:
     if item["state"] not in (State.RUNNING, State.PAUSED) or not done or "started_at" not in item:
         return None
     started = datetime.fromisoformat(item["started_at"])
-    return st.now_iso(started + (now - started) * (total / done))
+    return store.now_iso(started + (now - started) * (total / done))
 
 
 @functools.cache

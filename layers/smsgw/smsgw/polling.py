@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import store as st
+from . import store
 from .balances import balances
 from .config import settings
 from .numbers import number_key
@@ -26,13 +26,13 @@ def poll(now: datetime | None = None) -> dict[str, int]:
     report = dict.fromkeys(REPORT, 0)
     for name, cls in classes().items():
         client = provider(name)
-        store = st.message_store()
+        messages = store.message_store()
         if cls.receipts is Receipts.POLLED:
             _poll(client, now, window_start, report)
             # Without ids nothing can be learnt of unknown sends: they close with the window.
-            _close(name, store.indexed(f"{name}#{st.UNKNOWN_KEY}", before=window_start), now, report)
+            _close(name, messages.indexed(f"{name}#{store.UNKNOWN_KEY}", before=window_start), now, report)
         else:
-            _close(name, store.pending(name, submitted_before=window_start), now, report)
+            _close(name, messages.pending(name, submitted_before=window_start), now, report)
             _settle_partial(client, now, window_start, report)
             reconcile(client, now, window_start, report)
     count("RequestsClosed", report["closed"])
@@ -45,27 +45,27 @@ def poll(now: datetime | None = None) -> dict[str, int]:
 
 def _close(name: str, found: Iterable[dict[str, Any]], now: datetime, report: dict[str, int]) -> None:
     """Past the receipt window: the request leaves the index; its messages without news read unknown."""
-    store = st.message_store()
+    messages = store.message_store()
     for item in found:
-        store.close(str(item["pk"]), now)
+        messages.close(str(item["pk"]), now)
         report["closed"] += 1
 
 
 def _poll(client: Provider, now: datetime, window_start: datetime, report: dict[str, int]) -> None:
     """Query the ids not final yet; write a status item per message whose status changed, and one
     update per request that had changes (its `progress`)."""
-    store = st.message_store()
-    found = list(store.pending(client.name))
-    items = store.requests(str(i["pk"]) for i in found)
+    messages = store.message_store()
+    found = list(messages.pending(client.name))
+    items = messages.requests(str(i["pk"]) for i in found)
     report["pending"] += len(items)
-    cutoff = st.now_iso(window_start)
+    cutoff = store.now_iso(window_start)
     live: dict[str, tuple[dict[str, Any], int]] = {}  # provider id -> its request, position in it
     for item in items:
         if str(item["submitted_at"]) < cutoff:
             _close(client.name, [item], now, report)
             continue
         progress = item.get("progress", {})
-        for position, provider_id in enumerate(st.provider_ids_of(item)):
+        for position, provider_id in enumerate(store.provider_ids_of(item)):
             if str(progress.get(provider_id, "")) not in FINAL:
                 live[str(provider_id)] = (item, position)
     if not live:
@@ -78,8 +78,10 @@ def _poll(client: Provider, now: datetime, window_start: datetime, report: dict[
         seen = item.get("progress", {}).get(update.provider_id, item.get("status"))
         if position < 0 or str(update.status) == str(seen):
             continue
-        ref = st.MessageRef(client.name, st.request_key(item), number_key(st.numbers_of(item)[position]))
-        if store.set_status(ref, update.status, update.provider_status, now) and update.status in FINAL:
+        ref = store.MessageRef(
+            client.name, store.request_key(item), number_key(store.numbers_of(item)[position])
+        )
+        if messages.set_status(ref, update.status, update.provider_status, now) and update.status in FINAL:
             finals.setdefault(update.status, []).append(str(item.get("submitted_at") or "") or None)
         changes.setdefault(str(item["pk"]), {})[update.provider_id] = str(update.status)
         report["settled" if update.status in FINAL else "advanced"] += 1
@@ -88,29 +90,33 @@ def _poll(client: Provider, now: datetime, window_start: datetime, report: dict[
     for item in items:
         if changed := changes.get(str(item["pk"])):
             progress = {**item.get("progress", {}), **changed}
-            done = all(str(progress.get(i, "")) in FINAL for i in st.provider_ids_of(item))
-            store.update_request(str(item["pk"]), done=done, progress=progress)
+            done = all(str(progress.get(i, "")) in FINAL for i in store.provider_ids_of(item))
+            messages.update_request(str(item["pk"]), done=done, progress=progress)
     count("StatusesSettled", sum(1 for c in changes.values() for s in c.values() if s in FINAL), client.name)
 
 
 def _settle_partial(client: Provider, now: datetime, window_start: datetime, report: dict[str, int]) -> None:
     """Requests the provider took only part of: once as many receipts are in as it took, the numbers
     without one are failed (`NOT_TAKEN`); past the window, unknown like any other."""
-    store = st.message_store()
-    found = list(store.indexed(f"{client.name}#{st.PARTIAL_KEY}"))
+    messages = store.message_store()
+    found = list(messages.indexed(f"{client.name}#{store.PARTIAL_KEY}"))
     _close(
         client.name,
-        [i for i in found if i["sk"] != st.REQUEST and str(i["submitted_at"]) < st.now_iso(window_start)],
+        [
+            i
+            for i in found
+            if i["sk"] != store.REQUEST and str(i["submitted_at"]) < store.now_iso(window_start)
+        ],
         now,
         report,
     )
-    for item in store.requests(str(i["pk"]) for i in found if i["sk"] == st.REQUEST):
-        key, numbers = st.request_key(item), st.numbers_of(item)
-        news = store.statuses([st.MessageRef(client.name, key, number_key(n)) for n in numbers])
+    for item in messages.requests(str(i["pk"]) for i in found if i["sk"] == store.REQUEST):
+        key, numbers = store.request_key(item), store.numbers_of(item)
+        news = messages.statuses([store.MessageRef(client.name, key, number_key(n)) for n in numbers])
         received = sum(1 for status_item in news.values() if str(status_item["status"]) in FINAL)
         if received >= int(item.get("taken", 0)):
-            store.close(str(item["pk"]), now, closed_as=str(Status.FAILED), closed_status=st.NOT_TAKEN)
+            messages.close(str(item["pk"]), now, closed_as=str(Status.FAILED), closed_status=store.NOT_TAKEN)
             report["not_taken"] += len(numbers) - received
             count("NumbersNotTaken", len(numbers) - received, client.name)
-        elif str(item["submitted_at"]) < st.now_iso(window_start):
+        elif str(item["submitted_at"]) < store.now_iso(window_start):
             _close(client.name, [item], now, report)

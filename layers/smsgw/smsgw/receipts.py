@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from . import store as st
+from . import store
 from .config import settings
 from .numbers import number_key, parse_number
 from .observability import count, observe
@@ -35,18 +35,18 @@ def accept_receipt(provider_name: str, token: str, body: str | bytes) -> bool:
     client = provider(provider_name)
     update = client.parse_receipt(body)
     number, request = _match(client, update)
-    store = st.message_store()
+    messages = store.message_store()
     if number is None:
-        store.keep_unmatched(client.name, update)
+        messages.keep_unmatched(client.name, update)
         count("ReceiptsUnmatched", 1, client.name)
         return False
     extra = {"provider_time": update.provider_time or ""}
     if update.at and update.status is Status.DELIVERED:
         extra["delivered_at"] = update.at
-    ref = st.MessageRef(client.name, update.provider_id, number_key(number))
+    ref = store.MessageRef(client.name, update.provider_id, number_key(number))
     now = datetime.now(UTC)
     try:
-        changed = store.set_status(ref, update.status, update.provider_status, now, extra=extra)
+        changed = messages.set_status(ref, update.status, update.provider_status, now, extra=extra)
     except Exception:
         count("ReceiptsNotStored", 1, client.name)  # answered 5xx: the provider pushes it again
         raise
@@ -87,7 +87,8 @@ class SubmissionTimes:
             if self._misses % self.read_every:
                 return None
         item = self.table.get_item(
-            Key={"pk": st.request_pk(provider, key), "sk": st.REQUEST}, ProjectionExpression="submitted_at"
+            Key={"pk": store.request_pk(provider, key), "sk": store.REQUEST},
+            ProjectionExpression="submitted_at",
         ).get("Item")
         submitted = str(item["submitted_at"]) if item and "submitted_at" in item else None
         self.keep(provider, key, submitted)  # kept even when unknown: not read again
@@ -103,7 +104,7 @@ class SubmissionTimes:
 
 @functools.cache
 def submission_times() -> SubmissionTimes:
-    return SubmissionTimes(st.message_store().table, settings().receipt_latency_read_every)
+    return SubmissionTimes(store.message_store().table, settings().receipt_latency_read_every)
 
 
 def settled(provider_name: str, status: Status, submitted: list[str | None], now: datetime) -> None:
@@ -130,8 +131,8 @@ def _match(client: Provider, update: StatusUpdate) -> tuple[str | None, dict[str
     of the request, or the only one that fits. With the number, the request when it was read."""
     if update.number:
         return update.number, None
-    request = st.message_store().request(client.name, update.provider_id)
-    candidates = st.numbers_of(request or {})
+    request = store.message_store().request(client.name, update.provider_id)
+    candidates = store.numbers_of(request or {})
     fitting = [n for n in candidates if _fits(update.number_hint, n)]
     chosen = candidates if len(candidates) == 1 else fitting
     return (chosen[0] if len(chosen) == 1 else None), request

@@ -12,7 +12,7 @@ This runs when the request is GRACE old, every RECONCILE_EVERY after, and when t
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import store as st
+from . import store
 from .numbers import number_key
 from .observability import count
 from .providers import Provider
@@ -23,29 +23,29 @@ RECONCILE_EVERY = timedelta(hours=1)
 
 
 def reconcile(client: Provider, now: datetime, window_start: datetime, report: dict[str, int]) -> None:
-    store = st.message_store()
-    found = store.indexed(f"{client.name}#{st.UNKNOWN_KEY}", before=now - GRACE)
-    for item in store.requests(str(i["pk"]) for i in found if i["sk"] == st.REQUEST):
-        closing = str(item["submitted_at"]) < st.now_iso(window_start)
+    messages = store.message_store()
+    found = messages.indexed(f"{client.name}#{store.UNKNOWN_KEY}", before=now - GRACE)
+    for item in messages.requests(str(i["pk"]) for i in found if i["sk"] == store.REQUEST):
+        closing = str(item["submitted_at"]) < store.now_iso(window_start)
         last = item.get("reconciled_at")
-        if not closing and last and str(last) > st.now_iso(now - RECONCILE_EVERY):
+        if not closing and last and str(last) > store.now_iso(now - RECONCILE_EVERY):
             continue
         report["reconciled"] += _reconcile_request(client, item, now)
         if closing:
-            store.close(str(item["pk"]), now)
+            messages.close(str(item["pk"]), now)
             report["closed"] += 1
         else:
-            store.update_request(str(item["pk"]), done=False, reconciled_at=st.now_iso(now))
+            messages.update_request(str(item["pk"]), done=False, reconciled_at=store.now_iso(now))
 
 
 def _reconcile_request(client: Provider, item: dict[str, Any], now: datetime) -> int:
-    store, key = st.message_store(), st.request_key(item)
-    since, settled_before = str(item["submitted_at"]), st.now_iso(now - GRACE)
+    messages, key = store.message_store(), store.request_key(item)
+    since, settled_before = str(item["submitted_at"]), store.now_iso(now - GRACE)
     recorded: dict[str, bool] = {}  # task id -> do we have its request
     reconciled = 0
-    for number in st.numbers_of(item):
+    for number in store.numbers_of(item):
         nkey = number_key(number)
-        history = sorted(store.number_history(client.name, nkey), key=lambda h: str(h.get("first_at", "")))
+        history = sorted(messages.number_history(client.name, nkey), key=lambda h: str(h.get("first_at", "")))
         if any(h["sk"] == key and str(h["status"]) in FINAL for h in history):
             continue
         for news in history:
@@ -57,13 +57,13 @@ def _reconcile_request(client: Provider, item: dict[str, Any], now: datetime) ->
             ):
                 continue
             if task not in recorded:
-                recorded[task] = store.request(client.name, task) is not None
+                recorded[task] = messages.request(client.name, task) is not None
             if recorded[task]:
                 continue
-            orphan = st.MessageRef(client.name, task, nkey)
-            if store.link(orphan, reconciled_to=client.message_id(key, number)):
-                store.set_status(
-                    st.MessageRef(client.name, key, nkey),
+            orphan = store.MessageRef(client.name, task, nkey)
+            if messages.link(orphan, reconciled_to=client.message_id(key, number)):
+                messages.set_status(
+                    store.MessageRef(client.name, key, nkey),
                     Status(str(news["status"])),
                     str(news.get("provider_status", "")),
                     now,

@@ -10,8 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from . import store as st
-from . import transport
+from . import store, transport
 from .blocklist import blocklist
 from .caller import Caller
 from .config import settings
@@ -192,7 +191,7 @@ def _count_errors(provider_name: str, failures: list[ChunkFailure]) -> None:
         observe("ProviderErrors", failed, provider=provider_name, kind=kind)
 
 
-def _count_messages(requests: list[st.ProviderRequest], refused: list[ProviderError]) -> None:
+def _count_messages(requests: list[store.ProviderRequest], refused: list[ProviderError]) -> None:
     """Per provider: messages it took (`MessagesSubmitted`), may have taken (`MessagesUnknown`) and
     certainly did not send (`MessagesFailed`)."""
     for name in dict.fromkeys(r.provider for r in requests):
@@ -216,7 +215,7 @@ def _call(client: Provider, recipients: list[Recipient], request: SendRequest, k
 
 def dispatch_and_describe(
     request: SendRequest, recipients: list[Recipient], request_id: str, tenant: str | None
-) -> tuple[list[st.ProviderRequest], int]:
+) -> tuple[list[store.ProviderRequest], int]:
     """A campaign chunk: the providers' requests to record (the caller writes them with its own
     bookkeeping) and how many recipients were certainly not sent. Raises NothingSent."""
     dispatch = _dispatch(request, recipients, Kind.BULK)
@@ -227,7 +226,7 @@ def dispatch_and_describe(
         raise NothingSent(dispatch.failed[-1].error, dispatch.failovers)
     segments = count_segments(request.content).count
     requests = [
-        st.ProviderRequest(**r, request_id=request_id, kind=Kind.BULK, segments=segments, tenant=tenant)
+        store.ProviderRequest(**r, request_id=request_id, kind=Kind.BULK, segments=segments, tenant=tenant)
         for r in recorded
     ]
     _partial_acceptance(requests)
@@ -251,7 +250,7 @@ def _record(
         count("MessagesFailed", len(refused), error.provider)
         raise NothingSent(error, dispatch.failovers)
     requests = [
-        st.ProviderRequest(
+        store.ProviderRequest(
             **r, request_id=caller.request_id, kind=kind, segments=segments.count, tenant=caller.tenant
         )
         for r in recorded
@@ -335,7 +334,7 @@ def _provider_requests(client: Provider, outcome: SendOutcome) -> Iterator[dict[
         if isinstance(failure.error, OutcomeUnknown):
             yield {
                 "provider": client.name,
-                "key": st.unknown_request_key(),
+                "key": store.unknown_request_key(),
                 "numbers": [r.e164 for r in failure.recipients],
                 "status": Status.UNKNOWN,
             }
@@ -347,7 +346,7 @@ def _previous_attempt(kind: Kind, recipients: list[Recipient], reason: str) -> S
     return SendResult(kind, [MessageResult(r.e164, Status.UNKNOWN) for r in recipients], warnings=[warning])
 
 
-def _partial_acceptance(requests: list[st.ProviderRequest]) -> list[str]:
+def _partial_acceptance(requests: list[store.ProviderRequest]) -> list[str]:
     """A warning per provider request that took fewer numbers than it was sent, and a metric."""
     warnings = []
     for r in requests:
@@ -361,11 +360,11 @@ def _partial_acceptance(requests: list[st.ProviderRequest]) -> list[str]:
     return warnings
 
 
-def _store(requests: list[st.ProviderRequest]) -> list[str]:
+def _store(requests: list[store.ProviderRequest]) -> list[str]:
     """The provider has already sent: failing the request now would invite a retry and a double send.
     So a storage failure is logged, counted and reported in the answer, not raised."""
     try:
-        st.message_store().record(requests)
+        store.message_store().record(requests)
     except Exception:
         messages = sum(len(r.numbers) for r in requests)
         logger.exception("recording sent messages failed", extra={"messages": messages})
