@@ -13,7 +13,8 @@ from local_stack import queues, resources
 from local_stack import template as tpl
 from smsgw import campaigns as cp
 from smsgw import sending
-from smsgw.campaigns import State, closed_for
+from smsgw.campaigns import closed_for
+from smsgw.statuses import CampaignState
 from tests.handlers.conftest import Invoke, Stack, api_event, body, context, load_handler
 from tests.handlers.test_tenants import block
 
@@ -549,4 +550,4 @@ def test_another_tenant_cannot_see_or_stop_a_campaign(stack: Stack, invoke: Invo
         other = api_event(method, "/sms/campaigns/{id}", path, {"id": campaign_id})
         other["requestContext"]["identity"]["apiKeyId"] = "someone-else"
         assert invoke("campaigns", other)["statusCode"] == 404
-    assert view(invoke, campaign_id)["state"] == State.DRAFT
+    assert view(invoke, campaign_id)["state"] == CampaignState.DRAFT

@@ -1,6 +1,7 @@
 """Who is calling: the API key decides whose messages, blocklist and quotas a request touches."""
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -8,6 +9,10 @@ from .config import settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+# A caller's Idempotency-Key: printable ASCII, no spaces (the OpenAPI document shows the same).
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 def tenant_of(api_key: str) -> str | None:

@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -38,7 +37,7 @@ from .numbers import CHINA, Recipient, mask, parse_number, trusted_e164
 from .observability import count, logger
 from .providers.registry import classes, names, order, provider
 from .send_request import SendRequest, _options, options
-from .statuses import Kind, Status
+from .statuses import CAMPAIGN_COUNTS, CampaignKind, CampaignState, Kind, Status
 from .transactions import transact_write
 
 if TYPE_CHECKING:
@@ -47,25 +46,10 @@ if TYPE_CHECKING:
 
 BEIJING = timedelta(hours=8)
 CAMPAIGN = "CAMPAIGN"
-COUNTS = ("total", "invalid", "blocked", "queued", "submitted", "unknown", "rejected", "delivered", "failed")
 FIELDS = {"content", "kind", "provider", "send_at", "to"}
 TEXT_TYPES = ("text/plain", "text/csv")
 SAMPLE_BYTES = 64 * 1024  # what `start` reads of an upload to tell numbers from anything else
 SQS_BATCH = 10
-
-
-class State(StrEnum):
-    DRAFT = "draft"
-    SCHEDULED = "scheduled"
-    RUNNING = "running"
-    PAUSED = "paused"
-    CANCELLED = "cancelled"
-    DONE = "done"
-
-
-class CampaignKind(StrEnum):
-    MARKETING = "marketing"  # only inside the daytime window (Beijing time)
-    NOTIFICATION = "notification"
 
 
 @dataclass(frozen=True)
@@ -204,7 +188,7 @@ class Campaigns:
         item: dict[str, Any] = {
             "pk": _pk(campaign_id),
             "sk": CAMPAIGN,
-            "state": str(State.DRAFT),
+            "state": str(CampaignState.DRAFT),
             "kind": str(spec.kind),
             "content": spec.content,
             "options": spec.options,
@@ -213,7 +197,7 @@ class Campaigns:
             "source": "upload" if spec.to is None else "inline",
             "chunks_done": 0,  # chunks_total is written once the whole list is read
             "provider_requests": 0,
-            **{f"n_{name}": 0 for name in COUNTS},
+            **{f"n_{name}": 0 for name in CAMPAIGN_COUNTS},
         }
         item |= {k: v for k, v in (("tenant", tenant), ("provider", spec.provider)) if v is not None}
         if spec.send_at:
@@ -225,7 +209,7 @@ class Campaigns:
                 Params={"Bucket": self.config.bucket, "Key": _list_key(campaign_id)},
                 ExpiresIn=3600,
             )
-            return {"campaign_id": campaign_id, "state": str(State.DRAFT), "upload_url": url}
+            return {"campaign_id": campaign_id, "state": str(CampaignState.DRAFT), "upload_url": url}
         lines = "\n".join(str(entry) if isinstance(entry, str | int) else "" for entry in spec.to)
         self.s3.put_object(
             Bucket=self.config.bucket,
@@ -237,13 +221,13 @@ class Campaigns:
 
     def start(self, campaign_id: str, tenant: str | None, checked: bool = False) -> dict[str, Any]:
         item = self._mine(campaign_id, tenant)
-        if item["state"] != State.DRAFT:
+        if item["state"] != CampaignState.DRAFT:
             raise WrongState(f"the campaign is {item['state']}: only a draft can start")
         if not checked:
             self._check_upload(campaign_id)
         send_at = datetime.fromisoformat(item["send_at"]) if "send_at" in item else None
         later = send_at is not None and send_at > self.now()
-        state = State.SCHEDULED if later else State.RUNNING
+        state = CampaignState.SCHEDULED if later else CampaignState.RUNNING
         started = store.conditionally(
             self.table.update_item,
             Key={"pk": _pk(campaign_id), "sk": CAMPAIGN},
@@ -252,7 +236,7 @@ class Campaigns:
             ExpressionAttributeNames={"#s": "state"},
             ExpressionAttributeValues={
                 ":s": str(state),
-                ":draft": str(State.DRAFT),
+                ":draft": str(CampaignState.DRAFT),
                 ":now": store.now_iso(self.now()),
             },
         )
@@ -313,7 +297,7 @@ class Campaigns:
             "campaign_id": campaign_id,
             "state": item["state"],
             "kind": item["kind"],
-            "counts": {name: int(item.get(f"n_{name}", 0)) for name in COUNTS},
+            "counts": {name: int(item.get(f"n_{name}", 0)) for name in CAMPAIGN_COUNTS},
             "provider_requests": int(item.get("provider_requests", 0)),
             "chunks": {"total": int(item.get("chunks_total", 0)), "done": int(item.get("chunks_done", 0))},
         }
@@ -332,17 +316,17 @@ class Campaigns:
 
     def cancel(self, campaign_id: str, tenant: str | None) -> dict[str, Any]:
         item = self._mine(campaign_id, tenant)
-        if item["state"] in (State.DONE, State.CANCELLED):
+        if item["state"] in (CampaignState.DONE, CampaignState.CANCELLED):
             raise WrongState(f"the campaign is already {item['state']}")
-        self._set_state(campaign_id, State.CANCELLED, finished_at=store.now_iso(self.now()))
-        if item["state"] == State.SCHEDULED:
+        self._set_state(campaign_id, CampaignState.CANCELLED, finished_at=store.now_iso(self.now()))
+        if item["state"] == CampaignState.SCHEDULED:
             try:
                 boto3.client("scheduler").delete_schedule(
                     Name=campaign_id, GroupName=self.config.schedule_group
                 )
             except ClientError:
                 logger.info("schedule already gone", extra={"campaign_id": campaign_id})
-        return {"campaign_id": campaign_id, "state": str(State.CANCELLED)}
+        return {"campaign_id": campaign_id, "state": str(CampaignState.CANCELLED)}
 
     def _mine(self, campaign_id: str, tenant: str | None) -> dict[str, Any]:
         item = self._campaign(campaign_id)
@@ -360,8 +344,8 @@ class Campaigns:
     def _set_state(
         self,
         campaign_id: str,
-        state: State,
-        only_from: tuple[State, ...] = (),
+        state: CampaignState,
+        only_from: tuple[CampaignState, ...] = (),
         extra_condition: str = "",
         **extra: str,
     ) -> bool:
@@ -373,7 +357,7 @@ class Campaigns:
             values |= {f":from{i}": str(s) for i, s in enumerate(only_from)}
         else:
             condition = "NOT #s IN (:done, :cancelled)"
-            values |= {":done": str(State.DONE), ":cancelled": str(State.CANCELLED)}
+            values |= {":done": str(CampaignState.DONE), ":cancelled": str(CampaignState.CANCELLED)}
         if extra_condition:
             condition = f"{extra_condition} AND {condition}"
         return store.conditionally(
@@ -393,10 +377,14 @@ class Campaigns:
         read. Safe to run twice (SQS may deliver twice): the counts are set, not added, and a chunk
         enqueued again finds its marker."""
         item = self._campaign(campaign_id)
-        if item is None or item["state"] in (State.CANCELLED, State.DONE, State.DRAFT):
+        if item is None or item["state"] in (
+            CampaignState.CANCELLED,
+            CampaignState.DONE,
+            CampaignState.DRAFT,
+        ):
             return {"chunks": 0}
-        if item["state"] == State.SCHEDULED:
-            self._set_state(campaign_id, State.RUNNING, only_from=(State.SCHEDULED,))
+        if item["state"] == CampaignState.SCHEDULED:
+            self._set_state(campaign_id, CampaignState.RUNNING, only_from=(CampaignState.SCHEDULED,))
         body = self.s3.get_object(Bucket=self.config.bucket, Key=_list_key(campaign_id))["Body"].read()
         text = body.decode("utf-8", errors="replace")
         allowed = settings().allowed_countries
@@ -469,8 +457,8 @@ class Campaigns:
         """Done once every chunk of a fully read list is done (a condition on the counters)."""
         closed = self._set_state(
             campaign_id,
-            State.DONE,
-            only_from=(State.RUNNING, State.PAUSED),
+            CampaignState.DONE,
+            only_from=(CampaignState.RUNNING, CampaignState.PAUSED),
             extra_condition="attribute_exists(chunks_total) AND chunks_done >= chunks_total",
             finished_at=store.now_iso(self.now()),
         )
@@ -492,18 +480,18 @@ class Campaigns:
         ready: list[tuple[Chunk, dict[str, Any]]] = []
         for campaign_id, mine in _by_campaign(list(firsts.values())).items():
             item = self._campaign_for_chunk(campaign_id)
-            if item is None or item["state"] == State.CANCELLED:
+            if item is None or item["state"] == CampaignState.CANCELLED:
                 ended |= dict.fromkeys(mine, "cancelled")
                 continue
             if item["kind"] == CampaignKind.MARKETING and (
                 wait := closed_for(self.now(), self.config.window)
             ):
-                if self._set_state(campaign_id, State.PAUSED, only_from=(State.RUNNING,)):
+                if self._set_state(campaign_id, CampaignState.PAUSED, only_from=(CampaignState.RUNNING,)):
                     logger.info("campaign paused for the night", extra={"campaign_id": campaign_id})
                 ended |= dict.fromkeys(mine, Paused(wait))
                 continue
-            if item["state"] == State.PAUSED:
-                self._set_state(campaign_id, State.RUNNING, only_from=(State.PAUSED,))
+            if item["state"] == CampaignState.PAUSED:
+                self._set_state(campaign_id, CampaignState.RUNNING, only_from=(CampaignState.PAUSED,))
             ready += [(chunk, item) for chunk in mine]
         begun: list[tuple[Chunk, dict[str, Any]]] = []
         for (chunk, item), intent in zip(ready, self._intend([c for c, _ in ready]), strict=True):
@@ -559,7 +547,7 @@ class Campaigns:
                         "Key": {"pk": _pk(campaign_id), "sk": CAMPAIGN},
                         "ConditionExpression": "#s <> :cancelled",
                         "ExpressionAttributeNames": {"#s": "state"},
-                        "ExpressionAttributeValues": {":cancelled": str(State.CANCELLED)},
+                        "ExpressionAttributeValues": {":cancelled": str(CampaignState.CANCELLED)},
                     }
                 }
                 for campaign_id in campaign_ids
@@ -917,7 +905,11 @@ def _number_or_none(entry: str) -> Recipient | None:
 def _estimate(item: dict[str, Any], now: datetime) -> str | None:
     """From the pace so far: started_at + elapsed / chunks done x chunks in all."""
     done, total = int(item.get("chunks_done", 0)), int(item.get("chunks_total", 0))
-    if item["state"] not in (State.RUNNING, State.PAUSED) or not done or "started_at" not in item:
+    if (
+        item["state"] not in (CampaignState.RUNNING, CampaignState.PAUSED)
+        or not done
+        or "started_at" not in item
+    ):
         return None
     started = datetime.fromisoformat(item["started_at"])
     return store.now_iso(started + (now - started) * (total / done))

@@ -9,12 +9,12 @@ marker knows an earlier attempt may have sent: it sends nothing and answers `unk
 
 import functools
 import json
-import re
 import time
 import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .caller import IDEMPOTENCY_KEY_PATTERN
 from .config import settings
 from .errors import GatewayError, IdempotencyConflict, NothingSent, Problem, ValidationError
 from .observability import logger
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 # Powertools' idempotency package is imported on first use: read-only handlers never pay for it.
 
 HEADER = "Idempotency-Key"
-_VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
 
 HttpAnswer = tuple[int, dict[str, Any]]  # status and body: what a retry gets again
 
@@ -38,7 +37,7 @@ class PreviousAttemptUnknown(GatewayError):
 def validate_key(raw: str | None) -> str | None:
     if raw is None:
         return None
-    if not _VALID_KEY.fullmatch(raw):
+    if not IDEMPOTENCY_KEY_PATTERN.fullmatch(raw):
         raise ValidationError.single(HEADER, "must be 1-255 printable ASCII characters without spaces")
     return raw
 

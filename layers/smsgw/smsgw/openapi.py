@@ -5,13 +5,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .caller import IDEMPOTENCY_KEY_PATTERN
 from .providers.base import Option
+from .statuses import CAMPAIGN_COUNTS, STORED, CampaignKind, CampaignState, CheckStatus, Kind, Status
 
 # Number and content schemas follow the deployment's policy; document() fills them in.
 NUMBER: dict[str, Any] = {"type": "string", "x-phone-number": True}
 CONTENT: dict[str, Any] = {"type": "string", "pattern": "\\S", "x-content": True}
 PROVIDER: dict[str, Any] = {"type": "string", "x-provider": True}
-STATUSES = ["submitted", "sending", "delivered", "failed", "unknown"]
+STATUSES = [str(s) for s in STORED]
 STATUS: dict[str, Any] = {"type": "string", "enum": STATUSES}
 ERROR: dict[str, Any] = {
     "type": "object",
@@ -44,7 +46,7 @@ MESSAGE: dict[str, Any] = {
     "properties": {
         "message_id": {"type": "string"},
         "to": {"type": "string"},
-        "status": {"type": "string", "enum": [*STATUSES, "rejected", "blocked", "not_sent"]},
+        "status": {"type": "string", "enum": [str(s) for s in Status]},
         "provider": PROVIDER,
         "error": ERROR["properties"]["error"],
     },
@@ -70,7 +72,7 @@ IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
-    "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+    "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_PATTERN.pattern}$"},
     "description": "A retry with the same key returns the first answer without sending again.",
 }
 
@@ -95,7 +97,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 _SEND_ERRORS = (409, 422, 429, 502, 503, 504)
 
-CAMPAIGN_STATES = ["draft", "scheduled", "running", "paused", "cancelled", "done"]
+CAMPAIGN_STATES = [str(s) for s in CampaignState]
+CAMPAIGN_KINDS = [str(k) for k in CampaignKind]
 CAMPAIGN_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 CAMPAIGN_STARTED = {
     "type": "object",
@@ -112,24 +115,8 @@ CAMPAIGN = {
     "properties": {
         "campaign_id": {"type": "string"},
         "state": {"type": "string", "enum": CAMPAIGN_STATES},
-        "kind": {"type": "string", "enum": ["marketing", "notification"]},
-        "counts": {
-            "type": "object",
-            "properties": {
-                name: {"type": "integer"}
-                for name in (
-                    "total",
-                    "invalid",
-                    "blocked",
-                    "queued",
-                    "submitted",
-                    "unknown",
-                    "rejected",
-                    "delivered",
-                    "failed",
-                )
-            },
-        },
+        "kind": {"type": "string", "enum": CAMPAIGN_KINDS},
+        "counts": {"type": "object", "properties": {name: {"type": "integer"} for name in CAMPAIGN_COUNTS}},
         "provider_requests": {"type": "integer"},
         "chunks": {
             "type": "object",
@@ -221,7 +208,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
                     "properties": {
                         "status": {
                             "type": "string",
-                            "enum": ["approved", "pending", "expired", "max_attempts_reached", "not_found"],
+                            "enum": [str(s) for s in CheckStatus],
                         },
                         "attempts_left": {"type": "integer"},
                         "verification_id": {"type": "string"},
@@ -268,7 +255,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
                         },
                         "submitted_at": {"type": "string", "nullable": True, "description": "ISO-8601 UTC"},
                         "updated_at": {"type": "string", "nullable": True, "description": "ISO-8601 UTC"},
-                        "kind": {"type": "string", "nullable": True, "enum": ["bulk", "verify", None]},
+                        "kind": {"type": "string", "nullable": True, "enum": [*(str(k) for k in Kind), None]},
                         "recorded": {
                             "type": "boolean",
                             "description": "false: a receipt for a send the gateway has no record of",
@@ -318,7 +305,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
                 "content": CONTENT,
                 "kind": {
                     "type": "string",
-                    "enum": ["marketing", "notification"],
+                    "enum": CAMPAIGN_KINDS,
                     "description": "marketing sends only inside the Beijing-time window (MarketingWindow)",
                 },
                 "to": {

@@ -31,3 +31,41 @@ RANK: dict[str, int] = {
 class Kind(StrEnum):
     BULK = "bulk"  # POST /sms/send
     VERIFY = "verify"  # POST /sms/verify-code
+
+
+class CampaignState(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    DONE = "done"
+
+
+class CampaignKind(StrEnum):
+    MARKETING = "marketing"  # only inside the daytime window (Beijing time)
+    NOTIFICATION = "notification"
+
+
+# A campaign's counts, by what happened to its entries.
+CAMPAIGN_COUNTS = (
+    "total",
+    "invalid",
+    "blocked",
+    "queued",
+    "submitted",
+    "unknown",
+    "rejected",
+    "delivered",
+    "failed",
+)
+
+
+class CheckStatus(StrEnum):
+    """What checking a verification code answers."""
+
+    APPROVED = "approved"
+    PENDING = "pending"  # wrong code, attempts left
+    EXPIRED = "expired"
+    MAX_ATTEMPTS = "max_attempts_reached"
+    NOT_FOUND = "not_found"  # none, superseded, or already approved (single use)

@@ -19,7 +19,6 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import boto3
@@ -31,20 +30,13 @@ from .errors import FieldError, ValidationError
 from .limits import limits
 from .numbers import Recipient, number_hash, parse_number
 from .observability import count
+from .statuses import CheckStatus
 from .transactions import transact_write
 
 PLACEHOLDER = "{code}"
 FIELDS = ("code", "code_length", "code_type")
 ALPHABETS = {"digits": "0123456789", "alphanumeric": "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"}  # no 0/O, 1/I
 _CALLER_CODE = {"digits": re.compile(r"[0-9]{4,10}"), "alphanumeric": re.compile(r"[0-9A-Za-z]{4,10}")}
-
-
-class CheckStatus(StrEnum):
-    APPROVED = "approved"
-    PENDING = "pending"  # wrong code, attempts left
-    EXPIRED = "expired"
-    MAX_ATTEMPTS = "max_attempts_reached"
-    NOT_FOUND = "not_found"  # none, superseded, or already approved (single use)
 
 
 @dataclass(frozen=True, slots=True)
