@@ -166,3 +166,8 @@ def can_fail_over(error: ProviderError) -> bool:
     return isinstance(error, ProviderUnavailable) or (
         isinstance(error, ProviderRejected) and error.failover_ok
     )
+
+
+class PreviousAttemptUnknown(GatewayError):
+    """An earlier attempt with the same Idempotency-Key reached the provider call and never finished:
+    whether it sent is unknown, so this one sends nothing."""

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from .caller import IDEMPOTENCY_KEY_PATTERN
 from .config import settings
-from .errors import GatewayError, IdempotencyConflict, NothingSent, Problem, ValidationError
+from .errors import (
+    IdempotencyConflict,
+    NothingSent,
+    PreviousAttemptUnknown,
+    Problem,
+    ValidationError,
+)
 from .observability import logger
 
 if TYPE_CHECKING:
@@ -28,10 +34,6 @@ if TYPE_CHECKING:
 HEADER = "Idempotency-Key"
 
 HttpAnswer = tuple[int, dict[str, Any]]  # status and body: what a retry gets again
-
-
-class PreviousAttemptUnknown(GatewayError):
-    """An earlier attempt with this key reached the provider call and never finished."""
 
 
 def validate_key(raw: str | None) -> str | None:

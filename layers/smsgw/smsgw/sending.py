@@ -20,11 +20,11 @@ from .errors import (
     NotAttempted,
     NothingSent,
     OutcomeUnknown,
+    PreviousAttemptUnknown,
     ProviderError,
     ValidationError,
     can_fail_over,
 )
-from .idempotency import PreviousAttemptUnknown
 from .limits import Charge, limits
 from .numbers import Recipient
 from .observability import count, logger, observe
