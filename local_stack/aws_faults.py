@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import json
 import random
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -133,6 +134,21 @@ class FaultPlan:
         service = service_id.replace("-", "")  # the event names the hyphenated id: secrets-manager
         body = request.body if isinstance(request.body, bytes) else (request.body or "").encode()
         return self.answer(service, operation, body)
+
+
+@contextlib.contextmanager
+def in_this_process(text: str) -> Iterator[None]:
+    """The plan `text` for every AWS session this process makes within (none: nothing changes);
+    what was injected is reported on stderr at the end, one line (the benchmark adds them up)."""
+    if not text:
+        yield
+        return
+    plan = FaultPlan.parse(text)
+    with plan.installed():
+        try:
+            yield
+        finally:
+            print(plan.report(), file=sys.stderr, flush=True)
 
 
 class _Raw:

@@ -9,10 +9,10 @@ line on stdin and answers each on REPLY_FD: `{"result": ...}` or `{"error": "<tr
 when stdin closes; a deadline it runs past is the stack's to enforce (it kills the process, as Lambda
 ends a timed-out environment). Handlers log to stdout, as in Lambda: the stack's stderr.
 
-This module imports only the standard library: what it costs at a cold start is the handler's own.
+Besides the standard library it imports only the fault switch (botocore, which every handler
+imports anyway): what it costs at a cold start is the handler's own.
 """
 
-import contextlib
 import importlib.util
 import json
 import os
@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+
+from .aws_faults import in_this_process
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -109,12 +111,7 @@ def main() -> int:
     faults = sys.argv[4] if len(sys.argv) > 4 else ""
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # a log line as it is written
     replies = os.fdopen(reply_fd, "w", encoding="utf-8")
-    with contextlib.ExitStack() as stack:
-        if faults:  # the stack's AWS_FAULTS: AWS unwell, at the SDK's boundary (aws_faults.py)
-            from .aws_faults import FaultPlan  # noqa: PLC0415 - only when asked for
-
-            plan = stack.enter_context(FaultPlan.parse(faults).installed())
-            stack.callback(lambda: print(plan.report(), file=sys.stderr, flush=True))
+    with in_this_process(faults):  # the stack's AWS_FAULTS: AWS unwell at the SDK's boundary
         try:
             handler = load_handler(code_uri, handler_name)
         except Exception:

@@ -143,7 +143,21 @@ def lambda_environment(spec: FunctionSpec, deployed: Mapping[str, str]) -> dict[
     return {**deployed, **runtime_variables(spec)}
 
 
-class Container:
+class _Deployed:
+    """What the gateway and the event sources read of a function, whatever runs it."""
+
+    spec: FunctionSpec
+
+    @property
+    def logical_id(self) -> str:
+        return self.spec.logical_id
+
+    @property
+    def timeout(self) -> float:
+        return self.spec.timeout
+
+
+class Container(_Deployed):
     """One function's execution environment: a child process (container.py) started with exactly
     `env`, holding its own module state, taking one invocation at a time.
 
@@ -159,14 +173,6 @@ class Container:
         self._process: subprocess.Popen[str] | None = None
         self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._ready = False
-
-    @property
-    def logical_id(self) -> str:
-        return self.spec.logical_id
-
-    @property
-    def timeout(self) -> float:
-        return self.spec.timeout
 
     @property
     def pid(self) -> int | None:
@@ -271,7 +277,7 @@ class Container:
                     process.stdin.close()
 
 
-class Environments:
+class Environments(_Deployed):
     """One function as Lambda scales it: execution environments (Containers) made as invocations
     need them, up to `concurrency` at once, each taking one invocation at a time; an idle one takes
     the next. One is made at start (so the first request finds it warm); the others are cold starts
@@ -285,14 +291,6 @@ class Environments:
         self._made: list[Container] = [Container(spec, env, aws_faults)]
         self._idle: list[Container] = list(self._made)
         self._free = threading.Condition()
-
-    @property
-    def logical_id(self) -> str:
-        return self.spec.logical_id
-
-    @property
-    def timeout(self) -> float:
-        return self.spec.timeout
 
     @property
     def containers(self) -> list[Container]:

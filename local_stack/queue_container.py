@@ -9,7 +9,6 @@ ignores it and lets the stack stop it. Handlers log to stdout, as in Lambda; the
 child with stdout on its own stderr.
 """
 
-import contextlib
 import json
 import signal
 import sys
@@ -18,6 +17,7 @@ import warnings
 
 from . import lambdas
 from . import template as tpl
+from .aws_faults import in_this_process
 from .queues import QueuePoller, QueueSource
 
 
@@ -33,12 +33,7 @@ def main() -> None:
 
     # The poller's own client is Lambda's, not the function's: AWS faults reach only the function's.
     poller = QueuePoller(source, None, boto3.session.Session().client("sqs"))
-    with contextlib.ExitStack() as stack:
-        if spec.get("aws_faults"):
-            from .aws_faults import FaultPlan  # noqa: PLC0415 - only when asked for
-
-            plan = stack.enter_context(FaultPlan.parse(spec["aws_faults"]).installed())
-            stack.callback(lambda: print(plan.report(), file=sys.stderr, flush=True))
+    with in_this_process(spec.get("aws_faults", "")):  # AWS unwell, for the function's clients only
         poller.function = lambdas.local_function(
             template, tpl.functions(template)[source.function], spec["refs"], spec["timeout"]
         )
