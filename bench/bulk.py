@@ -19,10 +19,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from smsgw import blocklist, limits, send_request, sending
-from smsgw.numbers import Recipient
+from smsgw.domain.numbers import Recipient
+from smsgw.guards import blocklist, limits
 from smsgw.providers import registry
-from smsgw.signing import beijing_timestamp, sign
+from smsgw.providers.signing import beijing_timestamp, sign
+from smsgw.sending import dispatch
+from smsgw.sending import request as send_request
 
 from .stack import Stack, Timers, body_of, cn_numbers, send_event
 
@@ -119,7 +121,7 @@ def _post_on_new_connection(base_url: str, path: str, payload: dict[str, Any]) -
 
 
 class PerNumberClient:
-    """One number per request, a new connection per call, sequential; signed with smsgw.signing."""
+    """One number per request, a new connection per call, sequential; signed with smsgw.providers.signing."""
 
     def __init__(self, provider: str, base_url: str, key: str, secret: str) -> None:
         self.provider, self.base_url, self.key, self.secret = provider, base_url, key, secret
@@ -186,8 +188,8 @@ PHASES = {
     "parse": (send_request.SendRequest, "parse"),
     "blocklist": (blocklist.Blocklist, "blocked"),
     "quota": (limits.Limits, "consume_recipients"),
-    "provider": (sending, "_dispatch"),
-    "record": (sending, "_store"),
+    "provider": (dispatch, "_dispatch"),
+    "record": (dispatch, "_store"),
 }
 
 

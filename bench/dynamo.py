@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from smsgw import polling, store
-from smsgw.statuses import Kind, Status
+from smsgw.delivery import polling
+from smsgw.domain.statuses import Kind, Status
+from smsgw.storage.messages import ProviderRequest, message_store, now_iso
 
 from .stack import Stack, cn_numbers, send_event
 
@@ -82,22 +83,22 @@ def poller(stack: Stack, history: int = HISTORY, pending: int = PENDING) -> dict
     now = datetime.now(UTC)
     numbers = cn_numbers(100, start=13700000000)
     settled = [
-        store.message_store().request_item(
-            store.ProviderRequest("cmessages", f"h{i}", numbers, Status.SUBMITTED, "bench", Kind.BULK, 1), now
+        message_store().request_item(
+            ProviderRequest("cmessages", f"h{i}", numbers, Status.SUBMITTED, "bench", Kind.BULK, 1), now
         )
         for i in range(math.ceil(history / 100))
     ]
     for item in settled:
         del item["pending_shard"]
-        item["closed_at"] = store.now_iso(now)
+        item["closed_at"] = now_iso(now)
     start = time.perf_counter()
-    store.message_store().put_all(settled)
+    message_store().put_all(settled)
     record_s = time.perf_counter() - start
     with_history = _poll(stack, history)
     return {
         "pending": pending,
         "history": history,
-        "shards": store.message_store().pending_shards,
+        "shards": message_store().pending_shards,
         "record_history_s": record_s,
         "cycles": [vars(without_history), vars(with_history)],
     }

@@ -9,8 +9,9 @@ from typing import Any
 from boto3.dynamodb.types import TypeSerializer
 
 from local_stack.events import status_event
-from smsgw import polling, store
-from smsgw.config import settings
+from smsgw.delivery import polling
+from smsgw.platform.config import settings
+from smsgw.storage.messages import message_store
 
 from .stack import Stack, body_of, cn_numbers, item_size, receipt_event, send_event
 
@@ -53,7 +54,7 @@ def measure(stack: Stack, n: int = 2_000) -> Lifecycle:
     )
     sent = stack.dynamodb.snapshot()
     messages = answer["messages"]
-    table = store.message_store().table
+    table = message_store().table
     everything = table.scan()["Items"]  # a fresh stack: only this send's items
     indexed = [i for i in everything if "pending_shard" in i]  # what the sparse index holds
     open_items = [i for i in everything if str(i["pk"]).startswith("req#")]

@@ -4,7 +4,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from smsgw import config
+from smsgw.platform import config
 
 from . import machine
 from .aws_faults import FaultRun

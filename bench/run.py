@@ -8,7 +8,7 @@ import warnings
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from smsgw import config
+from smsgw.platform import config
 
 from . import (
     ROOT,
@@ -173,11 +173,11 @@ def markdown(heading: str, table: str, results: dict[str, Any]) -> str:
         " `PROVIDER_CONCURRENCY`): ceil(k/concurrency) x 50 ms. More concurrency would lower that"
         " minimum only if the real provider allows it, which is undocumented.",
         "- **Per-number client**: `http.client` with a new connection per call, one number per request,"
-        " sequential, signed with `smsgw.signing` (cmessages' `datetime` as a string, as the vendor's"
-        " SDKs send it). It sends a sample; the n-recipient figures are linear extrapolations.",
+        " sequential, signed with `smsgw.providers.signing` (cmessages' `datetime` as a string, as the"
+        " vendor's SDKs send it). It sends a sample; the n-recipient figures are linear extrapolations.",
         "- **Through the send handler**: `functions/send/app.py` in-process, Moto in-process"
         " (`mock_aws`, tables and secrets from template.yaml). Phases are timed by wrapping"
-        " `SendRequest.parse`, `Blocklist.blocked`, `Limits.consume_recipients`, `sending._dispatch` and"
+        " `SendRequest.parse`, `Blocklist.blocked`, `Limits.consume_recipients`, `dispatch._dispatch` and"
         f" `sending._store`. Moto in-process takes {moto_ms:.0f} ms of this machine's CPU per 25-item"
         " BatchWriteItem (GIL-bound, so 8 in flight do not overlap), far more than DynamoDB's few ms of"
         " latency with 8 in flight, so the recording phase measures Moto, not what AWS would take."

@@ -409,6 +409,6 @@ def reset_caches() -> None:
     """Forget what a warm container keeps (settings, clients, pools, cached secrets), as a SnapStart
     restore does (for the tests that run handlers in their own process)."""
     ensure_import_paths()
-    from smsgw.snapstart import forget_warm_state  # noqa: PLC0415 - the layer's own list
+    from smsgw.platform.snapstart import forget_warm_state  # noqa: PLC0415 - the layer's own list
 
     forget_warm_state()

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from sandboxes import CMessagesSandbox, Sms230Sandbox
+from smsgw.platform.transport import Timeouts
 from smsgw.providers.base import Provider, ProviderSettings
 from smsgw.providers.cmessages import CMessages
 from smsgw.providers.sms230 import Sms230
-from smsgw.transport import Timeouts
 
 FAST = Timeouts(connect=1.0, read=1.0)
 

@@ -5,9 +5,9 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw.api import balances_answer, json_response, new_resolver
-from smsgw.balances import balances
-from smsgw.observability import log_metrics, logger, tracer
+from smsgw.http.answers import balances_answer, json_response, new_resolver
+from smsgw.platform.observability import log_metrics, logger, tracer
+from smsgw.providers.balances import balances
 
 app = new_resolver()
 

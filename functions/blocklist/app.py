@@ -5,10 +5,10 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw.api import json_body, json_response, new_resolver, tenant
-from smsgw.blocklist import block_reason, blocklist
-from smsgw.numbers import Recipient, parse_number
-from smsgw.observability import log_metrics, logger, tracer
+from smsgw.domain.numbers import Recipient, parse_number
+from smsgw.guards.blocklist import block_reason, blocklist
+from smsgw.http.answers import json_body, json_response, new_resolver, tenant
+from smsgw.platform.observability import log_metrics, logger, tracer
 
 app = new_resolver()
 

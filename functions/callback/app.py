@@ -6,8 +6,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw import receipts
-from smsgw.observability import log_metrics, logger, tracer
+from smsgw.delivery import receipts
+from smsgw.platform.observability import log_metrics, logger, tracer
 
 
 def text(status: int, body: str) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw.campaign_progress import campaign_progress
-from smsgw.observability import log_metrics, logger, tracer
+from smsgw.campaigns.progress import campaign_progress
+from smsgw.platform.observability import log_metrics, logger, tracer
 
 
 @logger.inject_lambda_context

@@ -5,10 +5,10 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw.api import json_body, json_response, new_resolver, tenant
-from smsgw.campaigns import CampaignSpec, campaigns
-from smsgw.config import settings
-from smsgw.observability import log_metrics, logger, tracer
+from smsgw.campaigns.service import CampaignSpec, campaigns
+from smsgw.http.answers import json_body, json_response, new_resolver, tenant
+from smsgw.platform.config import settings
+from smsgw.platform.observability import log_metrics, logger, tracer
 
 app = new_resolver()
 

@@ -5,9 +5,9 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw.api import json_response, new_resolver, tenant
-from smsgw.observability import log_metrics, logger, tracer
-from smsgw.store import message_store
+from smsgw.http.answers import json_response, new_resolver, tenant
+from smsgw.platform.observability import log_metrics, logger, tracer
+from smsgw.storage.messages import message_store
 
 app = new_resolver()
 

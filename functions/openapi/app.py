@@ -4,9 +4,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw.api import json_response, new_resolver
-from smsgw.config import settings
-from smsgw.openapi import Policy, document
+from smsgw.http.answers import json_response, new_resolver
+from smsgw.http.openapi import Policy, document
+from smsgw.platform.config import settings
 from smsgw.providers.registry import classes
 
 app = new_resolver()

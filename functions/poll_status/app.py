@@ -4,8 +4,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw import polling
-from smsgw.observability import log_metrics, logger, tracer
+from smsgw.delivery import polling
+from smsgw.platform.observability import log_metrics, logger, tracer
 
 
 @logger.inject_lambda_context

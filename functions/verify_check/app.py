@@ -6,10 +6,10 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw.api import json_body, json_response, new_resolver, tenant
-from smsgw.errors import FieldError, ValidationError
-from smsgw.observability import log_metrics, logger, tracer
-from smsgw.verification import verifications
+from smsgw.http.answers import json_body, json_response, new_resolver, tenant
+from smsgw.platform.errors import FieldError, ValidationError
+from smsgw.platform.observability import log_metrics, logger, tracer
+from smsgw.verification.codes import verifications
 
 app = new_resolver()
 FIELDS = {"code", "to", "verification_id"}

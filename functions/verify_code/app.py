@@ -5,10 +5,10 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw.api import new_resolver
-from smsgw.observability import log_metrics, logger, tracer
-from smsgw.send_api import send_endpoint
-from smsgw.statuses import Kind
+from smsgw.domain.statuses import Kind
+from smsgw.http.answers import new_resolver
+from smsgw.http.send_endpoint import send_endpoint
+from smsgw.platform.observability import log_metrics, logger, tracer
 
 app = new_resolver()
 

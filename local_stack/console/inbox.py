@@ -26,9 +26,19 @@ from .deliveries import PROVIDERS, Delivery, deliveries_of, e164_of, masked_body
 from .page import PAGE_SIZE, PREFIX, current, escape, html_page, json_block, page_of, pager, sign_of, when
 
 ensure_import_paths()  # the layer's package, importable as the functions import it
-from smsgw import store  # noqa: E402
-from smsgw.content import count_segments  # noqa: E402
-from smsgw.numbers import number_key  # noqa: E402
+from smsgw.domain.content import count_segments  # noqa: E402
+from smsgw.domain.numbers import number_key  # noqa: E402
+from smsgw.storage.messages import (  # noqa: E402
+    REQUEST,
+    message_store,
+    message_view,
+    numbers_of,
+    parse_message_id,
+    provider_ids_of,
+    request_key,
+    request_pk,
+    status_pk,
+)
 
 SCAN_EVERY_SECONDS = 1.0  # the messages table is scanned for new cmessages requests at most this often
 
@@ -88,10 +98,10 @@ class Console:
         if not force and time.monotonic() - self._scanned_at < SCAN_EVERY_SECONDS:
             return
         self._scanned_at = time.monotonic()
-        table = store.message_store().table
+        table = message_store().table
         kwargs: dict[str, Any] = {
             "FilterExpression": "sk IN (:request, :campaign)",
-            "ExpressionAttributeValues": {":request": store.REQUEST, ":campaign": "CAMPAIGN"},
+            "ExpressionAttributeValues": {":request": REQUEST, ":campaign": "CAMPAIGN"},
         }
         campaigns = []
         while True:
@@ -100,9 +110,9 @@ class Console:
                 if item["sk"] == "CAMPAIGN":
                     campaigns.append(item)
                 elif item.get("provider") == "cmessages":
-                    key = store.request_key(item)
+                    key = request_key(item)
                     for number, cm_id in zip(
-                        store.numbers_of(item), store.provider_ids_of(item), strict=False
+                        numbers_of(item), provider_ids_of(item), strict=False
                     ):
                         self._cm_ids[cm_id] = f"cm-{key}-{number_key(number)}"
             if "LastEvaluatedKey" not in page:
@@ -115,20 +125,20 @@ class Console:
         deliveries = list(deliveries)
         if any(d.provider == "cmessages" and d.ref not in self._cm_ids for d in deliveries):
             self._scan()
-        refs = {d: store.parse_message_id(mid) for d in deliveries if (mid := self.message_id(d))}
+        refs = {d: parse_message_id(mid) for d in deliveries if (mid := self.message_id(d))}
         keys: dict[tuple[str, str], dict[str, str]] = {}
         for ref in refs.values():
             if ref is not None:
-                keys[(store.status_pk(ref.provider, ref.nkey), ref.key)] = {
-                    "pk": store.status_pk(ref.provider, ref.nkey),
+                keys[(status_pk(ref.provider, ref.nkey), ref.key)] = {
+                    "pk": status_pk(ref.provider, ref.nkey),
                     "sk": ref.key,
                 }
-                keys[(store.request_pk(ref.provider, ref.key), store.REQUEST)] = {
-                    "pk": store.request_pk(ref.provider, ref.key),
-                    "sk": store.REQUEST,
+                keys[(request_pk(ref.provider, ref.key), REQUEST)] = {
+                    "pk": request_pk(ref.provider, ref.key),
+                    "sk": REQUEST,
                 }
         items = (
-            {(i["pk"], i["sk"]): i for i in store.message_store().get_all(list(keys.values()))}
+            {(i["pk"], i["sk"]): i for i in message_store().get_all(list(keys.values()))}
             if keys
             else {}
         )
@@ -136,11 +146,11 @@ class Console:
         for d, ref in refs.items():
             if ref is None:
                 continue
-            view = store.message_view(
+            view = message_view(
                 self.message_id(d) or "",
                 ref,
-                items.get((store.request_pk(ref.provider, ref.key), store.REQUEST)),
-                items.get((store.status_pk(ref.provider, ref.nkey), ref.key)),
+                items.get((request_pk(ref.provider, ref.key), REQUEST)),
+                items.get((status_pk(ref.provider, ref.nkey), ref.key)),
             )
             if view is not None:
                 views[d] = view
@@ -273,12 +283,12 @@ class Console:
         view = self.statuses([d]).get(d)
         message_id = self.message_id(d)
         items: list[dict[str, Any]] = []
-        ref = store.parse_message_id(message_id) if message_id else None
+        ref = parse_message_id(message_id) if message_id else None
         if ref is not None:
-            items = store.message_store().get_all(
+            items = message_store().get_all(
                 [
-                    {"pk": store.request_pk(ref.provider, ref.key), "sk": store.REQUEST},
-                    {"pk": store.status_pk(ref.provider, ref.nkey), "sk": ref.key},
+                    {"pk": request_pk(ref.provider, ref.key), "sk": REQUEST},
+                    {"pk": status_pk(ref.provider, ref.nkey), "sk": ref.key},
                 ]
             )
         segments = count_segments(d.content)

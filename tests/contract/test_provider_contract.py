@@ -6,11 +6,17 @@ from typing import Any
 
 import pytest
 
-from smsgw.errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable, ValidationError
-from smsgw.numbers import number_key, parse_number, parse_recipients
+from smsgw.domain.numbers import number_key, parse_number, parse_recipients
+from smsgw.domain.statuses import Status
+from smsgw.platform.errors import (
+    OutcomeUnknown,
+    ProviderError,
+    ProviderRejected,
+    ProviderUnavailable,
+    ValidationError,
+)
+from smsgw.platform.transport import Timeouts
 from smsgw.providers.base import Provider, Receipts, Verdict
-from smsgw.statuses import Status
-from smsgw.transport import Timeouts
 from tests.conftest import client_for, closed_port_url, cn_numbers
 from tests.contract.conftest import Plugged, Receiver
 

@@ -7,8 +7,8 @@ from typing import Any
 import boto3
 import pytest
 
-from smsgw import blocklist as bl
-from smsgw.numbers import Recipient, parse_number, recipient_hash
+from smsgw.domain.numbers import Recipient, parse_number, recipient_hash
+from smsgw.guards import blocklist as bl
 from tests.handlers.conftest import Invoke, Stack, body, event
 from tests.handlers.test_tenants import as_key, block
 

@@ -6,10 +6,11 @@ from typing import Any
 import pytest
 
 from local_stack.events import status_event
-from smsgw import config, store
-from smsgw.numbers import number_key
+from smsgw.domain.numbers import number_key
+from smsgw.domain.statuses import Kind, Status
+from smsgw.platform import config
 from smsgw.providers.registry import provider
-from smsgw.statuses import Kind, Status
+from smsgw.storage.messages import MessageRef, ProviderRequest, message_store
 from tests.handlers.conftest import TOKEN, Invoke, Stack, body, event, header
 
 RECEIPT = json.loads(event("callback")["body"])
@@ -75,20 +76,20 @@ def test_one_write_and_no_read_per_receipt(
 @pytest.mark.parametrize("receipt_first", [True, False])
 def test_both_orders_end_in_the_same_state(stack: Stack, receipt_first: bool) -> None:
     """The receipt race: 230sms may push before the send has recorded its batch."""
-    message_store = store.message_store()
+    table = message_store()
     taskid, number = "857319414809231361", "+8617072440811"
     message_id = provider("230sms").message_id(taskid, number)
-    request = store.ProviderRequest(
+    request = ProviderRequest(
         "230sms", taskid, [number], Status.SUBMITTED, "req", Kind.BULK, 1, task_id=taskid
     )
-    ref = store.MessageRef("230sms", taskid, number_key(number))
+    ref = MessageRef("230sms", taskid, number_key(number))
     steps = [
-        lambda: message_store.set_status(ref, Status.DELIVERED, "DELIVRD"),
-        lambda: message_store.record([request]),
+        lambda: table.set_status(ref, Status.DELIVERED, "DELIVRD"),
+        lambda: table.record([request]),
     ]
     for step in steps if receipt_first else reversed(steps):
         step()
-    message = message_store.get(message_id)
+    message = table.get(message_id)
     assert message is not None
     assert (message["status"], message["provider_status"], message["to"]) == (
         "delivered",
@@ -137,7 +138,7 @@ def test_storage_failure_is_not_ok_so_230sms_retries(
     stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MESSAGES_TABLE", "no-such-table")
-    store.message_store.cache_clear()
+    message_store.cache_clear()
     config.settings.cache_clear()
     response = invoke("callback", receipt_event())
     assert response["statusCode"] == 503 and response["body"] != "OK"

@@ -9,7 +9,7 @@ import pytest
 from botocore.config import Config
 
 from local_stack import streams
-from smsgw import campaign_progress as progress
+from smsgw.campaigns import progress
 from tests.handlers.conftest import Invoke, Stack, context, load_handler
 from tests.handlers.test_callback import receipt_event, sent_230sms, taskid_of
 from tests.handlers.test_campaigns import campaign_resources, planned, sqs_event, view

@@ -11,10 +11,10 @@ import pytest
 
 from local_stack import queues, resources
 from local_stack import template as tpl
-from smsgw import campaigns as cp
-from smsgw import sending
-from smsgw.campaigns import closed_for
-from smsgw.statuses import CampaignState
+from smsgw.campaigns import service as cp
+from smsgw.campaigns.service import closed_for
+from smsgw.domain.statuses import CampaignState
+from smsgw.sending import dispatch
 from tests.handlers.conftest import Invoke, Stack, api_event, body, context, load_handler
 from tests.handlers.test_tenants import block
 
@@ -239,7 +239,7 @@ def test_a_sender_killed_after_the_provider_took_the_chunk_leaves_it_unknown(
 ) -> None:
     numbers = ["13800138000", "13800138001", "13800138002"]
     campaign_id, (chunk,) = planned(stack, invoke, numbers)
-    real = sending.dispatch_and_describe
+    real = dispatch.dispatch_and_describe
 
     class Killed(BaseException):
         pass
@@ -248,13 +248,13 @@ def test_a_sender_killed_after_the_provider_took_the_chunk_leaves_it_unknown(
         real(*args, **kwargs)
         raise Killed
 
-    monkeypatch.setattr(sending, "dispatch_and_describe", dies_after_sending)
+    monkeypatch.setattr(dispatch, "dispatch_and_describe", dies_after_sending)
     clock = Clock("2026-12-01T10:00:00")
     cp.campaigns().clock = clock
     sender = load_handler("campaign_sender")
     with pytest.raises(Killed):
         sender.lambda_handler(sqs_event("arn:chunks", [chunk]), context(60))
-    monkeypatch.setattr(sending, "dispatch_and_describe", real)
+    monkeypatch.setattr(dispatch, "dispatch_and_describe", real)
     # Within a sender's lifetime the first one may still be at work: the copy waits, sends nothing.
     clock.to("2026-12-01T10:01:00")
     failed = sender.lambda_handler(sqs_event("arn:chunks", [chunk]), context(60))["batchItemFailures"]
@@ -276,17 +276,17 @@ def test_a_copy_delivered_while_the_chunk_is_sending_is_neither_sent_nor_counted
     numbers = ["13800138010", "13800138011"]
     campaign_id, (chunk,) = planned(stack, invoke, numbers)
     sender, other_container = load_handler("campaign_sender"), load_handler("campaign_sender")
-    real = sending.dispatch_and_describe
+    real = dispatch.dispatch_and_describe
     copies: list[Any] = []
 
     def copy_arrives_meanwhile(*args: Any, **kwargs: Any) -> Any:
         copies.append(other_container.lambda_handler(sqs_event("arn:chunks", [chunk]), context(60)))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sending, "dispatch_and_describe", copy_arrives_meanwhile)
+    monkeypatch.setattr(dispatch, "dispatch_and_describe", copy_arrives_meanwhile)
     assert sender.lambda_handler(sqs_event("arn:chunks", [chunk]), context(60))["batchItemFailures"] == []
     assert [f["itemIdentifier"] for f in copies[0]["batchItemFailures"]] == [chunk["MessageId"]]
-    monkeypatch.setattr(sending, "dispatch_and_describe", real)
+    monkeypatch.setattr(dispatch, "dispatch_and_describe", real)
     assert sender.lambda_handler(sqs_event("arn:chunks", [chunk]), context(60))["batchItemFailures"] == []
     assert len(stack.sms230.recorded(SEND)) == 1
     counts = view(invoke, campaign_id)["counts"]
@@ -345,14 +345,14 @@ def test_a_chunk_that_breaks_leaves_the_rest_of_its_batch_recorded(
 ) -> None:
     monkeypatch.setenv("SMS230_BATCH_SIZE", "2")
     campaign_id, chunks = planned(stack, invoke, [f"1380016{n:04d}" for n in range(6)])
-    real = sending.dispatch_and_describe
+    real = dispatch.dispatch_and_describe
 
     def second_breaks(request: Any, recipients: Any, *args: Any) -> Any:
         if recipients[0].national == "13800160002":
             raise RuntimeError("a bug")
         return real(request, recipients, *args)
 
-    monkeypatch.setattr(sending, "dispatch_and_describe", second_breaks)
+    monkeypatch.setattr(dispatch, "dispatch_and_describe", second_breaks)
     clock = Clock("2026-12-01T10:00:00")
     cp.campaigns().clock = clock
     sender = load_handler("campaign_sender")
@@ -360,7 +360,7 @@ def test_a_chunk_that_breaks_leaves_the_rest_of_its_batch_recorded(
     broken = next(c for c in chunks if "+8613800160002" in c["Body"])
     assert [f["itemIdentifier"] for f in failed] == [broken["MessageId"]]
     assert view(invoke, campaign_id)["counts"]["submitted"] == 4
-    monkeypatch.setattr(sending, "dispatch_and_describe", real)
+    monkeypatch.setattr(dispatch, "dispatch_and_describe", real)
     clock.to("2026-12-01T10:01:31")  # its copy, past IN_FLIGHT_SECONDS: unknown, not sent
     assert sender.lambda_handler(sqs_event("arn:chunks", [broken]), context(60))["batchItemFailures"] == []
     seen = view(invoke, campaign_id)

@@ -3,7 +3,8 @@ before it; what was taken is recorded and answered, the rest is reported `not_se
 
 import pytest
 
-from smsgw import config, limits
+from smsgw.guards import limits
+from smsgw.platform import config
 from tests.conftest import cn_numbers
 from tests.handlers.conftest import Invoke, Stack, body, context, event, load_handler
 

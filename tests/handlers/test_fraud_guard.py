@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from smsgw import config, limits
+from smsgw.guards import limits
+from smsgw.platform import config
 from tests.handlers.conftest import Invoke, Stack, body, event, header
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from local_stack.events import status_event
-from smsgw.observability import logger
+from smsgw.platform.observability import logger
 from tests.handlers.conftest import TOKEN, Invoke, Stack, api_event, body, event
 
 NUMBERS = ["17072440811", "13800138000"]

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from smsgw.observability import METRICS
+from smsgw.platform.observability import METRICS
 from tests.conftest import cn_numbers
 from tests.handlers.conftest import Invoke, Stack, body, event
 from tests.handlers.test_callback import receipt_event, taskid_of

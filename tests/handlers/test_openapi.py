@@ -1,7 +1,7 @@
 """GET /openapi.json: generated from the route table, which must match template.yaml's routes."""
 
 from local_stack import template as tpl
-from smsgw.openapi import ROUTES
+from smsgw.http.openapi import ROUTES
 from tests.handlers.conftest import Invoke, Stack, api_event, body
 
 

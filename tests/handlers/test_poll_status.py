@@ -4,8 +4,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from local_stack.events import status_event
-from smsgw import polling, store
-from smsgw.statuses import Status
+from smsgw.delivery import polling
+from smsgw.domain.statuses import Status
+from smsgw.storage.messages import ProviderRequest, message_store, parse_message_id
 from tests.conftest import cn_numbers
 from tests.handlers.conftest import Invoke, Stack, body, event
 
@@ -65,17 +66,17 @@ def test_messages_past_the_window_become_unknown(stack: Stack, invoke: Invoke) -
 def test_a_late_230sms_receipt_settles_an_unknown_message(stack: Stack, invoke: Invoke) -> None:
     message_id = body(invoke("send", event("send")))["messages"][0]["message_id"]
     polling.poll(datetime.now(UTC) + timedelta(hours=73))
-    ref = store.parse_message_id(message_id)
+    ref = parse_message_id(message_id)
     assert ref is not None and statuses(invoke, [message_id])[message_id] == "unknown"
-    store.message_store().set_status(ref, Status.DELIVERED, "DELIVRD")
+    message_store().set_status(ref, Status.DELIVERED, "DELIVRD")
     assert statuses(invoke, [message_id])[message_id] == "delivered"
 
 
 def test_received_230sms_messages_are_not_overwritten_by_the_window(stack: Stack, invoke: Invoke) -> None:
     message_id = body(invoke("send", event("send")))["messages"][0]["message_id"]
-    ref = store.parse_message_id(message_id)
+    ref = parse_message_id(message_id)
     assert ref is not None
-    store.message_store().set_status(ref, Status.FAILED, "UNDELIV")
+    message_store().set_status(ref, Status.FAILED, "UNDELIV")
     polling.poll(datetime.now(UTC) + timedelta(hours=73))
     assert statuses(invoke, [message_id])[message_id] == "failed"
 
@@ -86,17 +87,17 @@ def test_poller_reads_follow_the_pending_count(
     """Settled history costs nothing: only the sparse index is read, one Query per shard, and the
     open requests' items."""
     settled = [
-        store.ProviderRequest("cmessages", f"h{i}", ["+8613800000000"], Status.SUBMITTED, "r", "bulk", 1)
+        ProviderRequest("cmessages", f"h{i}", ["+8613800000000"], Status.SUBMITTED, "r", "bulk", 1)
         for i in range(500)
     ]
-    history = [store.message_store().request_item(r, datetime.now(UTC)) for r in settled]
-    store.message_store().put_all([{k: v for k, v in i.items() if k != "pending_shard"} for i in history])
+    history = [message_store().request_item(r, datetime.now(UTC)) for r in settled]
+    message_store().put_all([{k: v for k, v in i.items() if k != "pending_shard"} for i in history])
     stack.cm.status_delays = (3600.0, 7200.0)
     send_cmessages(invoke, 10)
     count_dynamodb_calls.clear()
     report = polling.poll()
     assert report["pending"] == 1
-    shards = store.message_store().pending_shards
+    shards = message_store().pending_shards
     # Both providers' shards; 230sms' partly taken and unknown requests; cmessages' unknown ones;
     # one BatchGetItem for cmessages' open request; no Scan, nothing else.
     assert sorted(count_dynamodb_calls) == ["BatchGetItem"] + ["Query"] * (2 * shards + 3)

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from local_stack.events import status_event
-from smsgw import polling
-from smsgw.numbers import number_key
-from smsgw.statuses import Kind, Status
+from smsgw.delivery import polling
+from smsgw.domain.numbers import number_key
+from smsgw.domain.statuses import Kind, Status
+from smsgw.storage.messages import MessageRef, ProviderRequest, message_store
 from tests.conftest import Receiver, cn_numbers
 from tests.handlers.conftest import Invoke, Stack, body, event
 from tests.handlers.test_callback import receipt_event, taskid_of
@@ -195,16 +196,15 @@ def test_a_receipt_that_raced_its_request_is_not_given_to_an_unknown_message(
 ) -> None:
     """A receipt lands before its request is recorded (a race, not a lost answer): once the request
     is recorded it belongs there, even with an unknown send to the same number in the window."""
-    from smsgw import store  # noqa: PLC0415
 
     stack.sms230.faults.inject("malformed", times=1)
     (unknown,) = body(send(invoke, ["17072440811"]))["messages"]
     assert unknown["status"] == "unknown"
     taskid, number = "857319414809231361", "+8617072440811"
-    ref = store.MessageRef("230sms", taskid, number_key(number))
-    assert store.message_store().set_status(ref, Status.DELIVERED, "DELIVRD")  # the receipt first
-    request = store.ProviderRequest("230sms", taskid, [number], Status.SUBMITTED, "r", Kind.BULK, 1)
-    store.message_store().record([request])  # then its request
+    ref = MessageRef("230sms", taskid, number_key(number))
+    assert message_store().set_status(ref, Status.DELIVERED, "DELIVRD")  # the receipt first
+    request = ProviderRequest("230sms", taskid, [number], Status.SUBMITTED, "r", Kind.BULK, 1)
+    message_store().record([request])  # then its request
     assert polling.poll(datetime.now(UTC) + timedelta(minutes=3))["reconciled"] == 0
     raced = status_of(invoke, f"230-{taskid}-{number_key(number)}")
     assert (raced["status"], raced["recorded"], raced["reconciled_with"]) == ("delivered", True, None)

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from local_stack.events import status_event
-from smsgw import polling
-from smsgw.numbers import number_key
+from smsgw.delivery import polling
+from smsgw.domain.numbers import number_key
 from tests.conftest import cn_numbers
 from tests.handlers.conftest import Invoke, Stack, body, event
 from tests.handlers.test_callback import receipt_event, taskid_of

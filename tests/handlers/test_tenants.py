@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from local_stack.events import status_event
-from smsgw import config
+from smsgw.platform import config
 from tests.handlers.conftest import Invoke, Stack, api_event, body, event
 
 

@@ -9,8 +9,10 @@ from typing import Any
 import boto3
 import pytest
 
-from smsgw import config, limits, verification
-from smsgw.caller import tenant_of
+from smsgw.domain.caller import tenant_of
+from smsgw.guards import limits
+from smsgw.platform import config
+from smsgw.verification import codes
 from tests.handlers.conftest import Invoke, Stack, body, event
 
 TO = "+8617072440811"
@@ -114,8 +116,8 @@ def test_a_new_code_supersedes_the_last(stack: Stack, invoke: Invoke) -> None:
 def test_an_expired_code_is_expired(stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
     send_code(invoke)
     code = sent_code(stack)
-    real = verification.time.time
-    monkeypatch.setattr(verification.time, "time", lambda: real() + 601)
+    real = codes.time.time
+    monkeypatch.setattr(codes.time, "time", lambda: real() + 601)
     assert check(invoke, code)["status"] == "expired"
 
 
@@ -123,7 +125,7 @@ def test_concurrent_right_checks_approve_once(stack: Stack, invoke: Invoke) -> N
     send_code(invoke)
     code = sent_code(stack)
     results: list[str] = []
-    store = verification.verifications()
+    store = codes.verifications()
     store.client = OneCallAtATime(store.client)
 
     def one() -> None:
@@ -186,7 +188,7 @@ def test_twenty_concurrent_wrong_checks_spend_the_attempts_and_no_more(stack: St
     send_code(invoke)
     code = sent_code(stack)
     wrong = "000000" if code != "000000" else "111111"
-    store = verification.verifications()
+    store = codes.verifications()
     store.client = OneCallAtATime(store.client)
     results: list[str] = []
 
@@ -238,12 +240,12 @@ def test_codes_are_compared_in_constant_time(
 ) -> None:
     send_code(invoke)
     compared: list[tuple[str, str]] = []
-    real = verification.hmac.compare_digest
+    real = codes.hmac.compare_digest
 
     def spy(a: str, b: str) -> bool:
         compared.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(verification.hmac, "compare_digest", spy)
+    monkeypatch.setattr(codes.hmac, "compare_digest", spy)
     check(invoke, "000001")
     assert len(compared) == 1 and all(len(side) == 64 for side in compared[0])  # HMACs, not codes

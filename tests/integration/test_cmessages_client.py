@@ -5,11 +5,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sandboxes import CMessagesSandbox
-from smsgw.errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable
-from smsgw.numbers import parse_number, parse_recipients
+from smsgw.domain.numbers import parse_number, parse_recipients
+from smsgw.platform.errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable
+from smsgw.platform.transport import Timeouts
 from smsgw.providers.base import Verdict
 from smsgw.providers.cmessages import CODES, CMessages, _status_code
-from smsgw.transport import Timeouts
 from tests.conftest import FakeClock, client_for, closed_port_url, cm_client_for, cn_numbers
 
 ONE = parse_number("17072440811")

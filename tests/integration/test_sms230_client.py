@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sandboxes import Sms230Sandbox
-from smsgw.errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable
-from smsgw.numbers import parse_number, parse_recipients
+from smsgw.domain.numbers import parse_number, parse_recipients
+from smsgw.platform.errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable
+from smsgw.platform.transport import Timeouts
 from smsgw.providers.base import Verdict
 from smsgw.providers.sms230 import CODES, Sms230, loads_exact, parse_receipt
-from smsgw.transport import Timeouts
 from tests.conftest import client_for, closed_port_url, cn_numbers, sms230_client_for
 
 ONE = parse_number("+8619800001234")

@@ -9,11 +9,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from smsgw.errors import OutcomeUnknown, ValidationError
-from smsgw.numbers import Recipient, parse_number
+from smsgw.domain.numbers import Recipient, parse_number
+from smsgw.domain.statuses import Status
+from smsgw.platform.errors import OutcomeUnknown, ValidationError
+from smsgw.platform.transport import after_sending
 from smsgw.providers import base
-from smsgw.statuses import Status
-from smsgw.transport import after_sending
 
 CODES = {
     "29": base.Code("slow down", base.Verdict.BACK_OFF),

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from local_stack import template as tpl
-from smsgw.observability import METRICS
+from smsgw.platform.observability import METRICS
 from smsgw.providers import cmessages, sms230
 from smsgw.providers.base import Verdict
 

@@ -1,5 +1,6 @@
-"""A transaction DynamoDB cancels for contention alone is made again, and lands once (smsgw.transactions),
-proved against a Moto server with AWS's own cancellations injected at botocore's boundary."""
+"""A transaction DynamoDB cancels for contention alone is made again, and lands once
+(smsgw.platform.transactions), proved against a Moto server with AWS's own cancellations injected
+at botocore's boundary."""
 
 from typing import Any
 
@@ -7,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local_stack.aws_faults import FaultPlan
-from smsgw.transactions import transact_write
+from smsgw.platform.transactions import transact_write
 
 
 def test_contention_is_retried_and_each_transaction_applies_once(table: str, client: Any) -> None:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from smsgw.api import ANSWERS, RETRY_AFTER, error_body, error_response
-from smsgw.errors import (
+from smsgw.http.answers import ANSWERS, RETRY_AFTER, error_body, error_response
+from smsgw.platform.errors import (
     Failover,
     GatewayError,
     IdempotencyConflict,

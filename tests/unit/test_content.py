@@ -1,7 +1,7 @@
 import pytest
 
-from smsgw.content import count_segments, validate_content
-from smsgw.errors import ValidationError
+from smsgw.domain.content import count_segments, validate_content
+from smsgw.platform.errors import ValidationError
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,9 @@
 import phonenumbers
 import pytest
 
-from smsgw.campaigns import _all_plain, _entries, _parse, _read
-from smsgw.errors import ValidationError
-from smsgw.numbers import Recipient, mask, parse_number, parse_recipients, trusted_e164
+from smsgw.campaigns.service import _all_plain, _entries, _parse, _read
+from smsgw.domain.numbers import Recipient, mask, parse_number, parse_recipients, trusted_e164
+from smsgw.platform.errors import ValidationError
 from smsgw.providers.cmessages import CMessages
 from smsgw.providers.sms230 import Sms230
 from tests.conftest import client_for

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from smsgw.signing import BEIJING, beijing_timestamp, sign
+from smsgw.providers.signing import BEIJING, beijing_timestamp, sign
 
 CM_APP_ID, CM_APP_KEY = "dpnR9ekVE4TKmxBfuY", "22QGd7h8WRn9wkEar63xcDU8fLq4KTtv"
 
@@ -53,7 +53,8 @@ def test_real_clock_under_a_foreign_tz_is_still_beijing(tz: str) -> None:
     """Run the signer in a fresh process whose TZ is not Beijing's; its stamp must be Beijing time."""
     layer = Path(__file__).resolve().parents[2] / "layers" / "smsgw"
     code = (
-        "from smsgw.signing import beijing_timestamp; import time; print(beijing_timestamp(), time.tzname[0])"
+        "from smsgw.providers.signing import beijing_timestamp; import time;"
+        " print(beijing_timestamp(), time.tzname[0])"
     )
     env = {**os.environ, "TZ": tz, "PYTHONPATH": str(layer)}
     before = datetime.now(BEIJING)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from smsgw import config, snapstart
+from smsgw.platform import config, snapstart
 
 
 def test_without_runtime_hooks_nothing_is_registered(monkeypatch: pytest.MonkeyPatch) -> None:

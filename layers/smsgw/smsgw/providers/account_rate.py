@@ -32,9 +32,9 @@ from typing import Any
 
 import boto3
 
-from ..config import settings
-from ..observability import count
-from .pacing import use_shared_limit
+from smsgw.platform.config import settings
+from smsgw.platform.observability import count
+from smsgw.providers.pacing import use_shared_limit
 
 SLOT_SECONDS = 0.125
 ASK_AHEAD_SLOTS = 8  # a turn at most a second away is asked for at once; a later one when it nears

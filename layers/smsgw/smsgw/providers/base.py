@@ -18,12 +18,11 @@ from typing import Any, ClassVar
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 
-from ..errors import ProviderError, ProviderRejected, ValidationError
-from ..numbers import Recipient, number_key
-from ..observability import observe
-from ..signing import Clock, utc_now
-from ..transport import HttpReply, post_json
-from .model import (
+from smsgw.domain.numbers import Recipient, number_key
+from smsgw.platform.errors import ProviderError, ProviderRejected, ValidationError
+from smsgw.platform.observability import observe
+from smsgw.platform.transport import HttpReply, post_json
+from smsgw.providers.model import (
     NOT_PROCESSED,
     Accepted,
     ChunkFailure,
@@ -40,7 +39,8 @@ from .model import (
     not_processed,
     provider_error,
 )
-from .pacing import RequestPacer, pacer_for
+from smsgw.providers.pacing import RequestPacer, pacer_for
+from smsgw.providers.signing import Clock, utc_now
 
 __all__ = [
     "NOT_PROCESSED",

@@ -9,12 +9,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from ..errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable
-from ..numbers import CHINA, Recipient
-from ..signing import beijing_timestamp, sign
-from ..statuses import Status
-from ..transport import HttpReply, after_sending
-from .base import (
+from smsgw.domain.numbers import CHINA, Recipient
+from smsgw.domain.statuses import Status
+from smsgw.platform.errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable
+from smsgw.platform.transport import HttpReply, after_sending
+from smsgw.providers.base import (
     NO_OPTIONS,
     Accepted,
     ChunkFailure,
@@ -29,6 +28,7 @@ from .base import (
     not_processed,
     provider_error,
 )
+from smsgw.providers.signing import beijing_timestamp, sign
 
 logger = Logger(child=True)
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from ..config import ConfigError, Settings
-from ..content import text_problem
-from ..errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable
-from ..numbers import Recipient
-from ..statuses import Status
-from ..transport import Timeouts
+from smsgw.domain.content import text_problem
+from smsgw.domain.numbers import Recipient
+from smsgw.domain.statuses import Status
+from smsgw.platform.config import ConfigError, Settings
+from smsgw.platform.errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable
+from smsgw.platform.transport import Timeouts
 
 
 class Receipts(StrEnum):

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Protocol
 
-from ..snapstart import after_restore
+from smsgw.platform.snapstart import after_restore
 
 # Per pacer, the requests announced by `RequestPacer.coming` and not yet waiting (a one-item list,
 # shared by the send's threads: they copy the context it is set in).

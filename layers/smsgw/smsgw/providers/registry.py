@@ -7,10 +7,10 @@ subclass); adding one is a module and its configuration, never an edit here.
 import functools
 import importlib
 
-from ..config import ConfigError, settings
-from ..errors import ValidationError
-from .base import Provider, ProviderSettings
-from .model import provider_settings
+from smsgw.platform.config import ConfigError, settings
+from smsgw.platform.errors import ValidationError
+from smsgw.providers.base import Provider, ProviderSettings
+from smsgw.providers.model import provider_settings
 
 BUILTIN = ("smsgw.providers.cmessages", "smsgw.providers.sms230")
 
@@ -84,7 +84,7 @@ def _build(name: str, secret: tuple[tuple[str, str], ...]) -> Provider:
 @functools.cache
 def _account_limits() -> None:
     """Before the first client is built: its account's rate is held across containers."""
-    from .account_rate import install  # noqa: PLC0415 - cold start: only once a client is built
+    from smsgw.providers.account_rate import install  # noqa: PLC0415 - cold start: only once a client is built
 
     install()
 

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import OutcomeUnknown, ProviderRejected, ValidationError
-from ..numbers import Recipient, parse_number
-from ..signing import BEIJING, beijing_timestamp, sign
-from ..statuses import Status
-from ..transport import after_sending
-from .base import (
+from smsgw.domain.numbers import Recipient, parse_number
+from smsgw.domain.statuses import Status
+from smsgw.platform.errors import OutcomeUnknown, ProviderRejected, ValidationError
+from smsgw.platform.transport import after_sending
+from smsgw.providers.base import (
     NO_OPTIONS,
     Accepted,
     Code,
@@ -27,6 +26,7 @@ from .base import (
     Verdict,
     not_processed,
 )
+from smsgw.providers.signing import BEIJING, beijing_timestamp, sign
 
 # Global error table, classified.
 CODES: dict[str, Code] = {

@@ -32,10 +32,10 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from .config import settings
-from .errors import NotFound
-from .numbers import number_key
-from .statuses import FINAL, OPEN, Kind, Status
+from smsgw.domain.numbers import number_key
+from smsgw.domain.statuses import FINAL, OPEN, Kind, Status
+from smsgw.platform.config import settings
+from smsgw.platform.errors import NotFound
 
 REQUEST = "REQ"
 WRITE_CONCURRENCY = 8
@@ -414,7 +414,7 @@ def message_view(
 
 def parse_message_id(message_id: str) -> MessageRef | None:
     """ "<prefix>-<request key>-<number key>" -> its parts; None for other shapes (the earlier ids)."""
-    from .providers.registry import by_prefix  # noqa: PLC0415
+    from smsgw.providers.registry import by_prefix  # noqa: PLC0415
 
     prefix, _, rest = message_id.partition("-")
     key, _, nkey = rest.rpartition("-")

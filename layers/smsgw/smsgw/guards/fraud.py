@@ -14,8 +14,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from .config import Settings
-from .numbers import Recipient
+from smsgw.domain.numbers import Recipient
+from smsgw.platform.config import Settings
 
 DAY, HOUR = 86400, 3600
 

@@ -10,7 +10,7 @@ from typing import Any
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, SSLError
 
-from .errors import NotAttempted, OutcomeUnknown, ProviderError, ProviderUnavailable
+from smsgw.platform.errors import NotAttempted, OutcomeUnknown, ProviderError, ProviderUnavailable
 
 JSON_HEADERS = {"Content-Type": "application/json;charset=utf-8", "Accept": "application/json"}
 

@@ -7,9 +7,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .balances import Balance
-from .caller import Caller, tenant_of
-from .errors import (
+from smsgw.domain.caller import Caller, tenant_of
+from smsgw.http.idempotency import HEADER, validate_key
+from smsgw.platform.errors import (
     GatewayError,
     NothingSent,
     Problem,
@@ -18,8 +18,8 @@ from .errors import (
     StorageUnavailable,
     ValidationError,
 )
-from .idempotency import HEADER, validate_key
-from .observability import logger
+from smsgw.platform.observability import logger
+from smsgw.providers.balances import Balance
 
 # Problem -> (HTTP status, the error `code` callers see). Every error answer comes from this table.
 ANSWERS: dict[Problem, tuple[int, str]] = {
@@ -48,7 +48,7 @@ AWS_UNWELL = frozenset(
         "ProvisionedThroughputExceededException",
         "ThrottlingException",
         "RequestLimitExceeded",
-        "TransactionCanceledException",  # for contention, after smsgw.transactions' retries
+        "TransactionCanceledException",  # for contention, after smsgw.platform.transactions' retries
         "InternalServerError",
         "ServiceUnavailable",
         "SlowDown",

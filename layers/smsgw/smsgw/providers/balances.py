@@ -4,9 +4,9 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from .errors import ProviderError
-from .observability import observe
-from .providers.registry import classes, provider
+from smsgw.platform.errors import ProviderError
+from smsgw.platform.observability import observe
+from smsgw.providers.registry import classes, provider
 
 
 @dataclass(frozen=True, slots=True)

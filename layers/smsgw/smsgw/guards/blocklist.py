@@ -8,11 +8,11 @@ from typing import Any
 
 import boto3
 
-from .config import settings
-from .content import text_problem
-from .errors import FieldError, ValidationError
-from .numbers import Recipient, number_hash, recipient_hash, trusted_e164
-from .transactions import transact_write
+from smsgw.domain.content import text_problem
+from smsgw.domain.numbers import Recipient, number_hash, recipient_hash, trusted_e164
+from smsgw.platform.config import settings
+from smsgw.platform.errors import FieldError, ValidationError
+from smsgw.platform.transactions import transact_write
 
 
 def block_reason(body: Any) -> str:

@@ -20,7 +20,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.base import MetricManager
 
-from . import snapstart
+from smsgw.platform import snapstart
 
 logger = Logger()
 # Only what we call: patching everything also imports and patches sqlite3 and friends at cold start.

@@ -5,13 +5,13 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
-from . import idempotency
-from .api import caller, error_body, json_body, json_response
-from .observability import logger
-from .send_request import SendRequest
-from .sending import MessageResult, SendResult, send
-from .statuses import Kind, Status
-from .verification import code_for, verifications
+from smsgw.domain.statuses import Kind, Status
+from smsgw.http import idempotency
+from smsgw.http.answers import caller, error_body, json_body, json_response
+from smsgw.platform.observability import logger
+from smsgw.sending.dispatch import MessageResult, SendResult, send
+from smsgw.sending.request import SendRequest
+from smsgw.verification.codes import code_for, verifications
 
 NOT_KEPT = "the code was sent but could not be kept for checking (storage unavailable): ask for a new one"
 

@@ -12,38 +12,46 @@ This runs when the request is GRACE old, every RECONCILE_EVERY after, and when t
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import store
-from .numbers import number_key
-from .observability import count
-from .providers import Provider
-from .statuses import FINAL, Status
+from smsgw.domain.numbers import number_key
+from smsgw.domain.statuses import FINAL, Status
+from smsgw.platform.observability import count
+from smsgw.providers.base import Provider
+from smsgw.storage.messages import (
+    REQUEST,
+    UNKNOWN_KEY,
+    MessageRef,
+    message_store,
+    now_iso,
+    numbers_of,
+    request_key,
+)
 
 GRACE = timedelta(minutes=2)  # longer than any send takes to record its requests
 RECONCILE_EVERY = timedelta(hours=1)
 
 
 def reconcile(client: Provider, now: datetime, window_start: datetime, report: dict[str, int]) -> None:
-    messages = store.message_store()
-    found = messages.indexed(f"{client.name}#{store.UNKNOWN_KEY}", before=now - GRACE)
-    for item in messages.requests(str(i["pk"]) for i in found if i["sk"] == store.REQUEST):
-        closing = str(item["submitted_at"]) < store.now_iso(window_start)
+    messages = message_store()
+    found = messages.indexed(f"{client.name}#{UNKNOWN_KEY}", before=now - GRACE)
+    for item in messages.requests(str(i["pk"]) for i in found if i["sk"] == REQUEST):
+        closing = str(item["submitted_at"]) < now_iso(window_start)
         last = item.get("reconciled_at")
-        if not closing and last and str(last) > store.now_iso(now - RECONCILE_EVERY):
+        if not closing and last and str(last) > now_iso(now - RECONCILE_EVERY):
             continue
         report["reconciled"] += _reconcile_request(client, item, now)
         if closing:
             messages.close(str(item["pk"]), now)
             report["closed"] += 1
         else:
-            messages.update_request(str(item["pk"]), done=False, reconciled_at=store.now_iso(now))
+            messages.update_request(str(item["pk"]), done=False, reconciled_at=now_iso(now))
 
 
 def _reconcile_request(client: Provider, item: dict[str, Any], now: datetime) -> int:
-    messages, key = store.message_store(), store.request_key(item)
-    since, settled_before = str(item["submitted_at"]), store.now_iso(now - GRACE)
+    messages, key = message_store(), request_key(item)
+    since, settled_before = str(item["submitted_at"]), now_iso(now - GRACE)
     recorded: dict[str, bool] = {}  # task id -> do we have its request
     reconciled = 0
-    for number in store.numbers_of(item):
+    for number in numbers_of(item):
         nkey = number_key(number)
         history = sorted(messages.number_history(client.name, nkey), key=lambda h: str(h.get("first_at", "")))
         if any(h["sk"] == key and str(h["status"]) in FINAL for h in history):
@@ -60,10 +68,10 @@ def _reconcile_request(client: Provider, item: dict[str, Any], now: datetime) ->
                 recorded[task] = messages.request(client.name, task) is not None
             if recorded[task]:
                 continue
-            orphan = store.MessageRef(client.name, task, nkey)
+            orphan = MessageRef(client.name, task, nkey)
             if messages.link(orphan, reconciled_to=client.message_id(key, number)):
                 messages.set_status(
-                    store.MessageRef(client.name, key, nkey),
+                    MessageRef(client.name, key, nkey),
                     Status(str(news["status"])),
                     str(news.get("provider_status", "")),
                     now,

@@ -14,9 +14,9 @@ from collections import Counter, OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import store
-from .statuses import Status
-from .transactions import transact_write
+from smsgw.domain.statuses import Status
+from smsgw.platform.transactions import transact_write
+from smsgw.storage.messages import REQUEST, message_store, request_pk
 
 COUNTED = (str(Status.DELIVERED), str(Status.FAILED))
 REMEMBERED = 4096  # provider requests whose campaign a container keeps
@@ -71,7 +71,7 @@ class CampaignProgress:
 
     def _read(self, pks: list[str]) -> dict[str, str]:
         """request pk -> its request id, for the recorded ones (consistent: just written, perhaps)."""
-        items = store.message_store().get_all([{"pk": pk, "sk": store.REQUEST} for pk in pks])
+        items = message_store().get_all([{"pk": pk, "sk": REQUEST} for pk in pks])
         return {str(item["pk"]): str(item.get("request_id", "")) for item in items}
 
     def _add(self, batch_id: str, totals: dict[str, Counter[str]], now: datetime) -> None:
@@ -127,7 +127,7 @@ def _status_change(record: dict[str, Any]) -> tuple[str, str, str, datetime] | N
         return None
     provider = pk.split("#", 2)[1]
     at = datetime.fromisoformat(image["NewImage"].get("updated_at", {}).get("S", "1970-01-01T00:00:00+00:00"))
-    return store.request_pk(provider, keys["sk"]["S"]), str(old), str(new), at
+    return request_pk(provider, keys["sk"]["S"]), str(old), str(new), at
 
 
 class NotRecordedYet(Exception):
@@ -140,4 +140,4 @@ def _batch_id(records: list[dict[str, Any]]) -> str:
 
 @functools.cache
 def campaign_progress() -> CampaignProgress:
-    return CampaignProgress(store.message_store().table)
+    return CampaignProgress(message_store().table)

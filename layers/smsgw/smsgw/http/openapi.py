@@ -5,9 +5,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .caller import IDEMPOTENCY_KEY_PATTERN
-from .providers.base import Option
-from .statuses import CAMPAIGN_COUNTS, STORED, CampaignKind, CampaignState, CheckStatus, Kind, Status
+from smsgw.domain.caller import IDEMPOTENCY_KEY_PATTERN
+from smsgw.domain.statuses import (
+    CAMPAIGN_COUNTS,
+    STORED,
+    CampaignKind,
+    CampaignState,
+    CheckStatus,
+    Kind,
+    Status,
+)
+from smsgw.providers.base import Option
 
 # Number and content schemas follow the deployment's policy; document() fills them in.
 NUMBER: dict[str, Any] = {"type": "string", "x-phone-number": True}

@@ -15,12 +15,12 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from . import fraud
-from .config import Settings, settings
-from .errors import RateLimited
-from .numbers import Recipient, recipient_hash
-from .observability import count_reason
-from .transactions import transact_write
+from smsgw.domain.numbers import Recipient, recipient_hash
+from smsgw.guards import fraud
+from smsgw.platform.config import Settings, settings
+from smsgw.platform.errors import RateLimited
+from smsgw.platform.observability import count_reason
+from smsgw.platform.transactions import transact_write
 
 
 @dataclass(frozen=True, slots=True)

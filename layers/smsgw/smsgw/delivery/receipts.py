@@ -9,14 +9,13 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from . import store
-from .config import settings
-from .numbers import number_key, parse_number
-from .observability import count, observe
-from .providers import Provider, Receipts
-from .providers.base import ReceiptRefused, StatusUpdate
-from .providers.registry import classes, provider
-from .statuses import Status
+from smsgw.domain.numbers import number_key, parse_number
+from smsgw.domain.statuses import Status
+from smsgw.platform.config import settings
+from smsgw.platform.observability import count, observe
+from smsgw.providers.base import Provider, ReceiptRefused, Receipts, StatusUpdate
+from smsgw.providers.registry import classes, provider
+from smsgw.storage.messages import REQUEST, MessageRef, message_store, numbers_of, request_pk
 
 __all__ = ["ReceiptRefused", "accept_receipt"]
 
@@ -35,7 +34,7 @@ def accept_receipt(provider_name: str, token: str, body: str | bytes) -> bool:
     client = provider(provider_name)
     update = client.parse_receipt(body)
     number, request = _match(client, update)
-    messages = store.message_store()
+    messages = message_store()
     if number is None:
         messages.keep_unmatched(client.name, update)
         count("ReceiptsUnmatched", 1, client.name)
@@ -43,7 +42,7 @@ def accept_receipt(provider_name: str, token: str, body: str | bytes) -> bool:
     extra = {"provider_time": update.provider_time or ""}
     if update.at and update.status is Status.DELIVERED:
         extra["delivered_at"] = update.at
-    ref = store.MessageRef(client.name, update.provider_id, number_key(number))
+    ref = MessageRef(client.name, update.provider_id, number_key(number))
     now = datetime.now(UTC)
     try:
         changed = messages.set_status(ref, update.status, update.provider_status, now, extra=extra)
@@ -87,7 +86,7 @@ class SubmissionTimes:
             if self._misses % self.read_every:
                 return None
         item = self.table.get_item(
-            Key={"pk": store.request_pk(provider, key), "sk": store.REQUEST},
+            Key={"pk": request_pk(provider, key), "sk": REQUEST},
             ProjectionExpression="submitted_at",
         ).get("Item")
         submitted = str(item["submitted_at"]) if item and "submitted_at" in item else None
@@ -104,7 +103,7 @@ class SubmissionTimes:
 
 @functools.cache
 def submission_times() -> SubmissionTimes:
-    return SubmissionTimes(store.message_store().table, settings().receipt_latency_read_every)
+    return SubmissionTimes(message_store().table, settings().receipt_latency_read_every)
 
 
 def settled(provider_name: str, status: Status, submitted: list[str | None], now: datetime) -> None:
@@ -131,8 +130,8 @@ def _match(client: Provider, update: StatusUpdate) -> tuple[str | None, dict[str
     of the request, or the only one that fits. With the number, the request when it was read."""
     if update.number:
         return update.number, None
-    request = store.message_store().request(client.name, update.provider_id)
-    candidates = store.numbers_of(request or {})
+    request = message_store().request(client.name, update.provider_id)
+    candidates = numbers_of(request or {})
     fitting = [n for n in candidates if _fits(update.number_hint, n)]
     chosen = candidates if len(candidates) == 1 else fitting
     return (chosen[0] if len(chosen) == 1 else None), request

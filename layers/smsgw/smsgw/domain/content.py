@@ -3,7 +3,7 @@
 import unicodedata
 from dataclasses import dataclass
 
-from .errors import ValidationError
+from smsgw.platform.errors import ValidationError
 
 # GSM 03.38 default alphabet, and the extension table whose characters take two septets.
 _GSM7_BASIC = frozenset(

@@ -14,16 +14,16 @@ import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .caller import IDEMPOTENCY_KEY_PATTERN
-from .config import settings
-from .errors import (
+from smsgw.domain.caller import IDEMPOTENCY_KEY_PATTERN
+from smsgw.platform.config import settings
+from smsgw.platform.errors import (
     IdempotencyConflict,
     NothingSent,
     PreviousAttemptUnknown,
     Problem,
     ValidationError,
 )
-from .observability import logger
+from smsgw.platform.observability import logger
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig

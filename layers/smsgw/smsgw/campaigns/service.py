@@ -28,17 +28,17 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import ClientError
 
-from . import store
-from .blocklist import blocklist
-from .config import ConfigError, settings
-from .content import count_segments, validate_content
-from .errors import FieldError, NotFound, NothingSent, ValidationError, WrongState
-from .numbers import CHINA, Recipient, mask, parse_number, trusted_e164
-from .observability import count, logger
-from .providers.registry import classes, names, order, provider
-from .send_request import SendRequest, _options, options
-from .statuses import CAMPAIGN_COUNTS, CampaignKind, CampaignState, Kind, Status
-from .transactions import transact_write
+from smsgw.domain.content import count_segments, validate_content
+from smsgw.domain.numbers import CHINA, Recipient, mask, parse_number, trusted_e164
+from smsgw.domain.statuses import CAMPAIGN_COUNTS, CampaignKind, CampaignState, Kind, Status
+from smsgw.guards.blocklist import blocklist
+from smsgw.platform.config import ConfigError, settings
+from smsgw.platform.errors import FieldError, NotFound, NothingSent, ValidationError, WrongState
+from smsgw.platform.observability import count, logger
+from smsgw.platform.transactions import transact_write
+from smsgw.providers.registry import classes, names, order, provider
+from smsgw.sending.request import SendRequest, _options, options
+from smsgw.storage.messages import ProviderRequest, conditionally, message_store, now_iso, unknown_request_key
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -173,7 +173,7 @@ class Campaigns:
     def __init__(self, config: CampaignSettings, clock: Any = time.time) -> None:
         self.config = config
         self.clock = clock
-        self.table = store.message_store().table
+        self.table = message_store().table
         self.s3: Any = boto3.client("s3")
         self.sqs: Any = boto3.client("sqs")
         self._seen: dict[str, tuple[float, dict[str, Any]]] = {}  # see _campaign_for_chunk
@@ -192,7 +192,7 @@ class Campaigns:
             "kind": str(spec.kind),
             "content": spec.content,
             "options": spec.options,
-            "created_at": store.now_iso(self.now()),
+            "created_at": now_iso(self.now()),
             "request_id": request_id,
             "source": "upload" if spec.to is None else "inline",
             "chunks_done": 0,  # chunks_total is written once the whole list is read
@@ -201,7 +201,7 @@ class Campaigns:
         }
         item |= {k: v for k, v in (("tenant", tenant), ("provider", spec.provider)) if v is not None}
         if spec.send_at:
-            item["send_at"] = store.now_iso(spec.send_at.astimezone(UTC))
+            item["send_at"] = now_iso(spec.send_at.astimezone(UTC))
         self.table.put_item(Item=item)
         if spec.to is None:
             url = self.s3.generate_presigned_url(
@@ -228,7 +228,7 @@ class Campaigns:
         send_at = datetime.fromisoformat(item["send_at"]) if "send_at" in item else None
         later = send_at is not None and send_at > self.now()
         state = CampaignState.SCHEDULED if later else CampaignState.RUNNING
-        started = store.conditionally(
+        started = conditionally(
             self.table.update_item,
             Key={"pk": _pk(campaign_id), "sk": CAMPAIGN},
             UpdateExpression="SET #s = :s, started_at = :now",
@@ -237,7 +237,7 @@ class Campaigns:
             ExpressionAttributeValues={
                 ":s": str(state),
                 ":draft": str(CampaignState.DRAFT),
-                ":now": store.now_iso(self.now()),
+                ":now": now_iso(self.now()),
             },
         )
         if not started:
@@ -318,7 +318,7 @@ class Campaigns:
         item = self._mine(campaign_id, tenant)
         if item["state"] in (CampaignState.DONE, CampaignState.CANCELLED):
             raise WrongState(f"the campaign is already {item['state']}")
-        self._set_state(campaign_id, CampaignState.CANCELLED, finished_at=store.now_iso(self.now()))
+        self._set_state(campaign_id, CampaignState.CANCELLED, finished_at=now_iso(self.now()))
         if item["state"] == CampaignState.SCHEDULED:
             try:
                 boto3.client("scheduler").delete_schedule(
@@ -360,7 +360,7 @@ class Campaigns:
             values |= {":done": str(CampaignState.DONE), ":cancelled": str(CampaignState.CANCELLED)}
         if extra_condition:
             condition = f"{extra_condition} AND {condition}"
-        return store.conditionally(
+        return conditionally(
             self.table.update_item,
             Key={"pk": _pk(campaign_id), "sk": CAMPAIGN},
             UpdateExpression=update,
@@ -460,7 +460,7 @@ class Campaigns:
             CampaignState.DONE,
             only_from=(CampaignState.RUNNING, CampaignState.PAUSED),
             extra_condition="attribute_exists(chunks_total) AND chunks_done >= chunks_total",
-            finished_at=store.now_iso(self.now()),
+            finished_at=now_iso(self.now()),
         )
         if closed:
             logger.info("campaign done", extra={"campaign_id": campaign_id})
@@ -528,7 +528,7 @@ class Campaigns:
         found: dict[Chunk, str] = {}
         while todo := [c for c in chunks if c not in found]:
             campaign_ids = list(dict.fromkeys(c.campaign_id for c in todo))
-            started = store.now_iso(self.now())
+            started = now_iso(self.now())
             markers = [
                 {
                     "Put": {
@@ -573,7 +573,7 @@ class Campaigns:
 
     def _dispatch_all(
         self, begun: list[tuple["Chunk", dict[str, Any]]]
-    ) -> tuple[list[tuple["Chunk", list[store.ProviderRequest], int]], dict["Chunk", Exception]]:
+    ) -> tuple[list[tuple["Chunk", list[ProviderRequest], int]], dict["Chunk", Exception]]:
         """Send the begun chunks at once (the shared account rate paces them): per chunk, the
         provider requests to record and how many numbers were certainly not sent; apart, the chunks
         whose sending broke (their markers stay: a copy later reads them `unknown`)."""
@@ -602,8 +602,8 @@ class Campaigns:
         return sent, dict(r for r in results if len(r) == 2)
 
     @staticmethod
-    def _dispatch(chunk: "Chunk", item: dict[str, Any]) -> tuple["Chunk", list[store.ProviderRequest], int]:
-        from .sending import dispatch_and_describe  # noqa: PLC0415 - the send machinery, only here
+    def _dispatch(chunk: "Chunk", item: dict[str, Any]) -> tuple["Chunk", list[ProviderRequest], int]:
+        from smsgw.sending.dispatch import dispatch_and_describe  # noqa: PLC0415 - the send machinery, only here
 
         recipients = [trusted_e164(n) for n in chunk.numbers]  # the planner checked each one
         request = SendRequest(
@@ -634,9 +634,9 @@ class Campaigns:
         age = (self.now() - datetime.fromisoformat(str(marker["started_at"]))).total_seconds()
         if age < IN_FLIGHT_SECONDS:
             return StillSending(IN_FLIGHT_SECONDS - age)
-        unknown = store.ProviderRequest(
+        unknown = ProviderRequest(
             provider=str(item.get("provider") or order()[0]),
-            key=store.unknown_request_key(),
+            key=unknown_request_key(),
             numbers=chunk.numbers,
             status=Status.UNKNOWN,
             request_id=chunk.campaign_id,
@@ -648,13 +648,13 @@ class Campaigns:
         count("CampaignChunksUnknown", 1)
         return "unknown"
 
-    def _finish(self, sent: list[tuple["Chunk", list[store.ProviderRequest], int]]) -> None:
+    def _finish(self, sent: list[tuple["Chunk", list[ProviderRequest], int]]) -> None:
         """Record the chunks' provider requests, mark them done and count them on their campaigns, in
         one transaction (more only past DynamoDB's 100 items); then the last chunk closes its
         campaign (a condition on the counters just added)."""
         if not sent:
             return
-        messages = store.message_store()
+        messages = message_store()
         now = self.now()
         name = self.table.name
         for group in _transactions(sent):
@@ -671,7 +671,7 @@ class Campaigns:
                             "Key": {"pk": _pk(chunk.campaign_id), "sk": _chunk_sk(chunk)},
                             "UpdateExpression": "SET #s = :done, finished_at = :now",
                             "ExpressionAttributeNames": {"#s": "state"},
-                            "ExpressionAttributeValues": {":done": "done", ":now": store.now_iso(now)},
+                            "ExpressionAttributeValues": {":done": "done", ":now": now_iso(now)},
                         }
                     }
                 )
@@ -776,11 +776,11 @@ TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
 
 
 def _transactions(
-    sent: list[tuple[Chunk, list[store.ProviderRequest], int]],
-) -> list[list[tuple[Chunk, list[store.ProviderRequest], int]]]:
+    sent: list[tuple[Chunk, list[ProviderRequest], int]],
+) -> list[list[tuple[Chunk, list[ProviderRequest], int]]]:
     """The chunks grouped so that each group (its requests, markers and one counter update per
     campaign) fits one transaction; a chunk is never split."""
-    groups: list[list[tuple[Chunk, list[store.ProviderRequest], int]]] = [[]]
+    groups: list[list[tuple[Chunk, list[ProviderRequest], int]]] = [[]]
     size = 0
     for entry in sent:
         need = len(entry[1]) + 2  # its requests, its marker, perhaps its campaign's counters
@@ -792,7 +792,7 @@ def _transactions(
     return groups
 
 
-def _chunk_counts(requests: list[store.ProviderRequest], refused: int) -> dict[str, int]:
+def _chunk_counts(requests: list[ProviderRequest], refused: int) -> dict[str, int]:
     """What one chunk adds to its campaign's counters."""
     submitted = [r for r in requests if r.status is Status.SUBMITTED]
     return {
@@ -912,7 +912,7 @@ def _estimate(item: dict[str, Any], now: datetime) -> str | None:
     ):
         return None
     started = datetime.fromisoformat(item["started_at"])
-    return store.now_iso(started + (now - started) * (total / done))
+    return now_iso(started + (now - started) * (total / done))
 
 
 @functools.cache

@@ -24,14 +24,14 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from . import fraud
-from .config import settings
-from .errors import FieldError, ValidationError
-from .limits import limits
-from .numbers import Recipient, number_hash, parse_number
-from .observability import count
-from .statuses import CheckStatus
-from .transactions import transact_write
+from smsgw.domain.numbers import Recipient, number_hash, parse_number
+from smsgw.domain.statuses import CheckStatus
+from smsgw.guards import fraud
+from smsgw.guards.limits import limits
+from smsgw.platform.config import settings
+from smsgw.platform.errors import FieldError, ValidationError
+from smsgw.platform.observability import count
+from smsgw.platform.transactions import transact_write
 
 PLACEHOLDER = "{code}"
 FIELDS = ("code", "code_length", "code_type")

@@ -3,12 +3,12 @@
 from dataclasses import dataclass
 from typing import Any
 
-from .config import settings
-from .content import validate_content
-from .errors import FieldError, ValidationError
-from .numbers import Recipient, parse_recipients
-from .providers import registry
-from .providers.base import Option, Provider
+from smsgw.domain.content import validate_content
+from smsgw.domain.numbers import Recipient, parse_recipients
+from smsgw.platform.config import settings
+from smsgw.platform.errors import FieldError, ValidationError
+from smsgw.providers import registry
+from smsgw.providers.base import Option, Provider
 
 BASE_FIELDS = ("to", "content", "provider")
 

@@ -5,7 +5,7 @@ import re
 from collections.abc import Callable
 from typing import NamedTuple
 
-from .errors import FieldError, ValidationError
+from smsgw.platform.errors import FieldError, ValidationError
 
 CHINA = 86
 # Mainland mobiles are 11 digits starting 13-19. Carriers open new prefixes (e.g. 160, used in the

@@ -10,12 +10,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from . import store, transport
-from .blocklist import blocklist
-from .caller import Caller
-from .config import settings
-from .content import Segments, count_segments
-from .errors import (
+from smsgw.domain.caller import Caller
+from smsgw.domain.content import Segments, count_segments
+from smsgw.domain.numbers import Recipient
+from smsgw.domain.statuses import Kind, Status
+from smsgw.guards.blocklist import blocklist
+from smsgw.guards.limits import Charge, limits
+from smsgw.platform import transport
+from smsgw.platform.config import settings
+from smsgw.platform.errors import (
     Failover,
     NotAttempted,
     NothingSent,
@@ -25,14 +28,11 @@ from .errors import (
     ValidationError,
     can_fail_over,
 )
-from .limits import Charge, limits
-from .numbers import Recipient
-from .observability import count, logger, observe
-from .providers import ChunkFailure, Provider, SendOutcome
-from .providers.base import chunked
-from .providers.registry import provider
-from .send_request import SendRequest
-from .statuses import Kind, Status
+from smsgw.platform.observability import count, logger, observe
+from smsgw.providers.base import ChunkFailure, Provider, SendOutcome, chunked
+from smsgw.providers.registry import provider
+from smsgw.sending.request import SendRequest
+from smsgw.storage.messages import ProviderRequest, message_store, unknown_request_key
 
 # From this many recipients, making their message ids (a SHA-256 each) while the requests' items are
 # written saves more than the thread costs (about 0.2 ms).
@@ -191,7 +191,7 @@ def _count_errors(provider_name: str, failures: list[ChunkFailure]) -> None:
         observe("ProviderErrors", failed, provider=provider_name, kind=kind)
 
 
-def _count_messages(requests: list[store.ProviderRequest], refused: list[ProviderError]) -> None:
+def _count_messages(requests: list[ProviderRequest], refused: list[ProviderError]) -> None:
     """Per provider: messages it took (`MessagesSubmitted`), may have taken (`MessagesUnknown`) and
     certainly did not send (`MessagesFailed`)."""
     for name in dict.fromkeys(r.provider for r in requests):
@@ -215,7 +215,7 @@ def _call(client: Provider, recipients: list[Recipient], request: SendRequest, k
 
 def dispatch_and_describe(
     request: SendRequest, recipients: list[Recipient], request_id: str, tenant: str | None
-) -> tuple[list[store.ProviderRequest], int]:
+) -> tuple[list[ProviderRequest], int]:
     """A campaign chunk: the providers' requests to record (the caller writes them with its own
     bookkeeping) and how many recipients were certainly not sent. Raises NothingSent."""
     dispatch = _dispatch(request, recipients, Kind.BULK)
@@ -226,7 +226,7 @@ def dispatch_and_describe(
         raise NothingSent(dispatch.failed[-1].error, dispatch.failovers)
     segments = count_segments(request.content).count
     requests = [
-        store.ProviderRequest(**r, request_id=request_id, kind=Kind.BULK, segments=segments, tenant=tenant)
+        ProviderRequest(**r, request_id=request_id, kind=Kind.BULK, segments=segments, tenant=tenant)
         for r in recorded
     ]
     _partial_acceptance(requests)
@@ -250,7 +250,7 @@ def _record(
         count("MessagesFailed", len(refused), error.provider)
         raise NothingSent(error, dispatch.failovers)
     requests = [
-        store.ProviderRequest(
+        ProviderRequest(
             **r, request_id=caller.request_id, kind=kind, segments=segments.count, tenant=caller.tenant
         )
         for r in recorded
@@ -334,7 +334,7 @@ def _provider_requests(client: Provider, outcome: SendOutcome) -> Iterator[dict[
         if isinstance(failure.error, OutcomeUnknown):
             yield {
                 "provider": client.name,
-                "key": store.unknown_request_key(),
+                "key": unknown_request_key(),
                 "numbers": [r.e164 for r in failure.recipients],
                 "status": Status.UNKNOWN,
             }
@@ -346,7 +346,7 @@ def _previous_attempt(kind: Kind, recipients: list[Recipient], reason: str) -> S
     return SendResult(kind, [MessageResult(r.e164, Status.UNKNOWN) for r in recipients], warnings=[warning])
 
 
-def _partial_acceptance(requests: list[store.ProviderRequest]) -> list[str]:
+def _partial_acceptance(requests: list[ProviderRequest]) -> list[str]:
     """A warning per provider request that took fewer numbers than it was sent, and a metric."""
     warnings = []
     for r in requests:
@@ -360,11 +360,11 @@ def _partial_acceptance(requests: list[store.ProviderRequest]) -> list[str]:
     return warnings
 
 
-def _store(requests: list[store.ProviderRequest]) -> list[str]:
+def _store(requests: list[ProviderRequest]) -> list[str]:
     """The provider has already sent: failing the request now would invite a retry and a double send.
     So a storage failure is logged, counted and reported in the answer, not raised."""
     try:
-        store.message_store().record(requests)
+        message_store().record(requests)
     except Exception:
         messages = sum(len(r.numbers) for r in requests)
         logger.exception("recording sent messages failed", extra={"messages": messages})
