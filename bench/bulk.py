@@ -23,8 +23,8 @@ from smsgw.domain.numbers import Recipient
 from smsgw.guards import blocklist, limits
 from smsgw.providers import registry
 from smsgw.providers.signing import beijing_timestamp, sign
-from smsgw.sending import dispatch
 from smsgw.sending import request as send_request
+from smsgw.sending import service
 
 from .stack import Stack, Timers, body_of, cn_numbers, send_event
 
@@ -188,8 +188,8 @@ PHASES = {
     "parse": (send_request.SendRequest, "parse"),
     "blocklist": (blocklist.Blocklist, "blocked"),
     "quota": (limits.Limits, "consume_recipients"),
-    "provider": (dispatch, "_dispatch"),
-    "record": (dispatch, "_store"),
+    "provider": (service, "dispatch"),
+    "record": (service, "_store"),
 }
 
 

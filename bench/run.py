@@ -177,8 +177,8 @@ def markdown(heading: str, table: str, results: dict[str, Any]) -> str:
         " vendor's SDKs send it). It sends a sample; the n-recipient figures are linear extrapolations.",
         "- **Through the send handler**: `functions/send/app.py` in-process, Moto in-process"
         " (`mock_aws`, tables and secrets from template.yaml). Phases are timed by wrapping"
-        " `SendRequest.parse`, `Blocklist.blocked`, `Limits.consume_recipients`, `dispatch._dispatch` and"
-        f" `sending._store`. Moto in-process takes {moto_ms:.0f} ms of this machine's CPU per 25-item"
+        " `SendRequest.parse`, `Blocklist.blocked`, `Limits.consume_recipients`, `service.dispatch` and"
+        f" `service._store`. Moto in-process takes {moto_ms:.0f} ms of this machine's CPU per 25-item"
         " BatchWriteItem (GIL-bound, so 8 in flight do not overlap), far more than DynamoDB's few ms of"
         " latency with 8 in flight, so the recording phase measures Moto, not what AWS would take."
         " 100,000 recipients cannot go through the"

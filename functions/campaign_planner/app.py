@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw.campaigns.service import plan_record
+from smsgw.campaigns.planner import plan_record
 from smsgw.platform.observability import log_metrics, logger, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)

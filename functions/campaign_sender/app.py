@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes import SQSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw.campaigns.service import chunk_batch
+from smsgw.campaigns.sender import chunk_batch
 from smsgw.platform.observability import log_metrics, logger, tracer
 
 

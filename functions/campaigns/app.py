@@ -5,7 +5,8 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from smsgw.campaigns.service import CampaignSpec, campaigns
+from smsgw.campaigns.model import CampaignSpec
+from smsgw.campaigns.service import campaigns
 from smsgw.http.answers import json_body, json_response, new_resolver, tenant
 from smsgw.platform.config import settings
 from smsgw.platform.observability import log_metrics, logger, tracer

@@ -111,9 +111,7 @@ class Console:
                     campaigns.append(item)
                 elif item.get("provider") == "cmessages":
                     key = request_key(item)
-                    for number, cm_id in zip(
-                        numbers_of(item), provider_ids_of(item), strict=False
-                    ):
+                    for number, cm_id in zip(numbers_of(item), provider_ids_of(item), strict=False):
                         self._cm_ids[cm_id] = f"cm-{key}-{number_key(number)}"
             if "LastEvaluatedKey" not in page:
                 break
@@ -137,11 +135,7 @@ class Console:
                     "pk": request_pk(ref.provider, ref.key),
                     "sk": REQUEST,
                 }
-        items = (
-            {(i["pk"], i["sk"]): i for i in message_store().get_all(list(keys.values()))}
-            if keys
-            else {}
-        )
+        items = {(i["pk"], i["sk"]): i for i in message_store().get_all(list(keys.values()))} if keys else {}
         views = {}
         for d, ref in refs.items():
             if ref is None:

@@ -11,8 +11,10 @@ import pytest
 
 from local_stack import queues, resources
 from local_stack import template as tpl
-from smsgw.campaigns import service as cp
-from smsgw.campaigns.service import closed_for
+from smsgw.campaigns.model import closed_for
+from smsgw.campaigns.planner import planner
+from smsgw.campaigns.sender import IN_FLIGHT_SECONDS, chunk_sender
+from smsgw.campaigns.service import campaigns
 from smsgw.domain.statuses import CampaignState
 from smsgw.sending import dispatch
 from tests.handlers.conftest import Invoke, Stack, api_event, body, context, load_handler
@@ -95,7 +97,7 @@ def campaign_resources(stack: Stack) -> None:
     """The template's bucket and queues (only these tests need them: the names are in every env)."""
     resources.create_buckets(stack.template, boto3.client("s3"))
     resources.create_queues(stack.template, boto3.client("sqs"))
-    cp.campaigns.cache_clear()
+    campaigns.cache_clear()
 
 
 @pytest.mark.parametrize("overflowing", [True, False])  # the blocklist read per key, or as the tenant's set
@@ -194,7 +196,7 @@ def test_a_bad_upload_is_refused_and_starts_nothing(
     message: str,
 ) -> None:
     monkeypatch.setenv("CAMPAIGN_MAX_UPLOAD_BYTES", "1000")
-    cp.campaigns.cache_clear()
+    campaigns.cache_clear()
     campaign_id = body(create(invoke, {"content": "hi", "kind": "notification"}))["campaign_id"]
     if text is not None:
         upload(stack, campaign_id, text, content_type)
@@ -248,13 +250,13 @@ def test_a_sender_killed_after_the_provider_took_the_chunk_leaves_it_unknown(
         real(*args, **kwargs)
         raise Killed
 
-    monkeypatch.setattr(dispatch, "dispatch_and_describe", dies_after_sending)
+    monkeypatch.setattr(chunk_sender(), "dispatcher", dies_after_sending)
     clock = Clock("2026-12-01T10:00:00")
-    cp.campaigns().clock = clock
+    campaigns().clock = chunk_sender().clock = clock
     sender = load_handler("campaign_sender")
     with pytest.raises(Killed):
         sender.lambda_handler(sqs_event("arn:chunks", [chunk]), context(60))
-    monkeypatch.setattr(dispatch, "dispatch_and_describe", real)
+    monkeypatch.setattr(chunk_sender(), "dispatcher", real)
     # Within a sender's lifetime the first one may still be at work: the copy waits, sends nothing.
     clock.to("2026-12-01T10:01:00")
     failed = sender.lambda_handler(sqs_event("arn:chunks", [chunk]), context(60))["batchItemFailures"]
@@ -283,10 +285,10 @@ def test_a_copy_delivered_while_the_chunk_is_sending_is_neither_sent_nor_counted
         copies.append(other_container.lambda_handler(sqs_event("arn:chunks", [chunk]), context(60)))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(dispatch, "dispatch_and_describe", copy_arrives_meanwhile)
+    monkeypatch.setattr(chunk_sender(), "dispatcher", copy_arrives_meanwhile)
     assert sender.lambda_handler(sqs_event("arn:chunks", [chunk]), context(60))["batchItemFailures"] == []
     assert [f["itemIdentifier"] for f in copies[0]["batchItemFailures"]] == [chunk["MessageId"]]
-    monkeypatch.setattr(dispatch, "dispatch_and_describe", real)
+    monkeypatch.setattr(chunk_sender(), "dispatcher", real)
     assert sender.lambda_handler(sqs_event("arn:chunks", [chunk]), context(60))["batchItemFailures"] == []
     assert len(stack.sms230.recorded(SEND)) == 1
     counts = view(invoke, campaign_id)["counts"]
@@ -330,7 +332,7 @@ def test_a_batch_mixing_finished_new_and_cancelled_chunks_sends_only_the_new(
     sender = load_handler("campaign_sender")
     assert sender.lambda_handler(sqs_event("arn:chunks", chunks[:1]), context(60))["batchItemFailures"] == []
     assert body(cancel(invoke, other_id))["state"] == "cancelled"
-    cp.campaigns()._seen.clear()  # a fresh container: it sees the cancel before the intent does
+    chunk_sender()._seen.clear()  # a fresh container: it sees the cancel before the intent does
     copy = {**chunks[1], "MessageId": "a-second-copy"}  # SQS may hand one message twice in a batch
     batch = [*chunks, copy, *others]
     assert sender.lambda_handler(sqs_event("arn:chunks", batch), context(60))["batchItemFailures"] == []
@@ -352,15 +354,15 @@ def test_a_chunk_that_breaks_leaves_the_rest_of_its_batch_recorded(
             raise RuntimeError("a bug")
         return real(request, recipients, *args)
 
-    monkeypatch.setattr(dispatch, "dispatch_and_describe", second_breaks)
+    monkeypatch.setattr(chunk_sender(), "dispatcher", second_breaks)
     clock = Clock("2026-12-01T10:00:00")
-    cp.campaigns().clock = clock
+    campaigns().clock = chunk_sender().clock = clock
     sender = load_handler("campaign_sender")
     failed = sender.lambda_handler(sqs_event("arn:chunks", chunks), context(60))["batchItemFailures"]
     broken = next(c for c in chunks if "+8613800160002" in c["Body"])
     assert [f["itemIdentifier"] for f in failed] == [broken["MessageId"]]
     assert view(invoke, campaign_id)["counts"]["submitted"] == 4
-    monkeypatch.setattr(dispatch, "dispatch_and_describe", real)
+    monkeypatch.setattr(chunk_sender(), "dispatcher", real)
     clock.to("2026-12-01T10:01:31")  # its copy, past IN_FLIGHT_SECONDS: unknown, not sent
     assert sender.lambda_handler(sqs_event("arn:chunks", [broken]), context(60))["batchItemFailures"] == []
     seen = view(invoke, campaign_id)
@@ -389,7 +391,7 @@ def test_senders_start_while_the_list_is_still_being_read_and_the_planner_closes
         "campaign_id"
     ]
     sqs = boto3.client("sqs")
-    service = cp.campaigns()
+    service = planner()
     sender = load_handler("campaign_sender")
     states: list[str] = []
     real_batch = service.sqs.send_message_batch
@@ -414,7 +416,7 @@ def test_senders_start_while_the_list_is_still_being_read_and_the_planner_closes
 
 def test_no_sender_outlives_the_age_after_which_a_marker_means_it_died(stack: Stack) -> None:
     sender = tpl.functions(stack.template)["CampaignSenderFunction"]
-    assert float(sender.timeout) < cp.IN_FLIGHT_SECONDS
+    assert float(sender.timeout) < IN_FLIGHT_SECONDS
 
 
 class Clock:
@@ -433,7 +435,7 @@ def test_a_marketing_campaign_pauses_at_21_and_resumes_at_8_beijing_time(
 ) -> None:
     monkeypatch.setenv("SMS230_BATCH_SIZE", "2")
     clock = Clock("2026-12-01T20:59:00")
-    cp.campaigns().clock = clock
+    campaigns().clock = chunk_sender().clock = clock
     numbers = [f"1380013800{n}" for n in range(4)]
     campaign_id = body(create(invoke, {"content": "sale", "kind": "marketing", "to": numbers}))["campaign_id"]
     sqs = boto3.client("sqs")
@@ -485,7 +487,7 @@ def test_a_cancel_stops_a_sender_whose_view_of_the_campaign_is_older(
     """A sender keeps its campaign for a second; a cancel within it is enforced by the intent's
     condition, not by that view."""
     monkeypatch.setenv("SMS230_BATCH_SIZE", "2")
-    cp.campaigns().clock = Clock("2026-12-01T10:00:00")  # frozen: the view never ages
+    campaigns().clock = chunk_sender().clock = Clock("2026-12-01T10:00:00")  # frozen: the view never ages
     numbers = [f"1380013900{n}" for n in range(4)]
     campaign_id = body(create(invoke, {"content": "hi", "kind": "notification", "to": numbers}))[
         "campaign_id"
@@ -496,7 +498,7 @@ def test_a_cancel_stops_a_sender_whose_view_of_the_campaign_is_older(
     load_handler("campaign_planner").lambda_handler(sqs_event("arn:plan", plan), context(60))
     chunks = sqs.receive_message(QueueUrl=stack.env["CAMPAIGN_QUEUE_URL"], MaxNumberOfMessages=10)["Messages"]
     assert sender.lambda_handler(sqs_event("arn:chunks", chunks[:1]), context(60))["batchItemFailures"] == []
-    assert cp.campaigns()._seen[campaign_id][1]["state"] == "running"  # the view the next chunk gets
+    assert chunk_sender()._seen[campaign_id][1]["state"] == "running"  # the view the next chunk gets
     assert body(cancel(invoke, campaign_id))["state"] == "cancelled"
     assert sender.lambda_handler(sqs_event("arn:chunks", chunks[1:]), context(60))["batchItemFailures"] == []
     assert len(stack.sms230.recorded(SEND)) == 1  # the second chunk never reached the provider

@@ -9,7 +9,7 @@ import pytest
 
 from smsgw.guards import limits
 from smsgw.platform import config
-from smsgw.sending import dispatch
+from smsgw.sending import service
 from tests.conftest import cn_numbers
 from tests.handlers.conftest import Invoke, Stack, api_event, body, context, event, header, load_handler
 
@@ -88,19 +88,19 @@ def test_a_lambda_timeout_mid_send_ends_unknown_not_as_a_second_send(
     stack: Stack, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Powertools issue #8049: the INPROGRESS record expires with the invocation, so the retry runs."""
-    real_answer = dispatch._record
+    real_answer = service._record
 
     def killed_after_the_provider_call(*args: Any, **kwargs: Any) -> Any:
         raise LambdaTimedOut
 
-    monkeypatch.setattr(dispatch, "_record", killed_after_the_provider_call)
-    monkeypatch.setattr(dispatch, "_deadline", lambda caller: contextlib.nullcontext())  # not under test
+    monkeypatch.setattr(service, "_record", killed_after_the_provider_call)
+    monkeypatch.setattr(service, "_deadline", lambda caller: contextlib.nullcontext())  # not under test
     nearly_out_of_time = context(timeout_seconds=0.001)
     handler = load_handler("send")
     with pytest.raises(LambdaTimedOut):
         handler.lambda_handler(keyed("send", "order-44"), nearly_out_of_time)
     assert len(stack.sms230.tasks) == 1  # the provider did take it
-    monkeypatch.setattr(dispatch, "_record", real_answer)
+    monkeypatch.setattr(service, "_record", real_answer)
     threading.Event().wait(0.01)  # past the in-progress expiry
     retry = handler.lambda_handler(keyed("send", "order-44"), context())
     assert retry["statusCode"] == 202

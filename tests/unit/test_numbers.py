@@ -1,7 +1,7 @@
 import phonenumbers
 import pytest
 
-from smsgw.campaigns.service import _all_plain, _entries, _parse, _read
+from smsgw.campaigns.lists import all_plain, entries, parse_entry, read_entries
 from smsgw.domain.numbers import Recipient, mask, parse_number, parse_recipients, trusted_e164
 from smsgw.platform.errors import ValidationError
 from smsgw.providers.cmessages import CMessages
@@ -142,8 +142,8 @@ def test_a_campaign_list_read_line_by_line_gives_what_parsing_each_entry_gives()
         "13800138005,",
     ]
     allowed = (86, 1)
-    read = [(n, r, bool(why)) for n, _, r, why in _read(lines, allowed, header=True)]
-    general = [(n, r, bool(why)) for n, entry in _entries(lines) for r, why in [_parse(entry, allowed)]]
+    read = [(n, r, bool(why)) for n, _, r, why in read_entries(lines, allowed, header=True)]
+    general = [(n, r, bool(why)) for n, entry in entries(lines) for r, why in [parse_entry(entry, allowed)]]
     assert read == general
     assert [r.e164 for _, r, _ in read if r] == [
         "+8613800138000",
@@ -154,7 +154,7 @@ def test_a_campaign_list_read_line_by_line_gives_what_parsing_each_entry_gives()
         "+16502530000",
         "+8613800138005",
     ]
-    only_us = [r for _, _, r, _ in _read(["13800138000", "+16502530000"], (1,), header=False)]
+    only_us = [r for _, _, r, _ in read_entries(["13800138000", "+16502530000"], (1,), header=False)]
     assert only_us[0] is None and only_us[1] == Recipient(1, "6502530000")
 
 
@@ -181,8 +181,8 @@ def test_a_block_read_in_one_match_gives_what_reading_it_line_by_line_gives(
     with any other line is read line by line. Where both apply, they give the same numbers."""
     block = [f"1380013{n:04d}" for n in range(50)]
     block[25:25] = [odd]
-    by_line = [(r.e164 if r else None) for _, _, r, _ in _read(block, (86,), header=False)]
-    at_once = _all_plain(block)
+    by_line = [(r.e164 if r else None) for _, _, r, _ in read_entries(block, (86,), header=False)]
+    at_once = all_plain(block)
     assert (at_once is not None) == in_one_match
     if at_once is not None:
         assert at_once == by_line

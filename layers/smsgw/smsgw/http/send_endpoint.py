@@ -5,15 +5,12 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
-from smsgw.domain.statuses import Kind, Status
+from smsgw.domain.statuses import Kind
 from smsgw.http import idempotency
 from smsgw.http.answers import caller, error_body, json_body, json_response
-from smsgw.platform.observability import logger
-from smsgw.sending.dispatch import MessageResult, SendResult, send
 from smsgw.sending.request import SendRequest
-from smsgw.verification.codes import code_for, verifications
-
-NOT_KEPT = "the code was sent but could not be kept for checking (storage unavailable): ask for a new one"
+from smsgw.sending.service import MessageResult, SendResult, send, send_code
+from smsgw.verification.codes import code_for
 
 
 def send_endpoint(app: APIGatewayRestResolver, kind: Kind) -> Response[str]:
@@ -25,16 +22,9 @@ def send_endpoint(app: APIGatewayRestResolver, kind: Kind) -> Response[str]:
     who = caller(app)
 
     def work(before_provider_call: Any) -> tuple[int, dict[str, Any]]:
-        result = send(request, kind, who, before_provider_call)
-        status, answer = send_answer(result)
-        if code and answer.get("status") in (Status.SUBMITTED, Status.UNKNOWN):  # it may be live
-            try:
-                answer["verification_id"] = verifications().start(request.recipients[0], code, who.tenant)
-            except Exception:
-                # The code may be out: a 5xx would have the caller send another. Say what happened.
-                logger.exception("verification not recorded after its code was sent")
-                answer.setdefault("warnings", []).append(NOT_KEPT)
-        return status, answer
+        if code is not None:
+            return send_answer(send_code(request, code, who, before_provider_call))
+        return send_answer(send(request, kind, who, before_provider_call))
 
     status, answer = idempotency.once(
         kind, key=who.idempotency_key, scope=who.api_key, body=body, work=work, context=who.context
@@ -64,6 +54,8 @@ def send_answer(result: SendResult) -> tuple[int, dict[str, Any]]:
     if result.kind is Kind.VERIFY:  # one recipient: its fields at the top level
         (message,) = answer.pop("messages")
         answer.update(message)
+    if result.verification_id:
+        answer["verification_id"] = result.verification_id
     return (200 if result.complete else 202), answer
 
 

@@ -56,7 +56,17 @@ class Settings:
     verify_max_per_day: int = 10
     api_key_recipients_per_minute: int = 10_000
     api_key_recipients_per_day: int = 200_000
-    # How long after an upgrade the poller waits before indexing older blocklist entries.
+    # Campaigns: the list bucket, the chunk queue (the sender's), the plan queue (the planner's, also
+    # EventBridge Scheduler's target at send_at) and the marketing window in Beijing minutes [open, close).
+    campaign_bucket: str = ""
+    campaign_queue_url: str = ""
+    campaign_plan_queue_url: str = ""
+    campaign_plan_queue_arn: str = ""
+    campaign_scheduler_role_arn: str = ""
+    campaign_schedule_group: str = "default"
+    campaign_max_recipients: int = 1_000_000
+    campaign_max_upload_bytes: int = 32 * 1024 * 1024
+    marketing_window: tuple[int, int] = (8 * 60, 21 * 60)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -98,6 +108,12 @@ class Settings:
             raise ConfigError(
                 "OTP_COUNTRY_DAILY_BUDGETS is calling code:count pairs, e.g. 86:100000,1:500"
             ) from None
+        try:
+            opening, closing = (
+                _minutes(p) for p in (values.get("MARKETING_WINDOW") or "08:00-21:00").split("-")
+            )
+        except ValueError:
+            raise ConfigError("MARKETING_WINDOW is HH:MM-HH:MM (Beijing time), e.g. 08:00-21:00") from None
         tenancy = values.get("TENANCY") or cls.tenancy
         if tenancy not in ("per-key", "single"):
             raise ConfigError("TENANCY must be per-key or single")
@@ -119,7 +135,22 @@ class Settings:
             provider_modules=names("PROVIDER_MODULES"),
             provider_order=order,
             allowed_countries=countries,
+            marketing_window=(opening, closing),
+            campaign_bucket=values.get("CAMPAIGN_BUCKET", ""),
+            campaign_queue_url=values.get("CAMPAIGN_QUEUE_URL", ""),
+            campaign_plan_queue_url=values.get("CAMPAIGN_PLAN_QUEUE_URL", ""),
+            campaign_plan_queue_arn=values.get("CAMPAIGN_PLAN_QUEUE_ARN", ""),
+            campaign_scheduler_role_arn=values.get("CAMPAIGN_SCHEDULER_ROLE_ARN", ""),
+            campaign_schedule_group=values.get("CAMPAIGN_SCHEDULE_GROUP") or cls.campaign_schedule_group,
         )
+
+
+def _minutes(text: str) -> int:
+    hours, minutes = text.strip().split(":")
+    value = int(hours) * 60 + int(minutes)
+    if not 0 <= value <= 24 * 60:
+        raise ValueError(text)
+    return value
 
 
 @functools.cache

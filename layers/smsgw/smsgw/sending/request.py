@@ -22,7 +22,7 @@ def options() -> dict[str, list[Option]]:
     return found
 
 
-def _options(
+def chosen_options(
     body: dict[str, Any], named: "type[Provider] | None", errors: list[FieldError]
 ) -> dict[str, str]:
     """The optional send fields given, each checked by its provider's rule; with a provider named,
@@ -71,7 +71,7 @@ class SendRequest:
                 named = registry.classes()[name]
             else:
                 errors.append(FieldError("provider", f"must be one of {', '.join(registry.names())}"))
-        chosen = _options(body, named, errors)
+        chosen = chosen_options(body, named, errors)
 
         def policy(recipient: Recipient) -> str | None:
             if recipient.country_code not in config.allowed_countries:
