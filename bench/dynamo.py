@@ -12,7 +12,8 @@ from typing import Any
 
 from smsgw.delivery import polling
 from smsgw.domain.statuses import Kind, Status
-from smsgw.storage.messages import ProviderRequest, message_store, now_iso
+from smsgw.storage.items import now_iso
+from smsgw.storage.messages import ProviderRequest, message_store
 
 from .stack import Stack, cn_numbers, send_event
 

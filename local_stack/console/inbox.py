@@ -26,19 +26,11 @@ from .deliveries import PROVIDERS, Delivery, deliveries_of, e164_of, masked_body
 from .page import PAGE_SIZE, PREFIX, current, escape, html_page, json_block, page_of, pager, sign_of, when
 
 ensure_import_paths()  # the layer's package, importable as the functions import it
+from smsgw.delivery.lookup import message_view, parse_message_id  # noqa: E402
 from smsgw.domain.content import count_segments  # noqa: E402
 from smsgw.domain.numbers import number_key  # noqa: E402
-from smsgw.storage.messages import (  # noqa: E402
-    REQUEST,
-    message_store,
-    message_view,
-    numbers_of,
-    parse_message_id,
-    provider_ids_of,
-    request_key,
-    request_pk,
-    status_pk,
-)
+from smsgw.storage.items import REQUEST, RequestItem, request_pk, status_pk  # noqa: E402
+from smsgw.storage.messages import message_store  # noqa: E402
 
 SCAN_EVERY_SECONDS = 1.0  # the messages table is scanned for new cmessages requests at most this often
 
@@ -110,9 +102,9 @@ class Console:
                 if item["sk"] == "CAMPAIGN":
                     campaigns.append(item)
                 elif item.get("provider") == "cmessages":
-                    key = request_key(item)
-                    for number, cm_id in zip(numbers_of(item), provider_ids_of(item), strict=False):
-                        self._cm_ids[cm_id] = f"cm-{key}-{number_key(number)}"
+                    request = RequestItem.from_item(item)
+                    for number, cm_id in zip(request.numbers, request.provider_ids, strict=False):
+                        self._cm_ids[cm_id] = f"cm-{request.key}-{number_key(number)}"
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -123,29 +115,11 @@ class Console:
         deliveries = list(deliveries)
         if any(d.provider == "cmessages" and d.ref not in self._cm_ids for d in deliveries):
             self._scan()
-        refs = {d: parse_message_id(mid) for d in deliveries if (mid := self.message_id(d))}
-        keys: dict[tuple[str, str], dict[str, str]] = {}
-        for ref in refs.values():
-            if ref is not None:
-                keys[(status_pk(ref.provider, ref.nkey), ref.key)] = {
-                    "pk": status_pk(ref.provider, ref.nkey),
-                    "sk": ref.key,
-                }
-                keys[(request_pk(ref.provider, ref.key), REQUEST)] = {
-                    "pk": request_pk(ref.provider, ref.key),
-                    "sk": REQUEST,
-                }
-        items = {(i["pk"], i["sk"]): i for i in message_store().get_all(list(keys.values()))} if keys else {}
+        refs = {d: ref for d in deliveries if (mid := self.message_id(d)) and (ref := parse_message_id(mid))}
+        items = message_store().message_items(list(dict.fromkeys(refs.values()))) if refs else {}
         views = {}
         for d, ref in refs.items():
-            if ref is None:
-                continue
-            view = message_view(
-                self.message_id(d) or "",
-                ref,
-                items.get((request_pk(ref.provider, ref.key), REQUEST)),
-                items.get((status_pk(ref.provider, ref.nkey), ref.key)),
-            )
+            view = message_view(self.message_id(d) or "", ref, *items[ref])
             if view is not None:
                 views[d] = view
         return views

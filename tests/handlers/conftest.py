@@ -16,7 +16,7 @@ from local_stack import resources
 from local_stack import template as tpl
 from local_stack.lambdas import LambdaContext, reset_caches
 from sandboxes import CMessagesSandbox, Sms230Sandbox
-from smsgw.storage.messages import numbers_of
+from smsgw.storage.items import RequestItem
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TOKEN = "local-callback-token"
@@ -50,7 +50,7 @@ class Stack:
 
     def recorded_numbers(self) -> list[str]:
         """Every number recorded in a provider request's item."""
-        return [n for i in self.requests() for n in numbers_of(i)]
+        return [n for i in self.requests() for n in RequestItem.from_item(i).numbers]
 
 
 def event(name: str, body: Any = ..., **changes: Any) -> dict[str, Any]:

@@ -6,11 +6,13 @@ from typing import Any
 import pytest
 
 from local_stack.events import status_event
+from smsgw.delivery.lookup import find
 from smsgw.domain.numbers import number_key
 from smsgw.domain.statuses import Kind, Status
 from smsgw.platform import config
 from smsgw.providers.registry import provider
-from smsgw.storage.messages import MessageRef, ProviderRequest, message_store
+from smsgw.storage.items import MessageRef
+from smsgw.storage.messages import ProviderRequest, message_store
 from tests.handlers.conftest import TOKEN, Invoke, Stack, body, event, header
 
 RECEIPT = json.loads(event("callback")["body"])
@@ -89,7 +91,7 @@ def test_both_orders_end_in_the_same_state(stack: Stack, receipt_first: bool) ->
     ]
     for step in steps if receipt_first else reversed(steps):
         step()
-    message = table.get(message_id)
+    message = find(table, message_id)
     assert message is not None
     assert (message["status"], message["provider_status"], message["to"]) == (
         "delivered",

@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 from local_stack.events import status_event
 from smsgw.delivery import polling
+from smsgw.delivery.lookup import parse_message_id
 from smsgw.domain.statuses import Status
-from smsgw.storage.messages import ProviderRequest, message_store, parse_message_id
+from smsgw.storage.messages import ProviderRequest, message_store
 from tests.conftest import cn_numbers
 from tests.handlers.conftest import Invoke, Stack, body, event
 

@@ -13,7 +13,8 @@ from local_stack.events import status_event
 from smsgw.delivery import polling
 from smsgw.domain.numbers import number_key
 from smsgw.domain.statuses import Kind, Status
-from smsgw.storage.messages import MessageRef, ProviderRequest, message_store
+from smsgw.storage.items import MessageRef
+from smsgw.storage.messages import ProviderRequest, message_store
 from tests.conftest import Receiver, cn_numbers
 from tests.handlers.conftest import Invoke, Stack, body, event
 from tests.handlers.test_callback import receipt_event, taskid_of

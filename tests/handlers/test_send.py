@@ -7,7 +7,7 @@ from local_stack.lambdas import reset_caches
 from smsgw.domain.numbers import number_key
 from smsgw.platform import config
 from smsgw.providers.model import provider_settings
-from smsgw.storage.messages import numbers_of, provider_ids_of
+from smsgw.storage.items import RequestItem
 from tests.conftest import cn_numbers
 from tests.handlers.conftest import Invoke, Stack, body, event
 
@@ -27,7 +27,7 @@ def test_send_sample_event_through_230sms(stack: Stack, invoke: Invoke) -> None:
         "submitted",
         str(task.taskid),
     )
-    assert numbers_of(item) == [m["to"] for m in answer["messages"]]
+    assert RequestItem.from_item(item).numbers == [m["to"] for m in answer["messages"]]
     assert item["pending_shard"].startswith("230sms#")
     assert item["expires_at"] > 0
     for message in answer["messages"]:
@@ -48,8 +48,8 @@ def test_send_through_cmessages_records_one_item_per_provider_request(stack: Sta
     assert len(answer["messages"]) == 250 == len(stack.cm.messages)
     assert len(stack.cm.recorded("/sms/send_message")) == 3
     requests = stack.requests()
-    assert sorted(len(numbers_of(i)) for i in requests) == [50, 100, 100]
-    assert {i for r in requests for i in provider_ids_of(r)} == set(stack.cm.messages)
+    assert sorted(len(RequestItem.from_item(i).numbers) for i in requests) == [50, 100, 100]
+    assert {i for r in requests for i in RequestItem.from_item(r).provider_ids} == set(stack.cm.messages)
     assert len({m["message_id"] for m in answer["messages"]}) == 250
     assert len(stack.items()) == 3
 

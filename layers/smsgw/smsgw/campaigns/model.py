@@ -12,7 +12,7 @@ from smsgw.platform.config import settings
 from smsgw.platform.errors import FieldError, ValidationError
 from smsgw.providers.registry import classes, names
 from smsgw.sending.request import chosen_options, options
-from smsgw.storage.messages import now_iso
+from smsgw.storage.items import now_iso
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord

@@ -16,7 +16,8 @@ from typing import Any
 
 from smsgw.domain.statuses import Status
 from smsgw.platform.transactions import transact_write
-from smsgw.storage.messages import REQUEST, message_store, request_pk
+from smsgw.storage.items import REQUEST, request_pk
+from smsgw.storage.messages import message_store
 
 COUNTED = (str(Status.DELIVERED), str(Status.FAILED))
 REMEMBERED = 4096  # provider requests whose campaign a container keeps

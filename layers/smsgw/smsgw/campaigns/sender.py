@@ -28,7 +28,8 @@ from smsgw.platform.observability import count, logger
 from smsgw.providers.registry import order, provider
 from smsgw.sending.dispatch import Providers, dispatch_and_describe
 from smsgw.sending.request import SendRequest
-from smsgw.storage.messages import ProviderRequest, message_store, unknown_request_key
+from smsgw.storage.items import unknown_request_key
+from smsgw.storage.messages import ProviderRequest, message_store
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse

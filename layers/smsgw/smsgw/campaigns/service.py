@@ -24,7 +24,8 @@ from smsgw.domain.statuses import CAMPAIGN_COUNTS, CampaignState
 from smsgw.platform.config import Settings, settings
 from smsgw.platform.errors import ValidationError, WrongState
 from smsgw.platform.observability import logger
-from smsgw.storage.messages import message_store, now_iso
+from smsgw.storage.items import now_iso
+from smsgw.storage.messages import message_store
 
 TEXT_TYPES = ("text/plain", "text/csv")
 SAMPLE_BYTES = 64 * 1024  # what `start` reads of an upload to tell numbers from anything else

@@ -13,7 +13,8 @@ from smsgw.domain.statuses import CampaignState, Status
 from smsgw.platform.errors import NotFound
 from smsgw.platform.observability import logger
 from smsgw.platform.transactions import transact_write
-from smsgw.storage.messages import MessageStore, ProviderRequest, conditionally, now_iso
+from smsgw.storage.items import now_iso
+from smsgw.storage.messages import MessageStore, ProviderRequest, conditionally
 
 TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
 

@@ -4,7 +4,6 @@ requests (the sparse `Pending` index), not history."""
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from smsgw.delivery.receipts import settled
 from smsgw.delivery.reconcile import reconcile
@@ -15,18 +14,16 @@ from smsgw.platform.observability import count, logger
 from smsgw.providers.balances import balances
 from smsgw.providers.base import Provider, Receipts
 from smsgw.providers.registry import classes, provider
-from smsgw.storage.messages import (
+from smsgw.storage.items import (
     NOT_TAKEN,
     PARTIAL_KEY,
-    REQUEST,
     UNKNOWN_KEY,
+    IndexEntry,
     MessageRef,
-    message_store,
+    RequestItem,
     now_iso,
-    numbers_of,
-    provider_ids_of,
-    request_key,
 )
+from smsgw.storage.messages import message_store
 
 REPORT = ("pending", "queried", "settled", "advanced", "closed", "not_taken", "reconciled")
 
@@ -54,11 +51,13 @@ def poll(now: datetime | None = None) -> dict[str, int]:
     return report
 
 
-def _close(name: str, found: Iterable[dict[str, Any]], now: datetime, report: dict[str, int]) -> None:
+def _close(
+    name: str, found: Iterable[IndexEntry | RequestItem], now: datetime, report: dict[str, int]
+) -> None:
     """Past the receipt window: the request leaves the index; its messages without news read unknown."""
     messages = message_store()
     for item in found:
-        messages.close(str(item["pk"]), now)
+        messages.close(item.pk, now)
         report["closed"] += 1
 
 
@@ -67,40 +66,40 @@ def _poll(client: Provider, now: datetime, window_start: datetime, report: dict[
     update per request that had changes (its `progress`)."""
     messages = message_store()
     found = list(messages.pending(client.name))
-    items = messages.requests(str(i["pk"]) for i in found)
+    items = messages.requests(i.pk for i in found)
     report["pending"] += len(items)
     cutoff = now_iso(window_start)
-    live: dict[str, tuple[dict[str, Any], int]] = {}  # provider id -> its request, position in it
+    live: dict[str, tuple[RequestItem, int]] = {}  # provider id -> its request, position in it
     for item in items:
-        if str(item["submitted_at"]) < cutoff:
+        if item.submitted_at < cutoff:
             _close(client.name, [item], now, report)
             continue
-        progress = item.get("progress", {})
-        for position, provider_id in enumerate(provider_ids_of(item)):
-            if str(progress.get(provider_id, "")) not in FINAL:
-                live[str(provider_id)] = (item, position)
+        for position, provider_id in enumerate(item.provider_ids):
+            if item.progress.get(provider_id, "") not in FINAL:
+                live[provider_id] = (item, position)
     if not live:
         return
     report["queried"] += len(live)
     changes: dict[str, dict[str, str]] = {}
     finals: dict[Status, list[str | None]] = {}  # submission times of the messages turned final
     for update in client.query(list(live)):
-        item, position = live.get(update.provider_id, ({}, -1))
-        seen = item.get("progress", {}).get(update.provider_id, item.get("status"))
-        if position < 0 or str(update.status) == str(seen):
+        if update.provider_id not in live:
             continue
-        ref = MessageRef(client.name, request_key(item), number_key(numbers_of(item)[position]))
+        item, position = live[update.provider_id]
+        if str(update.status) == item.progress.get(update.provider_id, item.status):
+            continue
+        ref = MessageRef(client.name, item.key, number_key(item.numbers[position]))
         if messages.set_status(ref, update.status, update.provider_status, now) and update.status in FINAL:
-            finals.setdefault(update.status, []).append(str(item.get("submitted_at") or "") or None)
-        changes.setdefault(str(item["pk"]), {})[update.provider_id] = str(update.status)
+            finals.setdefault(update.status, []).append(item.submitted_at or None)
+        changes.setdefault(item.pk, {})[update.provider_id] = str(update.status)
         report["settled" if update.status in FINAL else "advanced"] += 1
     for status, submitted in finals.items():
         settled(client.name, status, submitted, now)
     for item in items:
-        if changed := changes.get(str(item["pk"])):
-            progress = {**item.get("progress", {}), **changed}
-            done = all(str(progress.get(i, "")) in FINAL for i in provider_ids_of(item))
-            messages.update_request(str(item["pk"]), done=done, progress=progress)
+        if changed := changes.get(item.pk):
+            progress = item.progress | changed
+            done = all(progress.get(i, "") in FINAL for i in item.provider_ids)
+            messages.update_request(item.pk, done=done, progress=progress)
     count("StatusesSettled", sum(1 for c in changes.values() for s in c.values() if s in FINAL), client.name)
 
 
@@ -108,20 +107,14 @@ def _settle_partial(client: Provider, now: datetime, window_start: datetime, rep
     """Requests the provider took only part of: once as many receipts are in as it took, the numbers
     without one are failed (`NOT_TAKEN`); past the window, unknown like any other."""
     messages = message_store()
-    found = list(messages.indexed(f"{client.name}#{PARTIAL_KEY}"))
-    _close(
-        client.name,
-        [i for i in found if i["sk"] != REQUEST and str(i["submitted_at"]) < now_iso(window_start)],
-        now,
-        report,
-    )
-    for item in messages.requests(str(i["pk"]) for i in found if i["sk"] == REQUEST):
-        key, numbers = request_key(item), numbers_of(item)
-        news = messages.statuses([MessageRef(client.name, key, number_key(n)) for n in numbers])
-        received = sum(1 for status_item in news.values() if str(status_item["status"]) in FINAL)
-        if received >= int(item.get("taken", 0)):
-            messages.close(str(item["pk"]), now, closed_as=str(Status.FAILED), closed_status=NOT_TAKEN)
+    found = messages.indexed(f"{client.name}#{PARTIAL_KEY}")
+    for item in messages.requests(i.pk for i in found):
+        numbers = item.numbers
+        news = messages.statuses([MessageRef(client.name, item.key, number_key(n)) for n in numbers])
+        received = sum(1 for status_item in news.values() if status_item.status in FINAL)
+        if received >= (item.taken or 0):
+            messages.close(item.pk, now, closed_as=str(Status.FAILED), closed_status=NOT_TAKEN)
             report["not_taken"] += len(numbers) - received
             count("NumbersNotTaken", len(numbers) - received, client.name)
-        elif str(item["submitted_at"]) < now_iso(window_start):
+        elif item.submitted_at < now_iso(window_start):
             _close(client.name, [item], now, report)

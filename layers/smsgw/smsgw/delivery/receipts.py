@@ -15,7 +15,8 @@ from smsgw.platform.config import settings
 from smsgw.platform.observability import count, observe
 from smsgw.providers.base import Provider, ReceiptRefused, Receipts, StatusUpdate
 from smsgw.providers.registry import classes, provider
-from smsgw.storage.messages import REQUEST, MessageRef, message_store, numbers_of, request_pk
+from smsgw.storage.items import REQUEST, MessageRef, RequestItem, request_pk
+from smsgw.storage.messages import message_store
 
 __all__ = ["ReceiptRefused", "accept_receipt"]
 
@@ -53,7 +54,7 @@ def accept_receipt(provider_name: str, token: str, body: str | bytes) -> bool:
     if changed:
         times = submission_times()
         if request is not None:
-            times.keep(client.name, update.provider_id, request.get("submitted_at"))
+            times.keep(client.name, update.provider_id, request.submitted_at)
         submitted = times.of(client.name, update.provider_id) if update.status is Status.DELIVERED else None
         settled(client.name, update.status, [submitted], now)
     return changed
@@ -123,7 +124,7 @@ def _parse(iso: str) -> datetime:
     return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
-def _match(client: Provider, update: StatusUpdate) -> tuple[str | None, dict[str, Any] | None]:
+def _match(client: Provider, update: StatusUpdate) -> tuple[str | None, RequestItem | None]:
     """The number a receipt is about (its message id follows). A whole number needs no read (a
     receipt for a task we never recorded is kept under it, `recorded: false`, for reconciliation).
     A masked or partial number is matched against the request's numbers (one read): the only number
@@ -131,7 +132,7 @@ def _match(client: Provider, update: StatusUpdate) -> tuple[str | None, dict[str
     if update.number:
         return update.number, None
     request = message_store().request(client.name, update.provider_id)
-    candidates = numbers_of(request or {})
+    candidates = request.numbers if request else []
     fitting = [n for n in candidates if _fits(update.number_hint, n)]
     chosen = candidates if len(candidates) == 1 else fitting
     return (chosen[0] if len(chosen) == 1 else None), request

@@ -14,7 +14,8 @@ from smsgw.platform.observability import count, logger, observe
 from smsgw.providers.base import ChunkFailure, Provider, SendOutcome, chunked
 from smsgw.providers.registry import provider
 from smsgw.sending.request import SendRequest
-from smsgw.storage.messages import ProviderRequest, unknown_request_key
+from smsgw.storage.items import unknown_request_key
+from smsgw.storage.messages import ProviderRequest
 
 Providers = Callable[[str], Provider]  # a provider by name
 

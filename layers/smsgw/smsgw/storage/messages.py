@@ -18,7 +18,6 @@
 
 import functools
 import json
-import re
 import time
 import uuid
 import zlib
@@ -32,50 +31,23 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from smsgw.domain.numbers import number_key
-from smsgw.domain.statuses import FINAL, OPEN, Kind, Status
+from smsgw.domain.statuses import OPEN, Kind, Status
 from smsgw.platform.config import settings
-from smsgw.platform.errors import NotFound
+from smsgw.storage.items import (
+    PARTIAL_KEY,
+    PENDING_INDEX,
+    REQUEST,
+    UNKNOWN_KEY,
+    IndexEntry,
+    MessageRef,
+    RequestItem,
+    StatusItem,
+    now_iso,
+    request_pk,
+    status_pk,
+)
 
-REQUEST = "REQ"
 WRITE_CONCURRENCY = 8
-PENDING_INDEX = "Pending"
-_MESSAGE_ID = re.compile(r"[A-Za-z0-9-]{1,128}")
-NOT_TAKEN = "NOT_TAKEN"  # provider_status of a number the provider did not take
-UNKNOWN_KEY, PARTIAL_KEY = "unknown", "partial"  # index keys "<provider>#unknown" and "<provider>#partial"
-
-
-def now_iso(now: datetime | None = None) -> str:
-    return (now or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def request_pk(provider: str, key: str) -> str:
-    return f"req#{provider}#{key}"
-
-
-def numbers_of(item: dict[str, Any]) -> list[str]:
-    """A request item's numbers. They are kept as one string, not a list: DynamoDB bills the same
-    bytes either way, and every reader (and Moto) handles one value, not a thousand."""
-    return str(item.get("numbers") or "").split()
-
-
-def provider_ids_of(item: dict[str, Any]) -> list[str]:
-    """A request item's per-number provider ids (a JSON array, in the numbers' order), if any."""
-    return [str(i) for i in json.loads(str(item["provider_ids"]))] if item.get("provider_ids") else []
-
-
-def request_key(item: dict[str, Any]) -> str:
-    """The key of a request item ("req#<provider>#<key>")."""
-    return str(item["pk"]).split("#", 2)[2]
-
-
-def status_pk(provider: str, nkey: str) -> str:
-    return f"num#{provider}#{nkey}"
-
-
-def unknown_request_key() -> str:
-    """A key for a request whose outcome is unknown: the provider gave us no id for it."""
-    return f"x{uuid.uuid4().hex[:20]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +70,6 @@ class ProviderRequest:
     @property
     def dropped(self) -> int:
         return 0 if self.taken is None else max(0, len(self.numbers) - self.taken)
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRef:
-    """What a message id says: its provider, its request's key and its number's key."""
-
-    provider: str
-    key: str
-    nkey: str
 
 
 class MessageStore:
@@ -216,27 +179,45 @@ class MessageStore:
             ExpressionAttributeValues={":value": attributes[name]},
         )
 
-    def statuses(self, refs: list[MessageRef]) -> dict[MessageRef, dict[str, Any]]:
+    def statuses(self, refs: list[MessageRef]) -> dict[MessageRef, StatusItem]:
         """The status items of these messages that exist (BatchGetItem, 100 keys a call)."""
-        by_key = {(status_pk(r.provider, r.nkey), r.key): r for r in refs}
-        found = self.get_all([{"pk": pk, "sk": sk} for pk, sk in by_key])
-        return {by_key[(str(i["pk"]), str(i["sk"]))]: i for i in found}
+        found = self.get_all([{"pk": status_pk(r.provider, r.nkey), "sk": r.key} for r in refs])
+        return {news.ref: news for news in map(StatusItem.from_item, found)}
 
-    def number_history(self, provider: str, nkey: str) -> list[dict[str, Any]]:
+    def number_history(self, provider: str, nkey: str) -> list[StatusItem]:
         """Every status item of one number with `provider` (to reconcile unknown sends)."""
-        return self._query_all(Key("pk").eq(status_pk(provider, nkey)))
+        return [StatusItem.from_item(i) for i in self._query_all(Key("pk").eq(status_pk(provider, nkey)))]
+
+    def message_items(
+        self, refs: list[MessageRef]
+    ) -> dict[MessageRef, tuple[RequestItem | None, StatusItem | None]]:
+        """Each message's request item and status item (either may be missing), one BatchGetItem per
+        50 messages."""
+        keys = {(request_pk(r.provider, r.key), REQUEST) for r in refs} | {
+            (status_pk(r.provider, r.nkey), r.key) for r in refs
+        }
+        found = {
+            (str(i["pk"]), str(i["sk"])): i for i in self.get_all([{"pk": pk, "sk": sk} for pk, sk in keys])
+        }
+        answer = {}
+        for ref in refs:
+            request = found.get((request_pk(ref.provider, ref.key), REQUEST))
+            news = found.get((status_pk(ref.provider, ref.nkey), ref.key))
+            answer[ref] = (
+                RequestItem.from_item(request) if request else None,
+                StatusItem.from_item(news) if news else None,
+            )
+        return answer
 
     # -- provider requests --------------------------------------------------------------------------
 
-    def requests(self, pks: Iterable[str]) -> list[dict[str, Any]]:
+    def requests(self, pks: Iterable[str]) -> list[RequestItem]:
         """Whole request items (BatchGetItem, 100 a call)."""
-        return self.get_all([{"pk": pk, "sk": REQUEST} for pk in pks])
+        return [RequestItem.from_item(i) for i in self.get_all([{"pk": pk, "sk": REQUEST} for pk in pks])]
 
-    def request(self, provider: str, key: str) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = self.table.get_item(
-            Key={"pk": request_pk(provider, key), "sk": REQUEST}, ConsistentRead=True
-        ).get("Item")
-        return found
+    def request(self, provider: str, key: str) -> RequestItem | None:
+        found = self.table.get_item(Key={"pk": request_pk(provider, key), "sk": REQUEST}, ConsistentRead=True)
+        return RequestItem.from_item(found["Item"]) if "Item" in found else None
 
     def close(self, pk: str, now: datetime | None = None, **attributes: Any) -> None:
         """Take a request out of the index: its messages without news are settled by `attributes`
@@ -260,8 +241,8 @@ class MessageStore:
 
     def indexed(
         self, key: str, *, after: datetime | None = None, before: datetime | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Items under `key` in the sparse `Pending` index (the attributes it projects)."""
+    ) -> Iterator[IndexEntry]:
+        """Requests under `key` in the sparse `Pending` index."""
         condition: Any = Key("pending_shard").eq(key)
         if after is not None and before is not None:
             condition &= Key("submitted_at").between(now_iso(after), now_iso(before))
@@ -272,46 +253,17 @@ class MessageStore:
         kwargs: dict[str, Any] = {"IndexName": PENDING_INDEX, "KeyConditionExpression": condition}
         while True:
             page = self.table.query(**kwargs)
-            yield from page["Items"]
+            yield from map(IndexEntry.from_item, page["Items"])
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def pending(self, provider: str, submitted_before: datetime | None = None) -> Iterator[dict[str, Any]]:
+    def pending(self, provider: str, submitted_before: datetime | None = None) -> Iterator[IndexEntry]:
         """What `provider` still awaits news for, from the sparse index, shard by shard."""
         for shard in range(self.pending_shards):
             yield from self.indexed(f"{provider}#{shard}", before=submitted_before)
 
     # -- reads --------------------------------------------------------------------------------------
-
-    def get(self, message_id: str) -> dict[str, Any] | None:
-        """The message as the API shows it: its request and status items, one BatchGetItem."""
-        ref = parse_message_id(message_id)
-        if ref is not None:
-            found = {
-                str(i["sk"]): i
-                for i in self.get_all(
-                    [
-                        {"pk": status_pk(ref.provider, ref.nkey), "sk": ref.key},
-                        {"pk": request_pk(ref.provider, ref.key), "sk": REQUEST},
-                    ]
-                )
-            }
-            request, news = found.get(REQUEST), found.get(ref.key)
-            if request is not None or news is not None:
-                return message_view(message_id, ref, request, news)
-        return None
-
-    def lookup(self, message_id: str, tenant: str | None = None) -> dict[str, Any]:
-        """`get` for `tenant`, or NotFound: also for another tenant's message, and for what cannot be a
-        message id (no key that long is read). Items written before tenancy have no tenant."""
-        message = self.get(message_id) if _MESSAGE_ID.fullmatch(message_id) else None
-        if message is not None and tenant and message.get("tenant") not in (None, tenant):
-            message = None
-        if message is None:
-            raise NotFound(f"no message {message_id[:128]}")
-        message.pop("tenant", None)
-        return message
 
     def get_all(self, keys: list[dict[str, str]]) -> list[dict[str, Any]]:
         """BatchGetItem, 100 keys a call, consistent, retrying what DynamoDB left unprocessed."""
@@ -370,60 +322,6 @@ class MessageStore:
         raise RuntimeError(f"DynamoDB left {len(pending[self.table.name])} items unprocessed")
 
 
-def message_view(
-    message_id: str, ref: MessageRef, request: dict[str, Any] | None, news: dict[str, Any] | None
-) -> dict[str, Any] | None:
-    """What the API shows of one message, from its request item and its status item (either may be
-    missing: no news yet; or a receipt for a send we have no record of)."""
-    number, position = None, -1
-    if request is not None:
-        numbers = numbers_of(request)
-        position = next((i for i, n in enumerate(numbers) if number_key(n) == ref.nkey), -1)
-        if position < 0:
-            return None if news is None else message_view(message_id, ref, None, news)
-        number = numbers[position]
-    closed = request is not None and "closed_at" in request
-    if news is not None and (final(news["status"]) or not closed):
-        status, provider_status = str(news["status"]), str(news.get("provider_status") or "") or None
-    elif request is not None and closed:
-        status = str(request.get("closed_as") or Status.UNKNOWN)
-        provider_status = str(request.get("closed_status") or "") or None
-    else:
-        status, provider_status = str((request or {}).get("status", Status.SUBMITTED)), None
-    request = request or {}
-    news = news or {}
-    ids = provider_ids_of(request)
-    provider_id = ids[position] if ids and position >= 0 else request.get("provider_id")
-    return {
-        "message_id": message_id,
-        "provider": ref.provider,
-        "to": number,
-        "status": status,
-        "provider_status": provider_status,
-        "provider_id": provider_id or news.get("provider_id"),
-        "submitted_at": request.get("submitted_at"),
-        "updated_at": news.get("updated_at") or request.get("closed_at") or request.get("submitted_at"),
-        "kind": request.get("kind"),
-        "tenant": request.get("tenant"),
-        "delivered_at": news.get("delivered_at"),
-        # A receipt for a message with an unknown outcome, matched later by number: the link.
-        "reconciled_with": news.get("reconciled_from") or news.get("reconciled_to"),
-        "recorded": bool(request),  # False: a receipt for a send we have no record of
-    }
-
-
-def parse_message_id(message_id: str) -> MessageRef | None:
-    """ "<prefix>-<request key>-<number key>" -> its parts; None for other shapes (the earlier ids)."""
-    from smsgw.providers.registry import by_prefix  # noqa: PLC0415
-
-    prefix, _, rest = message_id.partition("-")
-    key, _, nkey = rest.rpartition("-")
-    name = by_prefix(prefix)
-    if name is None or not key or not re.fullmatch(r"[0-9a-f]{16}", nkey):
-        return None
-    return MessageRef(name, key, nkey)
-
-
 def conditionally(write: Callable[..., Any], **request: Any) -> bool:
     """A conditional write: False when its condition did not hold (nothing written)."""
     try:
@@ -433,10 +331,6 @@ def conditionally(write: Callable[..., Any], **request: Any) -> bool:
             raise
         return False
     return True
-
-
-def final(status: object) -> bool:
-    return str(status) in FINAL
 
 
 @functools.cache
