@@ -46,6 +46,7 @@ def validate_key(raw: str | None) -> str | None:
 
 @functools.cache
 def _config() -> "IdempotencyConfig":
+    # Cold start: Powertools' idempotency (and its JMESPath) loads at the first send, not at import.
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig  # noqa: PLC0415
 
     return IdempotencyConfig(
@@ -57,14 +58,14 @@ def _config() -> "IdempotencyConfig":
 
 @functools.cache
 def _persistence() -> "DynamoDBPersistenceLayer":
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer  # noqa: PLC0415
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer  # noqa: PLC0415 - as above
 
     return DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
 
 
 @functools.cache
 def _runner() -> Callable[..., dict[str, Any]]:
-    from aws_lambda_powertools.utilities.idempotency import idempotent_function  # noqa: PLC0415
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function  # noqa: PLC0415 - as above
 
     @idempotent_function(data_keyword_argument="request", config=_config(), persistence_store=_persistence())
     def run(request: dict[str, Any], work: Callable[[Callable[[], None]], HttpAnswer]) -> dict[str, Any]:
@@ -172,14 +173,14 @@ def _replay(key: str, result: dict[str, Any]) -> HttpAnswer:
 
 @functools.cache
 def _client() -> Any:
-    import boto3  # noqa: PLC0415
+    import boto3  # noqa: PLC0415 - cold start: only a keyed send writes an intent
 
     return boto3.client("dynamodb")
 
 
 def mark_intent(key: str) -> None:
     """One conditional put: the first attempt to reach the provider call for this key wins."""
-    from botocore.exceptions import ClientError  # noqa: PLC0415
+    from botocore.exceptions import ClientError  # noqa: PLC0415 - as above
 
     expires = int(time.time()) + settings().idempotency_ttl_seconds
     try:

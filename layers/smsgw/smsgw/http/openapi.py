@@ -1,148 +1,29 @@
 """The API's OpenAPI 3 document, built from the route table below (a test checks the table against
-template.yaml's routes, so the two cannot drift)."""
+template.yaml's routes, so the two cannot drift); the schemas they share are in openapi_schemas.py."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from smsgw.domain.caller import IDEMPOTENCY_KEY_PATTERN
-from smsgw.domain.statuses import (
-    CAMPAIGN_COUNTS,
-    STORED,
-    CampaignKind,
-    CampaignState,
-    CheckStatus,
-    Kind,
-    Status,
+from smsgw.domain.statuses import CheckStatus, Kind
+from smsgw.http.openapi_schemas import (
+    CAMPAIGN,
+    CAMPAIGN_ID,
+    CAMPAIGN_KINDS,
+    CAMPAIGN_STARTED,
+    CONTENT,
+    IDEMPOTENCY_KEY,
+    NUMBER,
+    PROVIDER,
+    SEND_ANSWER,
+    SEND_ERRORS,
+    STATUS,
+    VERIFY_ANSWER,
+    errors,
+    json_answer,
 )
 from smsgw.providers.base import Option
 
-# Number and content schemas follow the deployment's policy; document() fills them in.
-NUMBER: dict[str, Any] = {"type": "string", "x-phone-number": True}
-CONTENT: dict[str, Any] = {"type": "string", "pattern": "\\S", "x-content": True}
-PROVIDER: dict[str, Any] = {"type": "string", "x-provider": True}
-STATUSES = [str(s) for s in STORED]
-STATUS: dict[str, Any] = {"type": "string", "enum": STATUSES}
-ERROR: dict[str, Any] = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "provider": PROVIDER,
-                "provider_code": {"type": "string"},
-                "fields": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["field", "message"],
-                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-                    },
-                },
-                "failover": {"type": "array", "items": {"type": "object"}},
-            },
-        }
-    },
-}
-MESSAGE: dict[str, Any] = {
-    "type": "object",
-    "required": ["to", "status"],
-    "properties": {
-        "message_id": {"type": "string"},
-        "to": {"type": "string"},
-        "status": {"type": "string", "enum": [str(s) for s in Status]},
-        "provider": PROVIDER,
-        "error": ERROR["properties"]["error"],
-    },
-}
-VERIFY_ANSWER = {
-    **MESSAGE,
-    "properties": {**MESSAGE["properties"], "verification_id": {"type": "string"}},
-}
-SEND_ANSWER = {
-    "type": "object",
-    "properties": {
-        "provider": PROVIDER,
-        "request_id": {"type": "string"},
-        "segments": {"type": "integer"},
-        "encoding": {"type": "string"},
-        "messages": {"type": "array", "items": MESSAGE},
-        "summary": {"type": "object"},
-        "failover": {"type": "array", "items": {"type": "object"}},
-        "warnings": {"type": "array", "items": {"type": "string"}},
-    },
-}
-IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_PATTERN.pattern}$"},
-    "description": "A retry with the same key returns the first answer without sending again.",
-}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*statuses: int) -> dict[str, Any]:
-    texts = {
-        404: "Not found",
-        409: "A request with this Idempotency-Key is in progress",
-        422: "Invalid request, or refused by the provider for its content",
-        429: "Rate limited (see Retry-After)",
-        502: "Refused by the provider (account or provider side)",
-        503: "Provider or storage unavailable, nothing more done (see Retry-After)",
-        504: "Provider outcome unknown",
-    }
-    # Any route may meet AWS throttled past its retries: 503 storage_unavailable.
-    return {str(s): _json(ERROR, texts[s]) for s in sorted({*statuses, 503})}
-
-
-_SEND_ERRORS = (409, 422, 429, 502, 503, 504)
-
-CAMPAIGN_STATES = [str(s) for s in CampaignState]
-CAMPAIGN_KINDS = [str(k) for k in CampaignKind]
-CAMPAIGN_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-CAMPAIGN_STARTED = {
-    "type": "object",
-    "required": ["campaign_id", "state"],
-    "properties": {
-        "campaign_id": {"type": "string"},
-        "state": {"type": "string", "enum": CAMPAIGN_STATES},
-        "upload_url": {"type": "string", "description": "presigned S3 PUT, one hour"},
-    },
-}
-CAMPAIGN = {
-    "type": "object",
-    "required": ["campaign_id", "state", "kind", "counts", "provider_requests"],
-    "properties": {
-        "campaign_id": {"type": "string"},
-        "state": {"type": "string", "enum": CAMPAIGN_STATES},
-        "kind": {"type": "string", "enum": CAMPAIGN_KINDS},
-        "counts": {"type": "object", "properties": {name: {"type": "integer"} for name in CAMPAIGN_COUNTS}},
-        "provider_requests": {"type": "integer"},
-        "chunks": {
-            "type": "object",
-            "properties": {"total": {"type": "integer"}, "done": {"type": "integer"}},
-        },
-        "created_at": {"type": "string"},
-        "started_at": {"type": "string"},
-        "finished_at": {"type": "string"},
-        "send_at": {"type": "string"},
-        "estimated_finish_at": {"type": "string", "description": "from the pace so far"},
-        "invalid_url": {
-            "type": "string",
-            "description": "presigned S3 GET of line,entry,reason (entries masked)",
-        },
-    },
-}
-
-# (method, path, summary, request body schema or None, parameters, answers)
 ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]] = [
     (
         "POST",
@@ -163,9 +44,9 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
         },
         [IDEMPOTENCY_KEY],
         {
-            "200": _json(SEND_ANSWER, "Every recipient submitted"),
-            "202": _json(SEND_ANSWER, "Some recipients unknown, rejected or blocked"),
-            **_errors(*_SEND_ERRORS),
+            "200": json_answer(SEND_ANSWER, "Every recipient submitted"),
+            "202": json_answer(SEND_ANSWER, "Some recipients unknown, rejected or blocked"),
+            **errors(*SEND_ERRORS),
         },
     ),
     (
@@ -192,9 +73,9 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
         },
         [IDEMPOTENCY_KEY],
         {
-            "200": _json(VERIFY_ANSWER, "Submitted"),
-            "202": _json(VERIFY_ANSWER, "Outcome unknown: not sent again"),
-            **_errors(*_SEND_ERRORS),
+            "200": json_answer(VERIFY_ANSWER, "Submitted"),
+            "202": json_answer(VERIFY_ANSWER, "Outcome unknown: not sent again"),
+            **errors(*SEND_ERRORS),
         },
     ),
     (
@@ -209,7 +90,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
         },
         [],
         {
-            "200": _json(
+            "200": json_answer(
                 {
                     "type": "object",
                     "required": ["status", "attempts_left"],
@@ -224,7 +105,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
                 },
                 "The check's outcome",
             ),
-            **_errors(422),
+            **errors(422),
         },
     ),
     (
@@ -233,7 +114,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
         "Each provider's balance",
         None,
         [],
-        {"200": _json({"type": "object", "required": ["balances"]}, "Balances")},
+        {"200": json_answer({"type": "object", "required": ["balances"]}, "Balances")},
     ),
     (
         "GET",
@@ -242,7 +123,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
         None,
         [{"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}}],
         {
-            "200": _json(
+            "200": json_answer(
                 {
                     "type": "object",
                     "required": ["message_id", "status"],
@@ -278,7 +159,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
                 },
                 "The message",
             ),
-            **_errors(404),
+            **errors(404),
         },
     ),
     *[
@@ -291,8 +172,10 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
             else None,
             [{"name": "number", "in": "path", "required": True, "schema": NUMBER}],
             {
-                "200": _json({"type": "object", "required": ["number", "blocked"]}, "The number's entry"),
-                **_errors(404, 422),
+                "200": json_answer(
+                    {"type": "object", "required": ["number", "blocked"]}, "The number's entry"
+                ),
+                **errors(404, 422),
             },
         )
         for method, summary in (
@@ -330,9 +213,11 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
         },
         [],
         {
-            "201": _json(CAMPAIGN_STARTED, "Draft: PUT the list (text/plain or text/csv) to upload_url"),
-            "202": _json(CAMPAIGN_STARTED, "Running, or scheduled for send_at"),
-            **_errors(422),
+            "201": json_answer(
+                CAMPAIGN_STARTED, "Draft: PUT the list (text/plain or text/csv) to upload_url"
+            ),
+            "202": json_answer(CAMPAIGN_STARTED, "Running, or scheduled for send_at"),
+            **errors(422),
         },
     ),
     (
@@ -341,7 +226,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
         "Start a draft whose list was uploaded (checked: present, text, not empty, not too large, numbers)",
         None,
         [CAMPAIGN_ID],
-        {"202": _json(CAMPAIGN_STARTED, "Running, or scheduled for send_at"), **_errors(404, 409, 422)},
+        {"202": json_answer(CAMPAIGN_STARTED, "Running, or scheduled for send_at"), **errors(404, 409, 422)},
     ),
     (
         "GET",
@@ -349,7 +234,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
         "A campaign's state, counts, provider requests and estimated finish",
         None,
         [CAMPAIGN_ID],
-        {"200": _json(CAMPAIGN, "The campaign"), **_errors(404)},
+        {"200": json_answer(CAMPAIGN, "The campaign"), **errors(404)},
     ),
     (
         "DELETE",
@@ -357,7 +242,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
         "Cancel: nothing further is sent; what was sent stays recorded",
         None,
         [CAMPAIGN_ID],
-        {"200": _json(CAMPAIGN_STARTED, "Cancelled"), **_errors(404, 409)},
+        {"200": json_answer(CAMPAIGN_STARTED, "Cancelled"), **errors(404, 409)},
     ),
     (
         "GET",
@@ -365,7 +250,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
         "This document",
         None,
         [],
-        {"200": _json({"type": "object"}, "OpenAPI 3 document")},
+        {"200": json_answer({"type": "object"}, "OpenAPI 3 document")},
     ),
     (
         "POST",

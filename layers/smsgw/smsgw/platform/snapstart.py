@@ -44,7 +44,7 @@ def register() -> bool:
     """Run `forget_warm_state` after every restore; False where there are no runtime hooks (outside
     Lambda, or a runtime without SnapStart)."""
     try:
-        from snapshot_restore_py import register_after_restore  # noqa: PLC0415
+        from snapshot_restore_py import register_after_restore  # noqa: PLC0415 - exists only in Lambda
     except ImportError:
         return False
     register_after_restore(forget_warm_state)

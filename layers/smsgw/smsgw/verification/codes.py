@@ -205,7 +205,7 @@ def _refused(item: dict[str, Any] | None, verification_id: str | None, now: floa
 
 @functools.cache
 def verifications() -> Verifications:
-    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415
+    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - cold start: first code only
 
     config = settings()
     pepper = parameters.get_secret(config.verification_pepper_secret_id, transform="json")["pepper"]
