@@ -1,233 +1,27 @@
-"""Shared machinery for the sandbox providers: HTTP server, request log, faults, admin endpoints.
+"""The sandbox server: a threaded HTTP server on loopback that logs each request, applies faults,
+answers the admin endpoints and hands the provider's API paths to its subclass.
 
 Each provider subclasses `SandboxServer` and implements the provider-specific hooks. The sandboxes
 are deliberately independent of the gateway package: they sign, check and date things themselves.
-
-Behaviour switches are `Setting` attributes: set by constructor keyword, by plain assignment (checked),
-or over HTTP with `POST /_sandbox/settings` (`GET` lists them). Their defaults are the strict provider.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, Self, overload
+from datetime import datetime
+from typing import Any, Self
 
+from .faults import Fault, FaultSwitch
 from .serving import QuietHandler, ThreadingServer
+from .settings import ADMIN_PREFIX, Setting, jsonable, parse_base_path
+from .wire import BEIJING, RecordedRequest, Response, utc_now
 
-BEIJING = timezone(timedelta(hours=8))
-
-FAULT_KINDS = frozenset(
-    {"delay", "gather", "timeout", "status_500", "malformed", "error_code", "drop", "http_status"}
-)
-ADMIN_PREFIX = "/_sandbox/"
 DEFAULT_TIMEOUT_SECONDS = 30.0
-# The "http_status" fault: what a front web server (nginx) answers itself, with its titles.
-HTML_ERROR_TITLES = {
-    401: "401 Authorization Required",
-    403: "403 Forbidden",
-    404: "404 Not Found",
-    405: "405 Not Allowed",
-    413: "413 Request Entity Too Large",
-    415: "415 Unsupported Media Type",
-    429: "429 Too Many Requests",
-    502: "502 Bad Gateway",
-    503: "503 Service Temporarily Unavailable",
-}
-
-_TIMESTAMP_RE = re.compile(r"[0-9]{14}")
-_BASE_PATH_RE = re.compile(r"(/[A-Za-z0-9._~-]+)*")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def md5_hex(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()  # the providers' protocol
-
-
-def parse_beijing_timestamp(text: str) -> datetime | None:
-    """`yyyyMMddHHmmss` in Beijing time → aware datetime, or None when malformed."""
-    # strptime alone accepts short fields ("2020411..."), so insist on exactly 14 ASCII digits.
-    if not _TIMESTAMP_RE.fullmatch(text):
-        return None
-    try:
-        return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=BEIJING)
-    except ValueError:
-        return None
-
-
-@dataclass
-class RecordedRequest:
-    path: str
-    body: Any
-    headers: dict[str, str]
-    at: float
-    # The answer, once given (None: still being answered, or hung up on).
-    status: int | None = None
-    answer: Any = None
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: bytes
-    content_type: str = "application/json; charset=utf-8"
-
-    @classmethod
-    def json(cls, status: int, payload: Any) -> Response:
-        return cls(status, json.dumps(payload, ensure_ascii=False).encode("utf-8"))
-
-    @classmethod
-    def text(cls, status: int, text: str) -> Response:
-        return cls(status, text.encode("utf-8"), "text/plain; charset=utf-8")
-
-    @classmethod
-    def html_error(cls, status: int) -> Response:
-        """nginx's own error page for `status` (one of HTML_ERROR_TITLES)."""
-        title = HTML_ERROR_TITLES[status]
-        page = (
-            f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
-            f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-        )
-        return cls(status, page.encode("ascii"), "text/html")
-
-
-class Setting[T]:
-    """A behaviour switch: an attribute whose every assignment goes through `parse` (which raises
-    ValueError/TypeError on a bad value). `POST /_sandbox/settings` sets the same attributes."""
-
-    def __init__(self, parse: Callable[[Any], T]) -> None:
-        self.parse = parse
-        self.attr = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.attr = f"_setting_{name}"
-
-    @overload
-    def __get__(self, obj: None, owner: type) -> Self: ...
-    @overload
-    def __get__(self, obj: object, owner: type) -> T: ...
-    def __get__(self, obj: object | None, owner: type) -> Self | T:
-        if obj is None:
-            return self
-        value: T = getattr(obj, self.attr)
-        return value
-
-    def __set__(self, obj: object, value: Any) -> None:
-        setattr(obj, self.attr, self.parse(value))
-
-
-def number_set(value: Any) -> set[str]:
-    """A set of wire-form numbers, from any iterable of strings (a bare string is refused)."""
-    if isinstance(value, str | bytes) or not all(isinstance(v, str) for v in value):
-        raise TypeError("expected a collection of number strings")
-    return set(value)
-
-
-def parse_base_path(value: Any) -> str:
-    """Empty (the API at the root) or like "/prefix[/more]" (a trailing "/" is dropped)."""
-    if not isinstance(value, str):
-        raise TypeError("base_path must be a string")
-    path: str = value.rstrip("/")
-    if not _BASE_PATH_RE.fullmatch(path) or (path + "/").startswith(ADMIN_PREFIX):
-        raise ValueError(f"base_path must be '' or like '/smscoreapi', not {value!r}")
-    return path
-
-
-def _jsonable(value: Any) -> Any:
-    return sorted(value) if isinstance(value, set | frozenset) else value
-
-
 AdminHandler = Callable[[Any], Response]
-
-
-@dataclass
-class Fault:
-    kind: str
-    path: str | None = None
-    seconds: float | None = None
-    code: int | None = None
-    times: int | None = None  # remaining firings; None = until cleared
-    # "gather": each request waits until `together` are waiting (or `seconds` pass), then all go on.
-    together: int | None = None
-    gathering: threading.Barrier | None = None
-
-    @property
-    def scattered(self) -> bool:
-        """A "gather" gave up waiting: fewer than `together` requests ever waited at once."""
-        return self.gathering is not None and self.gathering.broken
-
-
-class FaultSwitch:
-    """Faults the next matching requests should suffer; thread-safe."""
-
-    def __init__(self, valid_codes: frozenset[int]) -> None:
-        self._valid_codes = valid_codes
-        self._faults: list[Fault] = []
-        self._lock = threading.Lock()
-
-    def inject(
-        self,
-        kind: str,
-        *,
-        path: str | None = None,
-        seconds: float | None = None,
-        code: int | None = None,
-        times: int | None = None,
-        together: int | None = None,
-    ) -> Fault:
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}")
-        if kind == "error_code" and code not in self._valid_codes:
-            raise ValueError(f"error_code fault needs one of {sorted(self._valid_codes)}")
-        if kind == "http_status" and code not in HTML_ERROR_TITLES:
-            raise ValueError(f"http_status fault needs one of {sorted(HTML_ERROR_TITLES)}")
-        if kind == "delay" and seconds is None:
-            raise ValueError("delay fault needs seconds")
-        if seconds is not None and seconds < 0:
-            raise ValueError("seconds must be >= 0")
-        if times is not None and times < 1:
-            raise ValueError("times must be >= 1")
-        if kind == "gather" and (seconds is None or not isinstance(together, int) or together < 2):
-            raise ValueError("gather fault needs seconds and together >= 2")
-        fault = Fault(kind, path, seconds, code, times, together)
-        if together is not None:
-            fault.gathering = threading.Barrier(together)
-        with self._lock:
-            self._faults.append(fault)
-        return fault
-
-    def clear(self) -> None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.gathering is not None:
-                    fault.gathering.abort()  # whoever still waits goes on
-            self._faults.clear()
-
-    def active(self) -> list[Fault]:
-        with self._lock:
-            return [Fault(f.kind, f.path, f.seconds, f.code, f.times, f.together) for f in self._faults]
-
-    def take(self, path: str) -> Fault | None:
-        """The first fault matching `path`, counting one firing of it."""
-        with self._lock:
-            for fault in self._faults:
-                if fault.path is None or fault.path == path:
-                    if fault.times is not None:
-                        fault.times -= 1
-                        if fault.times == 0:
-                            self._faults.remove(fault)
-                    return fault
-        return None
 
 
 class _HTTPServer(ThreadingServer):
@@ -471,7 +265,7 @@ class SandboxServer:
         return Response.json(200, {"ok": True})
 
     def _admin_settings(self, body: Any) -> Response:
-        return Response.json(200, {name: _jsonable(getattr(self, name)) for name in self.settings()})
+        return Response.json(200, {name: jsonable(getattr(self, name)) for name in self.settings()})
 
     def _admin_set(self, body: Any) -> Response:
         """Sets the named switches: all of them, or none when one is unknown or its value is bad."""

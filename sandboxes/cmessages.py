@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .base import Response, SandboxServer, Setting, md5_hex, number_set, parse_beijing_timestamp
+from .base import SandboxServer
+from .settings import Setting, number_set
+from .wire import Response, md5_hex, parse_beijing_timestamp
 
 STATUS_SUCCESS = 0
 STATUS_WAITING = 1

@@ -30,7 +30,9 @@ from typing import Any
 
 import urllib3
 
-from .base import AdminHandler, Response, SandboxServer, Setting, md5_hex, number_set, parse_beijing_timestamp
+from .base import AdminHandler, SandboxServer
+from .settings import Setting, number_set
+from .wire import Response, md5_hex, parse_beijing_timestamp
 
 ERROR_TEXTS = {
     101: "account of illegal",

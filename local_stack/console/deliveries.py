@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandboxes import SandboxServer
-from sandboxes.base import RecordedRequest
+from sandboxes.wire import RecordedRequest
 
 # The provider names the API and the message ids use, by sandbox.
 PROVIDERS = {"sms230": "230sms", "cmessages": "cmessages"}

@@ -9,7 +9,8 @@ import urllib.request
 from collections.abc import Iterable
 from typing import Any
 
-from sandboxes.base import Response, SandboxServer
+from sandboxes.base import SandboxServer
+from sandboxes.wire import Response
 
 ERRORS = {
     29: "slow down",
