@@ -1,1 +1,1 @@
-"""Shared layer of the SMS gateway: signing, numbers, content, provider clients and the domain logic."""
+"""Shared layer of the SMS gateway: a package per capability (see docs/architecture.md)."""
