@@ -10,9 +10,11 @@ child with stdout on its own stderr.
 """
 
 import json
+import os
 import signal
 import sys
 import threading
+import time
 import warnings
 
 from . import lambdas
@@ -22,6 +24,7 @@ from .queues import QueuePoller, QueueSource
 
 
 def main() -> None:
+    started = time.monotonic()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Powertools warns on every invocation that adds no metric (each one is a Lambda "container").
     warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
@@ -37,6 +40,12 @@ def main() -> None:
         poller.function = lambdas.local_function(
             template, tpl.functions(template)[source.function], spec["refs"], spec["timeout"]
         )
+        # As Lambda reports an init: the stack says ready only once every one of these is out.
+        init_ms = (time.monotonic() - started) * 1000
+        print(f"INIT_REPORT {source.function} Init Duration: {init_ms:.2f} ms", file=sys.stderr, flush=True)
+        if (ready := spec.get("ready_fd")) is not None:
+            os.write(ready, b"ready\n")
+            os.close(ready)
         thread = threading.Thread(target=poller.run, name=f"local-sqs-{source.function}")
         thread.start()
         sys.stdin.read()  # until EOF

@@ -12,6 +12,8 @@ deleted (ActionAfterCompletion DELETE).
 
 import contextlib
 import json
+import os
+import select
 import subprocess  # nosec B404 - starts the stack's own poller processes
 import sys
 import threading
@@ -192,6 +194,7 @@ class QueuePollers:
         longest = max((functions[s.function].timeout for s in found), default=0.0)
         self._stop_s = (longest if timeout is None else timeout) + CHILD_STOP_GRACE_SECONDS
         self._children: list[subprocess.Popen[str]] = []
+        self._ready: list[int] = []  # read ends of the children's ready pipes
 
     @property
     def processes(self) -> list["subprocess.Popen[str]"]:
@@ -199,8 +202,11 @@ class QueuePollers:
         return list(self._children)
 
     def start(self) -> None:
+        """Start every child; each one's init (its handler's imports) runs while the caller goes on:
+        `wait_ready()`."""
         for spec in self._specs:
             function = str(spec["source"]["function"])  # type: ignore[index]
+            ready, told = os.pipe()  # the child writes a line on `told` once its init is done
             child = subprocess.Popen(  # noqa: S603  # nosec B603 - our own module, no shell
                 [sys.executable, "-m", "local_stack.queue_container", function],
                 cwd=lambdas.ROOT,
@@ -208,11 +214,25 @@ class QueuePollers:
                 stdin=subprocess.PIPE,
                 stdout=STDERR,  # handlers log to stdout, as in Lambda: here the stack's stderr
                 text=True,
+                pass_fds=(told,),
             )
+            os.close(told)
             self._children.append(child)
+            self._ready.append(ready)
             if child.stdin is not None:
-                child.stdin.write(json.dumps(spec) + "\n")
+                child.stdin.write(json.dumps({**spec, "ready_fd": told}) + "\n")
                 child.stdin.flush()
+
+    def wait_ready(self, timeout: float = lambdas.READY_TIMEOUT_SECONDS) -> None:
+        """Until every child has finished its init: one still importing would take the CPU from the
+        first requests the stack answers (on a 2-core machine, for seconds)."""
+        deadline = time.monotonic() + timeout
+        waiting, self._ready = self._ready, []
+        for ready in waiting:
+            with os.fdopen(ready, "rb") as pipe:
+                readable, _, _ = select.select([pipe], [], [], max(0.0, deadline - time.monotonic()))
+                if not readable or not pipe.readline():
+                    raise RuntimeError(f"an SQS poller was not ready within {timeout:g} s")
 
     def stop(self) -> None:
         """Each child ends its invocation under way (if any) and exits; one still running past the

@@ -131,6 +131,7 @@ class LocalStack:
             template, refs, self.environments, settings.function_timeout, settings.aws_faults
         )
         self._queues.start()
+        self._queues.wait_ready()
         self._streams = streams.StreamPollers(template, refs, self.functions, self._aws_client)
         self._streams.start()
         self._scheduler = queues.scheduler(refs, self._aws_client)
