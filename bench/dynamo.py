@@ -21,16 +21,17 @@ HISTORY = 100_000
 PENDING = 1_000
 
 
-def expected_send_calls(n: int, requests: int, paced: bool = False) -> dict[str, int]:
+def expected_send_calls(n: int, requests: int, paced: bool = False, new_key: bool = True) -> dict[str, int]:
     """ceil(requests/25) BatchWriteItem (one item per provider request), one BatchGetItem (the
     blocklist: the tenant's set, or under 100 recipients their own keys), one TransactWriteItems
-    (API-key quota). A provider with an account rate adds the asks for places in it (UpdateItem,
+    (API-key quota), and for an API key the container has not seen in the last minute one GetItem
+    (its tenant). A provider with an account rate adds the asks for places in it (UpdateItem,
     shared across containers), checked apart (`rate_asks_fit`)."""
     return {
         "BatchGetItem": 1,
         "BatchWriteItem": math.ceil(requests / 25),
         "TransactWriteItems": 1,
-    }
+    } | ({"GetItem": 1} if new_key else {})
 
 
 def rate_asks_fit(calls: dict[str, int], paced: bool) -> bool:

@@ -24,7 +24,7 @@ class Clock:
 
 
 def lists(stack: Stack, clock: Clock) -> bl.Blocklist:
-    return bl.Blocklist(stack.env["LIMITS_TABLE"], clock)
+    return bl.Blocklist(stack.env["BLOCKLIST_TABLE"], clock)
 
 
 def recipients(numbers: list[str] = NUMBERS) -> list[Recipient]:
@@ -39,7 +39,7 @@ def calls_of(blocklist: bl.Blocklist) -> list[str]:
 
 def set_item(stack: Stack, tenant: str | None) -> dict[str, Any]:
     key = f"blockset#{tenant}" if tenant else "blockset#"
-    answer = boto3.client("dynamodb").get_item(TableName=stack.env["LIMITS_TABLE"], Key={"pk": {"S": key}})
+    answer = boto3.client("dynamodb").get_item(TableName=stack.env["BLOCKLIST_TABLE"], Key={"pk": {"S": key}})
     return dict(answer.get("Item", {}))
 
 

@@ -111,11 +111,11 @@ def test_an_inline_campaign_counts_every_entry_and_sends_each_number_once(
         dynamodb = boto3.client("dynamodb")
         (set_key,) = [
             i["pk"]["S"]
-            for i in dynamodb.scan(TableName=stack.env["LIMITS_TABLE"])["Items"]
+            for i in dynamodb.scan(TableName=stack.env["BLOCKLIST_TABLE"])["Items"]
             if i["pk"]["S"].startswith("blockset#")
         ]
         dynamodb.update_item(
-            TableName=stack.env["LIMITS_TABLE"],
+            TableName=stack.env["BLOCKLIST_TABLE"],
             Key={"pk": {"S": set_key}},
             UpdateExpression="SET overflow = :yes REMOVE #keys",
             ExpressionAttributeNames={"#keys": "keys"},

@@ -61,9 +61,9 @@ def test_batch_writes_are_counted(stack: Stack, invoke: Invoke, count_dynamodb_c
     # tenant's set alone, trusted from a fresh table's first moment), one quota transaction, asks for
     # places in the account's rate (UpdateItem: requests waiting together share one; a place granted
     # too late is asked again), and the provider requests' items (one per 1,000 numbers), 25 to a
-    # batch write.
+    # batch write. The first also reads the API key's tenant, which the container then remembers.
     calls, asks = without_rate_asks(count_dynamodb_calls)
-    assert calls == ["BatchGetItem", "TransactWriteItems", "BatchWriteItem"] * 2
+    assert calls == ["GetItem"] + ["BatchGetItem", "TransactWriteItems", "BatchWriteItem"] * 2
     assert len(asks) == 2 and min(asks) >= 1  # how many depends on timing: see test_account_rate
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 import pytest
 
-from smsgw.domain.caller import tenant_of
 from smsgw.guards import limits
+from smsgw.guards.tenants import default_tenant
 from smsgw.platform import config
 from smsgw.verification import codes
 from tests.handlers.conftest import Invoke, Stack, body, event
@@ -131,7 +131,7 @@ def test_concurrent_right_checks_approve_once(stack: Stack, invoke: Invoke) -> N
     def one() -> None:
         try:
             results.append(
-                str(store.check(code, to=TO, verification_id=None, tenant=tenant_of("anonymous")).status)
+                str(store.check(code, to=TO, verification_id=None, tenant=default_tenant("anonymous")).status)
             )
         except Exception as error:
             results.append(repr(error))
@@ -158,14 +158,15 @@ def test_only_a_keyed_hash_of_the_code_is_kept(stack: Stack, invoke: Invoke) -> 
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
-        ({"code_length": 3}, "code_length"),
+        ({"code_length": 5}, "code_length"),
         ({"code_length": 11}, "code_length"),
         ({"code": "12"}, "code"),
+        ({"code": "1234"}, "code"),  # four digits: too easy to guess
         ({"code": "12 345"}, "code"),
-        ({"content": "no placeholder", "code": "1234"}, "code"),
-        ({"content": None, "code": "1234"}, "code"),
+        ({"content": "no placeholder", "code": "123456"}, "code"),
+        ({"content": None, "code": "123456"}, "code"),
         ({"code": "12345678901"}, "code"),
-        ({"code": "12ab"}, "code"),  # digits unless code_type says otherwise
+        ({"code": "1234ab"}, "code"),  # digits unless code_type says otherwise
         ({"code_type": "emoji"}, "code_type"),
     ],
 )
@@ -194,7 +195,7 @@ def test_twenty_concurrent_wrong_checks_spend_the_attempts_and_no_more(stack: St
 
     def one() -> None:
         results.append(
-            str(store.check(wrong, to=TO, verification_id=None, tenant=tenant_of("anonymous")).status)
+            str(store.check(wrong, to=TO, verification_id=None, tenant=default_tenant("anonymous")).status)
         )
 
     threads = [threading.Thread(target=one) for _ in range(20)]
@@ -249,3 +250,24 @@ def test_codes_are_compared_in_constant_time(
     monkeypatch.setattr(codes.hmac, "compare_digest", spy)
     check(invoke, "000001")
     assert len(compared) == 1 and all(len(side) == 64 for side in compared[0])  # HMACs, not codes
+
+
+def test_a_callers_code_is_not_part_of_what_the_idempotency_record_keeps(
+    stack: Stack, invoke: Invoke
+) -> None:
+    """The record keeps a hash of the request for 24 h: a 6-digit code in it could be brute-forced.
+    Without it, a retry with the same key answers the first answer whatever code it carries."""
+    payload = {"to": TO, "content": "【ACME】您的验证码是{code}，5分钟内有效"}
+    answers = []
+    for code in ("246810", "135791"):
+        sample = event("verify_code", {**payload, "code": code})
+        sample["headers"]["Idempotency-Key"] = "otp-77"
+        sample["multiValueHeaders"]["Idempotency-Key"] = ["otp-77"]
+        answers.append(invoke("verify_code", sample))
+    assert [a["statusCode"] for a in answers] == [200, 200]
+    assert body(answers[1]) == body(answers[0])  # replayed, not refused as another request
+    assert len(stack.sms230.recorded("/outauth/verifCodeSend")) == 1
+    kept = json.dumps(
+        boto3.resource("dynamodb").Table(stack.env["IDEMPOTENCY_TABLE"]).scan()["Items"], default=str
+    )
+    assert "246810" not in kept and "135791" not in kept

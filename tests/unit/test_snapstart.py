@@ -20,7 +20,7 @@ def test_the_restore_hook_drops_every_cached_client_and_setting(monkeypatch: pyt
     fake.register_after_restore = hooks.append  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "snapshot_restore_py", fake)
     monkeypatch.setenv("MESSAGES_TABLE", "before")
-    for name in ("CALLBACK_TOKEN_SECRET_ID", "IDEMPOTENCY_TABLE", "LIMITS_TABLE"):
+    for name in ("CALLBACK_TOKEN_SECRET_ID", "IDEMPOTENCY_TABLE", "LIMITS_TABLE", "BLOCKLIST_TABLE"):
         monkeypatch.setenv(name, name.lower())
     config.settings.cache_clear()
     assert snapstart.register() is True

@@ -36,9 +36,11 @@ def find(store: MessageStore, message_id: str) -> dict[str, Any] | None:
 
 def lookup(store: MessageStore, message_id: str, tenant: str | None = None) -> dict[str, Any]:
     """`find` for `tenant`, or NotFound: also for another tenant's message, and for what cannot be a
-    message id (no key that long is read). Items written before tenancy have no tenant."""
+    message id (no key that long is read). A tenant sees exactly its own messages: not those of no
+    tenant (a receipt for a send never recorded, a send of TENANCY=single), which only the shared
+    tenant (None) sees, as it sees every message."""
     message = find(store, message_id) if _MESSAGE_ID.fullmatch(message_id) else None
-    if message is not None and tenant and message.get("tenant") not in (None, tenant):
+    if message is not None and tenant is not None and message.get("tenant") != tenant:
         message = None
     if message is None:
         raise NotFound(f"no message {message_id[:128]}")

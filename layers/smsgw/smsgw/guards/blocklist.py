@@ -1,4 +1,5 @@
-"""The blocklist: numbers that must never be sent to (opt-outs), in the limits table under a hash."""
+"""The blocklist: numbers that must never be sent to (opt-outs), under a hash, in a table of its own
+that outlives the stack (an opt-out is a legal obligation)."""
 
 import functools
 import time
@@ -194,4 +195,4 @@ def _codes(error: Any) -> list[str]:
 
 @functools.cache
 def blocklist() -> Blocklist:
-    return Blocklist(settings().limits_table)
+    return Blocklist(settings().blocklist_table)

@@ -7,7 +7,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from botocore.exceptions import BotoCoreError, ClientError
 
-from smsgw.domain.caller import Caller, tenant_of
+from smsgw.domain.caller import Caller
+from smsgw.guards.tenants import tenants
 from smsgw.http.idempotency import HEADER, validate_key
 from smsgw.platform.errors import (
     GatewayError,
@@ -158,9 +159,9 @@ def json_body(app: APIGatewayRestResolver) -> Any:
 
 
 def tenant(app: APIGatewayRestResolver) -> str | None:
-    """Whose data the request may read and write (see caller.tenant_of)."""
+    """Whose data the request may read and write (guards/tenants.py)."""
     identity = app.current_event.request_context.identity
-    return tenant_of(identity.api_key_id or identity.api_key or "anonymous")
+    return tenants().of(identity.api_key_id or identity.api_key or "anonymous")
 
 
 def caller(app: APIGatewayRestResolver) -> Caller:
@@ -168,12 +169,14 @@ def caller(app: APIGatewayRestResolver) -> Caller:
     Idempotency-Key header, and the Lambda context (idempotency's in-progress expiry)."""
     event = app.current_event
     identity = event.request_context.identity
+    api_key = identity.api_key_id or identity.api_key or "anonymous"
     return Caller(
         request_id=event.request_context.request_id,
-        api_key=identity.api_key_id or identity.api_key or "anonymous",
+        api_key=api_key,
         idempotency_key=validate_key(event.headers.get(HEADER) or event.headers.get(HEADER.lower())),
         context=app.lambda_context,
         source_ip=identity.source_ip,
+        tenant=tenants().of(api_key),
     )
 
 

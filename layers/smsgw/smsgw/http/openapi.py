@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from smsgw.domain.content import LONGEST_CODE, SHORTEST_CODE
 from smsgw.domain.statuses import CheckStatus, Kind
 from smsgw.http.openapi_schemas import (
     CAMPAIGN,
@@ -63,10 +64,15 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
                 "provider": PROVIDER,
                 "code": {
                     "type": "string",
-                    "pattern": "^[0-9A-Za-z]{4,10}$",
+                    "pattern": f"^[0-9A-Za-z]{{{SHORTEST_CODE},{LONGEST_CODE}}}$",
                     "description": "the caller's own",
                 },
-                "code_length": {"type": "integer", "minimum": 4, "maximum": 10, "default": 6},
+                "code_length": {
+                    "type": "integer",
+                    "minimum": SHORTEST_CODE,
+                    "maximum": LONGEST_CODE,
+                    "default": 6,
+                },
                 "code_type": {"type": "string", "enum": ["digits", "alphanumeric"], "default": "digits"},
                 "x-provider-options": True,
             },

@@ -26,8 +26,10 @@ def send_endpoint(app: APIGatewayRestResolver, kind: Kind) -> Response[str]:
             return send_answer(send_code(request, code, who, before_provider_call))
         return send_answer(send(request, kind, who, before_provider_call))
 
+    # A caller's own code stays out of what is kept for 24 h (the idempotency record hashes the body).
+    kept = {k: v for k, v in body.items() if k != "code"} if isinstance(body, dict) else body
     status, answer = idempotency.once(
-        kind, key=who.idempotency_key, scope=who.api_key, body=body, work=work, context=who.context
+        kind, key=who.idempotency_key, scope=who.api_key, body=kept, work=work, context=who.context
     )
     return json_response(status, answer)
 

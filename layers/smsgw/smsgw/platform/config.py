@@ -18,6 +18,7 @@ class Settings:
     callback_token_secret_id: str
     idempotency_table: str = ""
     limits_table: str = ""
+    blocklist_table: str = ""  # opt-outs and API key -> tenant attachments: retained with the stack gone
     # The provider modules to load (each defines PROVIDER; empty: the built-in ones), and which
     # to try in which order (empty: all, in module order).
     provider_modules: tuple[str, ...] = ()
@@ -131,6 +132,7 @@ class Settings:
             messages_table=required("MESSAGES_TABLE"),
             idempotency_table=required("IDEMPOTENCY_TABLE"),
             limits_table=required("LIMITS_TABLE"),
+            blocklist_table=required("BLOCKLIST_TABLE"),
             callback_token_secret_id=required("CALLBACK_TOKEN_SECRET_ID"),
             provider_modules=names("PROVIDER_MODULES"),
             provider_order=order,

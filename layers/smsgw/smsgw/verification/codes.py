@@ -1,7 +1,7 @@
 """Verification codes the gateway makes and checks.
 
 `POST /sms/verify-code` with a `{code}` placeholder in `content`: the gateway draws the code
-(`secrets`, digits, `code_length` 4-10, default 6) or takes the caller's `code`, sends it, and keeps
+(`secrets`, digits, `code_length` 6-10, default 6) or takes the caller's `code`, sends it, and keeps
 only an HMAC of it (keyed by a pepper held in Secrets Manager) in the limits table, with a TTL:
 `otp#<tenant>#<number hash>` holds the live code of a number (a new send supersedes it), and
 `otpid#<verification_id>` points to it. The answer carries `verification_id`, never the code.
@@ -24,6 +24,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from smsgw.domain.content import LONGEST_CODE, SHORTEST_CODE
 from smsgw.domain.numbers import Recipient, number_hash, parse_number
 from smsgw.domain.statuses import CheckStatus
 from smsgw.guards import fraud
@@ -36,7 +37,11 @@ from smsgw.platform.transactions import transact_write
 PLACEHOLDER = "{code}"
 FIELDS = ("code", "code_length", "code_type")
 ALPHABETS = {"digits": "0123456789", "alphanumeric": "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"}  # no 0/O, 1/I
-_CALLER_CODE = {"digits": re.compile(r"[0-9]{4,10}"), "alphanumeric": re.compile(r"[0-9A-Za-z]{4,10}")}
+SHORTEST, LONGEST = SHORTEST_CODE, LONGEST_CODE
+_CALLER_CODE = {
+    "digits": re.compile(rf"[0-9]{{{SHORTEST},{LONGEST}}}"),
+    "alphanumeric": re.compile(rf"[0-9A-Za-z]{{{SHORTEST},{LONGEST}}}"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +68,15 @@ def code_for(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     if code is not None:
         if not isinstance(code, str) or not _CALLER_CODE[kind].fullmatch(code):
             raise ValidationError.single(
-                "code", f"must be 4-10 {'digits' if kind == 'digits' else 'letters or digits'}"
+                "code",
+                f"must be {SHORTEST}-{LONGEST} {'digits' if kind == 'digits' else 'letters or digits'}",
             )
     else:
         length = given.get("code_length", 6)
-        if isinstance(length, bool) or not isinstance(length, int) or not 4 <= length <= 10:
-            raise ValidationError.single("code_length", "must be a whole number from 4 to 10")
+        if isinstance(length, bool) or not isinstance(length, int) or not SHORTEST <= length <= LONGEST:
+            raise ValidationError.single(
+                "code_length", f"must be a whole number from {SHORTEST} to {LONGEST}"
+            )
         code = "".join(secrets.choice(ALPHABETS[kind]) for _ in range(length))
     return {**rest, "content": content.replace(PLACEHOLDER, code)}, code
 
