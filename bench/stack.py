@@ -230,7 +230,10 @@ class Stack:
             {
                 "CmessagesSecret": {"app_id": self.cm.app_id, "app_key": self.cm.app_key},
                 "Sms230Secret": {"apikey": self.sms230.apikey, "apisecret": self.sms230.apisecret},
-                "CallbackTokenSecret": {"token": TOKEN},
+                "CallbackTokenSecret": {
+                    "token": TOKEN,
+                    "receipts": {"230sms": {"apikey": self.sms230.apikey}},
+                },
             },
         )
         refs = resources.references(template, tables, secrets)

@@ -235,7 +235,11 @@ class LocalStack:
                     "app_key": settings.cmessages_app_key,
                 },
                 "Sms230Secret": {"apikey": settings.sms230_apikey, "apisecret": settings.sms230_apisecret},
-                "CallbackTokenSecret": {"token": settings.callback_token},
+                # The token, and what each pushed receipt is checked against (not the provider's secret).
+                "CallbackTokenSecret": {
+                    "token": settings.callback_token,
+                    "receipts": {"230sms": {"apikey": settings.sms230_apikey}},
+                },
             },
         )
         refs = resources.references(template, tables, secret_names)

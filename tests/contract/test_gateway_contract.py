@@ -24,6 +24,12 @@ def gateway(stack: Stack, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -
         secret = boto3.client("secretsmanager").create_secret(
             Name="fakepush", SecretString=json.dumps(fake.secret)
         )
+        # Its receipts are checked against the account it names, kept with the callback's token.
+        secrets = boto3.client("secretsmanager")
+        callback_secret = stack.env["CALLBACK_TOKEN_SECRET_ID"]
+        kept = json.loads(secrets.get_secret_value(SecretId=callback_secret)["SecretString"])
+        kept["receipts"]["fakepush"] = {"account": fake.secret["account"]}
+        secrets.put_secret_value(SecretId=callback_secret, SecretString=json.dumps(kept))
         monkeypatch.setenv("PROVIDER_MODULES", MODULES)
         monkeypatch.setenv("FAKEPUSH_BASE_URL", fake.url)
         monkeypatch.setenv("FAKEPUSH_SECRET_ID", secret["ARN"])

@@ -115,7 +115,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             {
                 "CmessagesSecret": {"app_id": cm.app_id, "app_key": cm.app_key},
                 "Sms230Secret": {"apikey": sms230.apikey, "apisecret": sms230.apisecret},
-                "CallbackTokenSecret": {"token": TOKEN},
+                "CallbackTokenSecret": {"token": TOKEN, "receipts": {"230sms": {"apikey": sms230.apikey}}},
             },
         )
         refs = resources.references(template, tables, secrets)

@@ -3,9 +3,11 @@
 import json
 from typing import Any
 
+import boto3
 import pytest
 
 from local_stack.events import status_event
+from local_stack.lambdas import reset_caches
 from smsgw.delivery.lookup import find
 from smsgw.domain.numbers import number_key
 from smsgw.domain.statuses import Kind, Status
@@ -105,8 +107,10 @@ def test_unknown_taskid_is_kept_for_reconciliation(stack: Stack, invoke: Invoke)
     response = invoke("callback", receipt_event(taskid="111111111111111111"))
     assert response["body"] == "OK"
     message_id = provider("230sms").message_id("111111111111111111", "+8617072440811")
-    kept = body(invoke("message_status", status_event(message_id)))
-    assert (kept["status"], kept["recorded"]) == ("delivered", False)
+    kept = find(message_store(), message_id)
+    assert kept is not None and (kept["status"], kept["recorded"]) == ("delivered", False)
+    # It names no tenant (no request does), so no API key reads it: only the poller, to reconcile.
+    assert invoke("message_status", status_event(message_id))["statusCode"] == 404
 
 
 def test_wrong_token_is_refused_and_nothing_stored(stack: Stack, invoke: Invoke) -> None:
@@ -162,3 +166,32 @@ def test_receipts_pushed_by_the_sandbox_reach_every_message(stack: Stack, invoke
         body(invoke("message_status", status_event(m["message_id"])))["status"] for m in answer["messages"]
     }
     assert statuses == {"delivered"}
+
+
+def test_the_callback_reads_no_provider_secret(stack: Stack, invoke: Invoke) -> None:
+    """Receipts are checked against the account kept with the callback's token: with both providers'
+    secrets gone (as the function's grants have it), a receipt is still stored."""
+    secrets = boto3.client("secretsmanager")
+    for name in ("CMESSAGES_SECRET_ID", "SMS230_SECRET_ID"):
+        secrets.delete_secret(SecretId=stack.env[name], ForceDeleteWithoutRecovery=True)
+    reset_caches()
+    assert invoke("callback", receipt_event())["body"] == "OK"
+    assert [i["status"] for i in stack.items() if i["pk"].startswith("num#")] == ["delivered"]
+    stranger = receipt_event()
+    stranger["body"] = stranger["body"].replace(stack.sms230.apikey, "another-account")
+    assert invoke("callback", stranger)["statusCode"] == 403
+
+
+def test_a_callback_secret_without_the_providers_account_refuses_with_5xx_and_keeps_nothing(
+    stack: Stack, invoke: Invoke
+) -> None:
+    """A deploy step missed (the account not copied beside the token): 503, so 230sms pushes the
+    receipt again once it is fixed; counted as a receipt not stored (its alarm)."""
+    secrets = boto3.client("secretsmanager")
+    secrets.put_secret_value(
+        SecretId=stack.env["CALLBACK_TOKEN_SECRET_ID"], SecretString=json.dumps({"token": TOKEN})
+    )
+    reset_caches()
+    response = invoke("callback", receipt_event())
+    assert response["statusCode"] == 503 and "receipt credentials" in response["body"]
+    assert stack.items() == []

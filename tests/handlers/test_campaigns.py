@@ -11,6 +11,7 @@ import pytest
 
 from local_stack import queues, resources
 from local_stack import template as tpl
+from local_stack.lambdas import reset_caches
 from smsgw.campaigns.model import closed_for
 from smsgw.campaigns.planner import planner
 from smsgw.campaigns.sender import IN_FLIGHT_SECONDS, chunk_sender
@@ -553,3 +554,13 @@ def test_another_tenant_cannot_see_or_stop_a_campaign(stack: Stack, invoke: Invo
         other["requestContext"]["identity"]["apiKeyId"] = "someone-else"
         assert invoke("campaigns", other)["statusCode"] == 404
     assert view(invoke, campaign_id)["state"] == CampaignState.DRAFT
+
+
+def test_the_planner_cuts_chunks_without_reading_a_provider_secret(stack: Stack, invoke: Invoke) -> None:
+    """The planner's grants name no provider secret: the chunk size comes from settings alone."""
+    secrets = boto3.client("secretsmanager")
+    for name in ("CMESSAGES_SECRET_ID", "SMS230_SECRET_ID"):
+        secrets.delete_secret(SecretId=stack.env[name], ForceDeleteWithoutRecovery=True)
+    reset_caches()
+    _, chunks = planned(stack, invoke, [f"1380019{n:04d}" for n in range(3)])
+    assert [json.loads(c["Body"])["numbers"] for c in chunks] == [[f"+861380019{n:04d}" for n in range(3)]]

@@ -38,7 +38,7 @@ class FakePush(base.Provider):
     backoff = (0.01, 0.02)
 
     def credentials(self, secret: Mapping[str, str]) -> str:
-        self.account_id, self.token = str(secret["account"]), str(secret["token"])
+        self.account_id, self.token = str(secret["account"]), str(secret.get("token", ""))
         return self.account_id
 
     def address(self, recipient: Recipient) -> str:

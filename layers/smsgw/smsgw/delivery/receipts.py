@@ -14,7 +14,7 @@ from smsgw.domain.statuses import Status
 from smsgw.platform.config import settings
 from smsgw.platform.observability import count, observe
 from smsgw.providers.base import Provider, ReceiptRefused, Receipts, StatusUpdate
-from smsgw.providers.registry import classes, provider
+from smsgw.providers.registry import classes, receipt_reader
 from smsgw.storage.items import REQUEST, MessageRef, RequestItem, request_pk
 from smsgw.storage.messages import message_store
 
@@ -26,13 +26,18 @@ def accept_receipt(provider_name: str, token: str, body: str | bytes) -> bool:
     ReceiptRefused otherwise. Answering OK is left to the caller, after the write."""
     from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - cold start: only a receipt reads it
 
-    expected = str(parameters.get_secret(settings().callback_token_secret_id, transform="json")["token"])
+    secret = parameters.get_secret(settings().callback_token_secret_id, transform="json")
+    expected = str(secret["token"])
     if not hmac.compare_digest(token.encode(), expected.encode()):
         raise ReceiptRefused(403, "unknown callback token")
     cls = classes().get(provider_name)
     if cls is None or cls.receipts is not Receipts.PUSHED:
         raise ReceiptRefused(404, "no provider pushes receipts here")
-    client = provider(provider_name)
+    credentials = (secret.get("receipts") or {}).get(cls.name)
+    if not isinstance(credentials, dict):  # a deploy step missed: 5xx, so the provider pushes it again
+        count("ReceiptsNotStored", 1, cls.name)
+        raise ReceiptRefused(503, f"the callback secret holds no receipt credentials for {cls.name}")
+    client = receipt_reader(cls.name, credentials)
     update = client.parse_receipt(body)
     number, request = _match(client, update)
     messages = message_store()

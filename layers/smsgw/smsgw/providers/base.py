@@ -120,7 +120,9 @@ class Provider(ABC):
 
     @abstractmethod
     def credentials(self, secret: Mapping[str, str]) -> str:
-        """Keep the credentials from the secret; return the account's public id (pacing key)."""
+        """Keep the credentials from the secret; return the account's public id (pacing key). A
+        receipt reader (registry.receipt_reader) gets only what receipts are checked against: the
+        rest may be missing, and such a client never sends."""
 
     @abstractmethod
     def address(self, recipient: Recipient) -> str:

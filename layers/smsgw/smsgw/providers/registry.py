@@ -6,6 +6,7 @@ subclass); adding one is a module and its configuration, never an edit here.
 
 import functools
 import importlib
+from collections.abc import Mapping
 
 from smsgw.platform.config import ConfigError, settings
 from smsgw.platform.errors import ValidationError
@@ -50,6 +51,23 @@ def provider(name: str) -> Provider:
         )
     config = _settings(name)
     return _build(name, tuple(sorted(_secret(config.secret_id).items())))
+
+
+def receipt_reader(name: str, credentials: Mapping[str, str]) -> Provider:
+    """A client that reads `name`'s pushed receipts, built from what they are checked against (the
+    callback's own secret holds it), not from the provider's secret: it never sends."""
+    return _reader(name, tuple(sorted(credentials.items())))
+
+
+@functools.lru_cache(maxsize=8)
+def _reader(name: str, credentials: tuple[tuple[str, str], ...]) -> Provider:
+    return classes()[name](_settings(name), dict(credentials))
+
+
+def batch_size(name: str) -> int:
+    """Recipients per request for `name`, from its settings alone (no secret read: the planner cuts
+    chunks with it)."""
+    return max(1, min(_settings(name).batch_size, classes()[name].batch_cap))
 
 
 def by_prefix(prefix: str) -> str | None:
