@@ -31,7 +31,7 @@ def create_tables(template: dict[str, Any], dynamodb: Any, prefix: str = "") -> 
 
 
 def create_secrets(
-    template: dict[str, Any], secretsmanager: Any, values: dict[str, dict[str, str]], prefix: str = ""
+    template: dict[str, Any], secretsmanager: Any, values: dict[str, dict[str, Any]], prefix: str = ""
 ) -> dict[str, str]:
     """One secret per AWS::SecretsManager::Secret: the given value, or what the template would
     generate (its SecretStringTemplate plus a random GenerateStringKey). Returns logical id -> name

@@ -3,6 +3,7 @@ Scheduler, with the sandboxes on loopback. The SQS event source is played by `dr
 what the queues hold and hands it to the function the template wires to each queue."""
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -564,3 +565,31 @@ def test_the_planner_cuts_chunks_without_reading_a_provider_secret(stack: Stack,
     reset_caches()
     _, chunks = planned(stack, invoke, [f"1380019{n:04d}" for n in range(3)])
     assert [json.loads(c["Body"])["numbers"] for c in chunks] == [[f"+861380019{n:04d}" for n in range(3)]]
+
+
+def test_a_campaign_and_its_chunk_markers_expire_with_its_messages(stack: Stack, invoke: Invoke) -> None:
+    """Its content is kept no longer than the messages it sent (RETENTION_DAYS)."""
+    numbers = [f"1380020{n:04d}" for n in range(3)]
+    campaign_id = body(create(invoke, {"content": "hi", "kind": "notification", "to": numbers}))[
+        "campaign_id"
+    ]
+    drain(stack)
+    assert view(invoke, campaign_id)["state"] == "done"
+    mine = [i for i in stack.all_items() if i["pk"] == f"campaign#{campaign_id}"]
+    assert {str(i["sk"]).split("#")[0] for i in mine} == {"CAMPAIGN", "chunk"}
+    retention = int(stack.env["RETENTION_DAYS"]) * 86400
+    for item in mine:
+        assert 0 < int(item["expires_at"]) - time.time() <= retention, item["sk"]
+
+
+def test_an_upload_after_start_changes_nothing_that_is_sent(stack: Stack, invoke: Invoke) -> None:
+    """The presigned PUT lasts an hour and binds no size: the list as checked at start is copied
+    aside, and the planner reads that copy, never a later upload (larger than the cap, or other
+    numbers)."""
+    campaign_id = body(create(invoke, {"content": "hi", "kind": "notification"}))["campaign_id"]
+    upload(stack, campaign_id, "13800210000\n13800210001\n")
+    assert start(invoke, campaign_id)["statusCode"] == 202
+    upload(stack, campaign_id, "13800219999\n" * 300_000)  # after start: 3.6 MB of another number
+    assert drain(stack) == []
+    assert sorted(sent_230(stack)) == ["8613800210000", "8613800210001"]
+    assert view(invoke, campaign_id)["counts"]["total"] == 2

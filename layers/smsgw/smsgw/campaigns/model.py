@@ -26,8 +26,16 @@ def campaign_pk(campaign_id: str) -> str:
     return f"campaign#{campaign_id}"
 
 
-def list_key(campaign_id: str) -> str:
+def upload_key(campaign_id: str) -> str:
+    """Where the caller PUTs a list (the presigned URL): anything may land here, any time."""
     return f"campaigns/{campaign_id}/recipients"
+
+
+def list_key(campaign_id: str, version: str) -> str:
+    """The list the planner reads: written by the gateway alone (inline, or the upload as checked at
+    start, under its ETag), so a later upload can neither grow past the size cap nor change what is
+    sent. The campaign item names it (`list_object`) in the same write that starts the campaign."""
+    return f"campaigns/{campaign_id}/list-{version.strip('"')}"
 
 
 def invalid_key(campaign_id: str) -> str:

@@ -43,7 +43,8 @@ class Planner:
         if item["state"] == CampaignState.SCHEDULED:
             self.table.set_state(campaign_id, CampaignState.RUNNING, only_from=(CampaignState.SCHEDULED,))
         bucket = self.config.campaign_bucket
-        body = self.s3.get_object(Bucket=bucket, Key=list_key(campaign_id))["Body"].read()
+        listed = str(item.get("list_object") or list_key(campaign_id, "inline"))  # named when it started
+        body = self.s3.get_object(Bucket=bucket, Key=listed)["Body"].read()
         allowed = self.config.allowed_countries
         cap = batch_size(item.get("provider") or order()[0])  # from settings: the planner reads no secret
         enqueue = Enqueuer(

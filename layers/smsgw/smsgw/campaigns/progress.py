@@ -14,6 +14,7 @@ from collections import Counter, OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
+from smsgw.campaigns.model import CAMPAIGN, campaign_pk
 from smsgw.domain.statuses import Status
 from smsgw.platform.transactions import transact_write
 from smsgw.storage.items import REQUEST, request_pk
@@ -96,7 +97,7 @@ class CampaignProgress:
                 {
                     "Update": {
                         "TableName": self.table.name,
-                        "Key": {"pk": f"campaign#{campaign_id}", "sk": "CAMPAIGN"},
+                        "Key": {"pk": campaign_pk(campaign_id), "sk": CAMPAIGN},
                         "UpdateExpression": "ADD n_delivered :d, n_failed :f",
                         "ExpressionAttributeValues": {
                             ":d": totals[campaign_id][str(Status.DELIVERED)],

@@ -18,7 +18,15 @@ import boto3
 from botocore.exceptions import ClientError
 
 from smsgw.campaigns.lists import entries, number_or_none
-from smsgw.campaigns.model import CAMPAIGN, CampaignSpec, campaign_pk, estimate, invalid_key, list_key
+from smsgw.campaigns.model import (
+    CAMPAIGN,
+    CampaignSpec,
+    campaign_pk,
+    estimate,
+    invalid_key,
+    list_key,
+    upload_key,
+)
 from smsgw.campaigns.table import CampaignTable
 from smsgw.domain.statuses import CAMPAIGN_COUNTS, CampaignState
 from smsgw.platform.config import Settings, settings
@@ -30,6 +38,7 @@ from smsgw.storage.messages import message_store
 TEXT_TYPES = ("text/plain", "text/csv")
 SAMPLE_BYTES = 64 * 1024  # what `start` reads of an upload to tell numbers from anything else
 URL_SECONDS = 3600  # how long an upload or invalid-entries URL lasts
+INLINE = "inline"  # the version of a list given in the request
 
 
 class Campaigns:
@@ -66,14 +75,14 @@ class Campaigns:
         if spec.to is None:
             url = self.s3.generate_presigned_url(
                 "put_object",
-                Params={"Bucket": self.config.campaign_bucket, "Key": list_key(campaign_id)},
+                Params={"Bucket": self.config.campaign_bucket, "Key": upload_key(campaign_id)},
                 ExpiresIn=URL_SECONDS,
             )
             return {"campaign_id": campaign_id, "state": str(CampaignState.DRAFT), "upload_url": url}
         lines = "\n".join(str(entry) if isinstance(entry, str | int) else "" for entry in spec.to)
         self.s3.put_object(
             Bucket=self.config.campaign_bucket,
-            Key=list_key(campaign_id),
+            Key=list_key(campaign_id, INLINE),
             Body=lines.encode(),
             ContentType="text/plain",
         )
@@ -83,13 +92,16 @@ class Campaigns:
         item = self.table.mine(campaign_id, tenant)
         if item["state"] != CampaignState.DRAFT:
             raise WrongState(f"the campaign is {item['state']}: only a draft can start")
-        if not checked:
-            self._check_upload(campaign_id)
+        listed = list_key(campaign_id, INLINE) if checked else self._check_upload(campaign_id)
         send_at = datetime.fromisoformat(item["send_at"]) if "send_at" in item else None
         later = send_at is not None and send_at > self.now()
         state = CampaignState.SCHEDULED if later else CampaignState.RUNNING
         if not self.table.set_state(
-            campaign_id, state, only_from=(CampaignState.DRAFT,), started_at=now_iso(self.now())
+            campaign_id,
+            state,
+            only_from=(CampaignState.DRAFT,),
+            started_at=now_iso(self.now()),
+            list_object=listed,
         ):
             raise WrongState("the campaign has already started")
         message = json.dumps({"campaign_id": campaign_id})
@@ -111,10 +123,11 @@ class Campaigns:
             self.sqs.send_message(QueueUrl=self.config.campaign_plan_queue_url, MessageBody=message)
         return {"campaign_id": campaign_id, "state": str(state)}
 
-    def _check_upload(self, campaign_id: str) -> None:
+    def _check_upload(self, campaign_id: str) -> str:
         """A bad upload gets a clear error and starts nothing: missing, empty, too large, not text,
-        or no number in its first lines."""
-        bucket, key = self.config.campaign_bucket, list_key(campaign_id)
+        or no number in its first lines. The upload as checked (its ETag) is copied to the key the
+        planner reads: one PUT after start changes nothing."""
+        bucket, key = self.config.campaign_bucket, upload_key(campaign_id)
         try:
             head = self.s3.head_object(Bucket=bucket, Key=key)
         except ClientError:
@@ -140,6 +153,23 @@ class Campaigns:
         ]
         if not any(number_or_none(entry) for _, entry in entries(lines)):
             raise ValidationError.single("upload", "no phone number among the list's first lines")
+        listed = list_key(campaign_id, str(head["ETag"]))
+        try:
+            self.s3.copy_object(
+                Bucket=bucket,
+                Key=listed,
+                CopySource={"Bucket": bucket, "Key": key},
+                CopySourceIfMatch=head["ETag"],
+                ContentType=content_type,
+                MetadataDirective="REPLACE",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
+                raise
+            raise ValidationError.single(
+                "upload", "the list changed while the campaign started: start again"
+            ) from None
+        return listed
 
     def view(self, campaign_id: str, tenant: str | None) -> dict[str, Any]:
         item = self.table.mine(campaign_id, tenant)

@@ -29,7 +29,12 @@ class CampaignTable:
         self.now = now
 
     def put(self, item: dict[str, Any]) -> None:
-        self.table.put_item(Item=item)
+        """A new campaign, kept (its content too) as long as its messages: RETENTION_DAYS."""
+        self.table.put_item(Item=item | {"expires_at": self.expires_at()})
+
+    def expires_at(self) -> int:
+        """When an item written now goes (DynamoDB's TTL): the retention of message records."""
+        return int((self.now() + self.messages.retention).timestamp())
 
     def get(self, campaign_id: str) -> dict[str, Any] | None:
         if not campaign_id.startswith("cmp-") or len(campaign_id) > 40:
@@ -105,13 +110,13 @@ class CampaignTable:
         found: dict[Chunk, str] = {}
         while todo := [c for c in chunks if c not in found]:
             campaign_ids = list(dict.fromkeys(c.campaign_id for c in todo))
-            started = now_iso(self.now())
+            started, expires = now_iso(self.now()), self.expires_at()
             markers = [
                 {
                     "Put": {
                         "TableName": name,
                         "Item": {"pk": campaign_pk(c.campaign_id), "sk": c.sk, "state": "sending"}
-                        | {"started_at": started},
+                        | {"started_at": started, "expires_at": expires},
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 }

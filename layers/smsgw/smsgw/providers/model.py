@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 from smsgw.domain.content import text_problem
 from smsgw.domain.numbers import Recipient
@@ -13,6 +14,9 @@ from smsgw.domain.statuses import Status
 from smsgw.platform.config import ConfigError, Settings
 from smsgw.platform.errors import OutcomeUnknown, ProviderError, ProviderRejected, ProviderUnavailable
 from smsgw.platform.transport import Timeouts
+
+# Credentials and numbers travel in the clear over http: only the local sandboxes may be reached so.
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class Receipts(StrEnum):
@@ -244,8 +248,14 @@ def provider_settings(
         raise ConfigError(
             f"{prefix}_BATCH_SIZE, _QUERY_BATCH and _CONCURRENCY must be positive, the rate not negative"
         )
+    url = value("BASE_URL", base_url)
+    parts = urlsplit(url)
+    if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in LOOPBACK):
+        raise ConfigError(
+            f"{prefix}_BASE_URL must be https:// (plain http only on this machine: the sandboxes)"
+        )
     return ProviderSettings(
-        base_url=value("BASE_URL", base_url),
+        base_url=url,
         secret_id=secret_id,
         batch_size=batch,
         requests_per_second=rate or None,
