@@ -12,6 +12,8 @@ status from the messages table, read with the layer's own store functions (two k
 one BatchGetItem per page).
 """
 
+import hmac
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -41,11 +43,18 @@ def serves(target: str) -> bool:
     return path == PREFIX or path.startswith(PREFIX + "/")
 
 
+# The console shows numbers and codes and flips faults: it answers only a request addressed to this
+# machine by name (a page of another site whose name resolves here, DNS rebinding, is refused).
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+
+
 class Console:
-    """Serves /_console for a running LocalStack (its sandboxes and its messages table)."""
+    """Serves /_console for a running LocalStack (its sandboxes and its messages table). Each run
+    makes a token of its own, put in the console's forms: a switch without it is refused."""
 
     def __init__(self, sandboxes: Callable[[], dict[str, SandboxServer]]) -> None:
         self.sandboxes = sandboxes
+        self.token = secrets.token_urlsafe(18)
         self._lock = threading.Lock()
         self._seen: dict[str, int] = {}  # sandbox -> requests already turned into deliveries
         self._deliveries: list[Delivery] = []
@@ -130,8 +139,11 @@ class Console:
         parts = urlsplit(target)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         path = parts.path.rstrip("/") or PREFIX
+        named = {k.lower(): v for k, v in headers}
+        if urlsplit(f"//{named.get('host', '')}").hostname not in LOCAL_HOSTS:
+            return html_page(403, "Forbidden", "<p>The console answers on 127.0.0.1 or localhost only.</p>")
         if method == "POST" and path == f"{PREFIX}/faults":
-            return self._post_switch(body, {k.lower(): v for k, v in headers})
+            return self._post_switch(body, named)
         if method != "GET":
             return html_page(405, "Method Not Allowed", "<p>GET or POST only.</p>")
         fragment = query.get("fragment") == "1"
@@ -143,9 +155,10 @@ class Console:
 
     def _post_switch(self, body: bytes, headers: dict[str, str]) -> Reply:
         origin = headers.get("origin")
-        if origin is not None and urlsplit(origin).netloc != headers.get("host", ""):
-            return html_page(403, "Forbidden", "<p>Fault switches take requests from this console only.</p>")
         form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        from_here = origin is None or urlsplit(origin).netloc == headers.get("host", "")
+        if not from_here or not hmac.compare_digest(form.get("token", "").encode(), self.token.encode()):
+            return html_page(403, "Forbidden", "<p>Fault switches take requests from this console only.</p>")
         problem = self.switch(form)
         if problem:
             return html_page(400, "Bad switch", f"<p>{escape(problem)}</p>")
@@ -355,6 +368,7 @@ class Console:
             forms.append(
                 f'<form method=post action="{PREFIX}/faults" class=switch data-provider={escape(provider)}>'
                 f"<h3>{escape(provider)} sandbox</h3><input type=hidden name=sandbox value={escape(name)}>"
+                f"<input type=hidden name=token value={escape(self.token)}>"
                 f"<p>Next request: {buttons} <button name=action value=clear>Clear faults</button> "
                 f"<span class=active>active: {escape(active)}</span></p>"
                 "<p><label>Refuse numbers (as sent) "

@@ -160,3 +160,27 @@ def test_campaigns_and_verification_codes_are_shown_when_present(stack: RunningS
     campaign = page.locator("section.campaigns tr", has_text=campaign_id)
     expect(campaign).to_contain_text("done", timeout=WAIT_MS)  # the planner and sender ran
     expect(page.locator("tr.message", has_text="Weekend sale")).to_contain_text("+8613811110006")
+
+
+def test_the_console_answers_only_when_addressed_to_this_machine(stack: RunningStack) -> None:
+    """DNS rebinding: a page of another site whose name resolves to 127.0.0.1 reaches the port, with
+    its own name as Host. The console (numbers, codes, fault switches) refuses it."""
+    console = stack.info["console_url"]
+    assert stack.request("GET", console).status == 200
+    refused = stack.request("GET", console, headers={"Host": "rebound.example:3000"})
+    assert refused.status == 403 and "127.0.0.1 or localhost" in refused.text
+
+
+def test_a_fault_switch_without_this_runs_token_is_refused(stack: RunningStack) -> None:
+    console = stack.info["console_url"]
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    forged = stack.request("POST", f"{console}/faults", "sandbox=sms230&action=malformed", form)
+    assert forged.status == 403
+    page = stack.request("GET", console).text
+    assert "active: malformed" not in page  # nothing switched
+    token = re.search(r"name=token value=([\w-]+)", page)
+    assert token is not None
+    switched = stack.request(
+        "POST", f"{console}/faults", f"sandbox=sms230&action=clear&token={token[1]}", form
+    )
+    assert switched.status == 303
