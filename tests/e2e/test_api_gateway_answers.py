@@ -172,7 +172,10 @@ def test_an_invocation_past_the_timeout_is_answered_504_at_the_deadline() -> Non
     with tempfile.TemporaryDirectory(prefix="local-stack-") as folder:
         log_path = Path(folder) / "stderr.log"
         # 4 s: room for a fresh environment's first invocation (its lazy imports) on a loaded machine.
-        process, info = start_stack({"LOCAL_FUNCTION_TIMEOUT_SECONDS": "4"}, log_path)
+        # The poller reads the balance on every tick: no tick during the test, or it takes the delay.
+        process, info = start_stack(
+            {"LOCAL_FUNCTION_TIMEOUT_SECONDS": "4", "POLL_INTERVAL_SECONDS": "3600"}, log_path
+        )
         running = RunningStack(info, process, log_path, urllib3.PoolManager())
         try:
             running.sandbox(
