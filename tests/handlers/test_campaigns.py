@@ -593,3 +593,22 @@ def test_an_upload_after_start_changes_nothing_that_is_sent(stack: Stack, invoke
     assert drain(stack) == []
     assert sorted(sent_230(stack)) == ["8613800210000", "8613800210001"]
     assert view(invoke, campaign_id)["counts"]["total"] == 2
+
+
+def test_a_campaign_an_earlier_release_started_is_planned_from_its_upload(
+    stack: Stack, invoke: Invoke
+) -> None:
+    """Started before the list was copied aside at start: its item names no list, and its upload is it."""
+    campaign_id = body(create(invoke, {"content": "hi", "kind": "notification"}))["campaign_id"]
+    upload(stack, campaign_id, "13800220000\n13800220001\n")
+    boto3.resource("dynamodb").Table(stack.env["MESSAGES_TABLE"]).update_item(
+        Key={"pk": f"campaign#{campaign_id}", "sk": "CAMPAIGN"},
+        UpdateExpression="SET #s = :running",
+        ExpressionAttributeNames={"#s": "state"},
+        ExpressionAttributeValues={":running": "running"},
+    )
+    boto3.client("sqs").send_message(
+        QueueUrl=stack.env["CAMPAIGN_PLAN_QUEUE_URL"], MessageBody=json.dumps({"campaign_id": campaign_id})
+    )
+    assert drain(stack) == []
+    assert sorted(sent_230(stack)) == ["8613800220000", "8613800220001"]

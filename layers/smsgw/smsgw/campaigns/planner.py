@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 
 from smsgw.campaigns.lists import READ_LINES, all_plain, read_entries
-from smsgw.campaigns.model import invalid_key, list_key
+from smsgw.campaigns.model import invalid_key, upload_key
 from smsgw.campaigns.table import CampaignTable
 from smsgw.domain.numbers import CHINA, mask
 from smsgw.domain.statuses import CampaignState
@@ -43,7 +43,8 @@ class Planner:
         if item["state"] == CampaignState.SCHEDULED:
             self.table.set_state(campaign_id, CampaignState.RUNNING, only_from=(CampaignState.SCHEDULED,))
         bucket = self.config.campaign_bucket
-        listed = str(item.get("list_object") or list_key(campaign_id, "inline"))  # named when it started
+        # The list named when it started; a campaign an earlier release started reads its upload key.
+        listed = str(item.get("list_object") or upload_key(campaign_id))
         body = self.s3.get_object(Bucket=bucket, Key=listed)["Body"].read()
         allowed = self.config.allowed_countries
         cap = batch_size(item.get("provider") or order()[0])  # from settings: the planner reads no secret

@@ -158,10 +158,15 @@ def json_body(app: APIGatewayRestResolver) -> Any:
         raise ValidationError.single("body", "is not valid JSON") from None
 
 
+def _api_key(app: APIGatewayRestResolver) -> str:
+    """The calling API key's id (what API Gateway checked), or "anonymous" where the route needs none."""
+    identity = app.current_event.request_context.identity
+    return identity.api_key_id or identity.api_key or "anonymous"
+
+
 def tenant(app: APIGatewayRestResolver) -> str | None:
     """Whose data the request may read and write (guards/tenants.py)."""
-    identity = app.current_event.request_context.identity
-    return tenants().of(identity.api_key_id or identity.api_key or "anonymous")
+    return tenants().of(_api_key(app))
 
 
 def caller(app: APIGatewayRestResolver) -> Caller:
@@ -169,7 +174,7 @@ def caller(app: APIGatewayRestResolver) -> Caller:
     Idempotency-Key header, and the Lambda context (idempotency's in-progress expiry)."""
     event = app.current_event
     identity = event.request_context.identity
-    api_key = identity.api_key_id or identity.api_key or "anonymous"
+    api_key = _api_key(app)
     return Caller(
         request_id=event.request_context.request_id,
         api_key=api_key,
