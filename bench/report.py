@@ -418,10 +418,18 @@ def aws_fault_rows(run: FaultRun) -> list[Row]:
             area,
             f"{_n(run.receipts)}-receipt flood (16 pushes at a time)",
             f"{run.receipts_lost} lost, {run.receipts_given_up} given up by 230sms,"
-            f" {run.callback_5xx} callback 5xx; all pushed in {run.receipts_seconds:.0f} s",
+            f" {run.callback_5xx} callback 5xx ({run.callback_not_stored} a write failed past retries);"
+            f" all pushed in {run.receipts_seconds:.0f} s",
             "every message's status read back",
-            "0 lost, 0 5xx",
-            _check((run.receipts_lost == 0 and run.callback_5xx == 0, f"{run.receipts_lost} lost")),
+            "0 lost, 0 given up; a 5xx only for a write failed past retries",
+            _check(
+                (
+                    run.receipts_lost == 0
+                    and run.receipts_given_up == 0
+                    and run.callback_5xx == run.callback_not_stored,
+                    f"{run.receipts_lost} lost, causes {run.callback_causes}",
+                )
+            ),
         ),
         Row(
             area,

@@ -3,6 +3,7 @@ AWS endpoint (Moto)."""
 
 import json
 import secrets
+import string
 from typing import Any
 
 from . import template as tpl
@@ -42,7 +43,11 @@ def create_secrets(
         if value is None:
             generate = props.get("GenerateSecretString", {})
             value = json.loads(generate.get("SecretStringTemplate", "{}"))
-            value[generate.get("GenerateStringKey", "value")] = secrets.token_urlsafe(30)
+            length = int(generate.get("PasswordLength", 32))  # Secrets Manager's default is longer
+            alphabet = string.ascii_letters + string.digits
+            value[generate.get("GenerateStringKey", "value")] = "".join(
+                secrets.choice(alphabet) for _ in range(length)
+            )
         secretsmanager.create_secret(Name=prefix + logical_id, SecretString=json.dumps(value))
         names[logical_id] = prefix + logical_id
     return names

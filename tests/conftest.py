@@ -19,12 +19,22 @@ from typing import Any
 import pytest
 
 from sandboxes import CMessagesSandbox, Sms230Sandbox
+from smsgw.domain import numbers
 from smsgw.platform.transport import Timeouts
 from smsgw.providers.base import Provider, ProviderSettings
 from smsgw.providers.cmessages import CMessages
 from smsgw.providers.sms230 import Sms230
 
 FAST = Timeouts(connect=1.0, read=1.0)
+TEST_NUMBER_KEY = b"a number key for the tests, not a deployed one"
+
+
+@pytest.fixture(autouse=True)
+def number_key(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests of the layer's parts key numbers with a fixed key. The handler tests' `stack` does not:
+    its functions read the template's number key secret from Moto, as deployed."""
+    if "stack" not in request.fixturenames:
+        monkeypatch.setattr(numbers, "_number_secret", lambda: TEST_NUMBER_KEY)
 
 
 class FakeClock:

@@ -1,8 +1,12 @@
+import hashlib
+
 import phonenumbers
 import pytest
 
 from smsgw.campaigns.lists import all_plain, entries, parse_entry, read_entries
+from smsgw.domain import numbers
 from smsgw.domain.numbers import Recipient, mask, parse_number, parse_recipients, trusted_e164
+from smsgw.platform.config import ConfigError, Settings
 from smsgw.platform.errors import ValidationError
 from smsgw.providers.cmessages import CMessages
 from smsgw.providers.sms230 import Sms230
@@ -186,3 +190,21 @@ def test_a_block_read_in_one_match_gives_what_reading_it_line_by_line_gives(
     assert (at_once is not None) == in_one_match
     if at_once is not None:
         assert at_once == by_line
+
+
+def test_number_keys_are_keyed_and_the_unkeyed_ones_read_only_where_chosen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    own = numbers.number_key("+8613800138000")
+    assert len(own) == 16 and own == numbers.number_hash("+8613800138000")[:16]
+    assert own != hashlib.sha256(b"+8613800138000").hexdigest()[:16]  # not the unkeyed hash
+    monkeypatch.setattr(numbers, "_number_secret", lambda: b"another deployment's number key")
+    assert numbers.number_key("+8613800138000") != own  # each deployment keys its own way
+    env = {name: "x" for name in ("MESSAGES_TABLE", "IDEMPOTENCY_TABLE", "LIMITS_TABLE", "BLOCKLIST_TABLE")}
+    env["CALLBACK_TOKEN_SECRET_ID"] = "t"
+    for legacy, expected in (("true", 2), ("FALSE", 1), ("", 1)):
+        chosen = Settings.from_env({**env, "LEGACY_NUMBER_KEYS": legacy})
+        monkeypatch.setattr(numbers, "settings", lambda chosen=chosen: chosen)
+        assert len(numbers.number_keys("+8613800138000")) == expected
+    with pytest.raises(ConfigError, match="LEGACY_NUMBER_KEYS must be true or false"):
+        Settings.from_env({**env, "LEGACY_NUMBER_KEYS": "yes"})

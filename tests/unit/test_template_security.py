@@ -134,6 +134,34 @@ def test_no_function_has_a_crud_grant_or_deletes_what_it_never_deletes(function:
                 assert (resource, function) in MAY_DELETE, (function, resource, deleting)
 
 
+# -- 7. numbers are keyed by an HMAC under a secret of the deployment's own ---------------------------
+
+# The functions that key an item by a phone number (message ids, status items, limits, the blocklist,
+# codes); the others never read the number key.
+KEY_NUMBERS = {"Send", "VerifyCode", "VerifyCheck", "MessageStatus", "Blocklist", "Callback", "PollStatus"}
+KEY_NUMBERS = {f"{name}Function" for name in KEY_NUMBERS | {"CampaignPlanner", "CampaignSender"}}
+
+
+def test_the_number_key_is_a_retained_secret_read_only_by_the_functions_that_key_numbers() -> None:
+    secret = RESOURCES["NumberKeySecret"]
+    assert secret["DeletionPolicy"] == secret["UpdateReplacePolicy"] == "Retain"  # it finds the opt-outs
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    assert GLOBAL_ENV["NUMBER_KEY_SECRET_ID"] == {"Ref": "NumberKeySecret"}
+    policy = RESOURCES["NumberKeyReadPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert policy == [
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"Ref": "NumberKeySecret"}}
+    ]
+    granted = {
+        name for name, f in FUNCTIONS.items() if {"Ref": "NumberKeyReadPolicy"} in f.get("Policies", [])
+    }
+    assert granted == KEY_NUMBERS
+
+
+def test_an_upgraded_stack_chooses_to_read_the_unkeyed_keys() -> None:
+    assert PARAMETERS["LegacyNumberKeys"]["Default"] == "false"  # a new stack has none
+    assert GLOBAL_ENV["LEGACY_NUMBER_KEYS"] == {"Ref": "LegacyNumberKeys"}
+
+
 # -- 8. nothing is kept forever --------------------------------------------------------------------
 
 

@@ -4,7 +4,7 @@ item, both found from its id with no other read (one BatchGetItem of two keys)."
 import re
 from typing import Any
 
-from smsgw.domain.numbers import number_key
+from smsgw.domain.numbers import number_keys
 from smsgw.domain.statuses import FINAL, Status
 from smsgw.platform.errors import NotFound
 from smsgw.providers.registry import by_prefix
@@ -31,7 +31,20 @@ def find(store: MessageStore, message_id: str) -> dict[str, Any] | None:
     if ref is None:
         return None
     request, news = store.message_items([ref])[ref]
+    if news is None and request is not None:
+        news = _under_own_key(store, ref, request)
     return message_view(message_id, ref, request, news)
+
+
+def _under_own_key(store: MessageStore, ref: MessageRef, request: RequestItem) -> StatusItem | None:
+    """The news of a message sent before the number key (its id has the unkeyed number key,
+    LEGACY_NUMBER_KEYS) that came after it: under its number's own key."""
+    for number in request.numbers:
+        own, *older = number_keys(number)
+        if ref.nkey in older:
+            keyed = MessageRef(ref.provider, ref.key, own)
+            return store.statuses([keyed]).get(keyed)
+    return None
 
 
 def lookup(store: MessageStore, message_id: str, tenant: str | None = None) -> dict[str, Any]:
@@ -57,7 +70,7 @@ def message_view(
         return None
     number, position = None, -1
     if request is not None:
-        position = next((i for i, n in enumerate(request.numbers) if number_key(n) == ref.nkey), -1)
+        position = next((i for i, n in enumerate(request.numbers) if ref.nkey in number_keys(n)), -1)
         if position < 0:
             return None if news is None else message_view(message_id, ref, None, news)
         number = request.numbers[position]

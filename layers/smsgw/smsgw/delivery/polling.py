@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from smsgw.delivery.receipts import settled
 from smsgw.delivery.reconcile import reconcile
-from smsgw.domain.numbers import number_key
+from smsgw.domain.numbers import number_keys
 from smsgw.domain.statuses import FINAL, Status
 from smsgw.platform.config import settings
 from smsgw.platform.observability import count, logger
@@ -88,8 +88,9 @@ def _poll(client: Provider, now: datetime, window_start: datetime, report: dict[
         item, position = live[update.provider_id]
         if str(update.status) == item.progress.get(update.provider_id, item.status):
             continue
-        ref = MessageRef(client.name, item.key, number_key(item.numbers[position]))
-        if messages.set_status(ref, update.status, update.provider_status, now) and update.status in FINAL:
+        refs = tuple(MessageRef(client.name, item.key, k) for k in number_keys(item.numbers[position]))
+        moved = messages.set_number_status(refs, update.status, update.provider_status, now)
+        if moved and update.status in FINAL:
             finals.setdefault(update.status, []).append(item.submitted_at or None)
         changes.setdefault(item.pk, {})[update.provider_id] = str(update.status)
         report["settled" if update.status in FINAL else "advanced"] += 1
@@ -110,7 +111,9 @@ def _settle_partial(client: Provider, now: datetime, window_start: datetime, rep
     found = messages.indexed(f"{client.name}#{PARTIAL_KEY}")
     for item in messages.requests(i.pk for i in found):
         numbers = item.numbers
-        news = messages.statuses([MessageRef(client.name, item.key, number_key(n)) for n in numbers])
+        news = messages.statuses(
+            [MessageRef(client.name, item.key, k) for n in numbers for k in number_keys(n)]
+        )
         received = sum(1 for status_item in news.values() if status_item.status in FINAL)
         if received >= (item.taken or 0):
             messages.close(item.pk, now, closed_as=str(Status.FAILED), closed_status=NOT_TAKEN)

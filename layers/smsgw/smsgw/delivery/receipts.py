@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from smsgw.domain.numbers import number_key, parse_number
+from smsgw.domain.numbers import number_keys, parse_number
 from smsgw.domain.statuses import Status
 from smsgw.platform.config import settings
 from smsgw.platform.observability import count, observe
@@ -48,10 +48,10 @@ def accept_receipt(provider_name: str, token: str, body: str | bytes) -> bool:
     extra = {"provider_time": update.provider_time or ""}
     if update.at and update.status is Status.DELIVERED:
         extra["delivered_at"] = update.at
-    ref = MessageRef(client.name, update.provider_id, number_key(number))
+    refs = tuple(MessageRef(client.name, update.provider_id, nkey) for nkey in number_keys(number))
     now = datetime.now(UTC)
     try:
-        changed = messages.set_status(ref, update.status, update.provider_status, now, extra=extra)
+        changed = messages.set_number_status(refs, update.status, update.provider_status, now, extra=extra)
     except Exception:
         count("ReceiptsNotStored", 1, client.name)  # answered 5xx: the provider pushes it again
         raise

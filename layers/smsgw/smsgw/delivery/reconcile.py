@@ -11,7 +11,7 @@ This runs when the request is GRACE old, every RECONCILE_EVERY after, and when t
 
 from datetime import datetime, timedelta
 
-from smsgw.domain.numbers import number_key
+from smsgw.domain.numbers import number_keys
 from smsgw.domain.statuses import FINAL, Status
 from smsgw.platform.observability import count
 from smsgw.providers.base import Provider
@@ -44,8 +44,11 @@ def _reconcile_request(client: Provider, item: RequestItem, now: datetime) -> in
     recorded: dict[str, bool] = {}  # task id -> do we have its request
     reconciled = 0
     for number in item.numbers:
-        nkey = number_key(number)
-        history = sorted(messages.number_history(client.name, nkey), key=lambda h: h.first_at)
+        nkeys = number_keys(number)  # its own, then (LEGACY_NUMBER_KEYS) the unkeyed one
+        history = sorted(
+            (h for nkey in nkeys for h in messages.number_history(client.name, nkey)),
+            key=lambda h: h.first_at,
+        )
         if any(h.ref.key == key and h.status in FINAL for h in history):
             continue
         for news in history:
@@ -56,10 +59,9 @@ def _reconcile_request(client: Provider, item: RequestItem, now: datetime) -> in
                 recorded[task] = messages.request(client.name, task) is not None
             if recorded[task]:
                 continue
-            orphan = MessageRef(client.name, task, nkey)
-            if messages.link(orphan, reconciled_to=client.message_id(key, number)):
-                messages.set_status(
-                    MessageRef(client.name, key, nkey),
+            if messages.link(news.ref, reconciled_to=client.message_id(key, number)):
+                messages.set_number_status(
+                    tuple(MessageRef(client.name, key, nkey) for nkey in nkeys),
                     Status(news.status),
                     news.provider_status or "",
                     now,

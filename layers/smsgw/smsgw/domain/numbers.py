@@ -1,10 +1,13 @@
 """Phone numbers: parse and validate with phonenumbers, then format for each provider."""
 
+import functools
 import hashlib
+import hmac
 import re
 from collections.abc import Callable
 from typing import NamedTuple
 
+from smsgw.platform.config import ConfigError, settings
 from smsgw.platform.errors import FieldError, ValidationError
 
 CHINA = 86
@@ -36,8 +39,21 @@ class Recipient(NamedTuple):
 
 
 def number_hash(e164: str) -> str:
-    """A number as a key, never in clear (limits, blocklist, reconciliation)."""
+    """A number as a key, never in clear (limits, blocklist, codes, message ids): an HMAC under the
+    gateway's number key. Unkeyed, the mainland mobile space (~7e9) is tried whole in minutes."""
+    return hmac.digest(_number_secret(), e164.encode(), "sha256").hex()[:32]
+
+
+def legacy_number_hash(e164: str) -> str:
+    """The unkeyed SHA-256 key of releases before the number key: read, never written."""
     return hashlib.sha256(e164.encode()).hexdigest()[:32]
+
+
+def number_hashes(e164: str) -> tuple[str, ...]:
+    """Every key a number may be stored under: its own, then (a stack upgraded from unkeyed keys,
+    `LEGACY_NUMBER_KEYS`) the unkeyed one."""
+    keyed = number_hash(e164)
+    return (keyed, legacy_number_hash(e164)) if settings().legacy_number_keys else (keyed,)
 
 
 def recipient_hash(recipient: "Recipient") -> str:
@@ -48,6 +64,25 @@ def recipient_hash(recipient: "Recipient") -> str:
 def number_key(e164: str) -> str:
     """The short key of a number inside message ids and status items' keys."""
     return number_hash(e164)[:16]
+
+
+def number_keys(e164: str) -> tuple[str, ...]:
+    """`number_key`, then (LEGACY_NUMBER_KEYS) the unkeyed one a message sent before the upgrade has."""
+    return tuple(h[:16] for h in number_hashes(e164))
+
+
+@functools.cache
+def _number_secret() -> bytes:
+    """The number key, read once per container (Secrets Manager, `NUMBER_KEY_SECRET_ID`)."""
+    secret_id = settings().number_key_secret_id
+    if not secret_id:
+        raise ConfigError("environment variable NUMBER_KEY_SECRET_ID is required to key numbers")
+    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - only functions that key numbers
+
+    key = str(parameters.get_secret(secret_id, transform="json")["key"])
+    if len(key) < 32:
+        raise ConfigError(f"the number key in {secret_id} must be at least 32 characters")
+    return key.encode()
 
 
 def mask(number: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 
 from smsgw.domain.content import text_problem
-from smsgw.domain.numbers import Recipient, number_hash, recipient_hash, trusted_e164
+from smsgw.domain.numbers import Recipient, number_hashes, recipient_hash, trusted_e164
 from smsgw.platform.config import settings
 from smsgw.platform.errors import FieldError, ValidationError
 from smsgw.platform.transactions import transact_write
@@ -52,8 +52,8 @@ class Blocklist:
         if len(unique) >= PER_KEY_BELOW:
             members = self._set(tenant)
             if members is not None:  # an empty set (the usual case) needs no key at all
-                return {r for r in unique if recipient_hash(r) in members} if members else set()
-        by_key = {_key(r, tenant): r for r in unique}
+                return {r for r in unique if _listed(r.e164, members)} if members else set()
+        by_key = {_key(h, tenant): r for r in unique for h in number_hashes(r.e164)}
         keys = list(by_key)
         batches = [keys[i : i + 100] for i in range(0, len(keys), 100)]
         if len(batches) == 1:
@@ -70,7 +70,7 @@ class Blocklist:
         members = self._set(tenant)
         if members is None:
             return lambda batch: {r.e164 for r in self.blocked(map(trusted_e164, batch), tenant)}
-        return lambda batch: {e for e in batch if number_hash(e) in members} if members else set()
+        return lambda batch: {e for e in batch if _listed(e, members)} if members else set()
 
     def _set(self, tenant: str | None) -> set[str] | None:
         """The tenant's blocked number keys, or None where the set cannot be trusted (overflowing)."""
@@ -98,7 +98,7 @@ class Blocklist:
 
     def block(self, recipient: Recipient, reason: str, tenant: str | None = None) -> dict[str, Any]:
         item = {
-            "pk": {"S": _key(recipient, tenant)},
+            "pk": {"S": _key(recipient_hash(recipient), tenant)},
             "number_masked": {"S": recipient.masked},
             "reason": {"S": reason},
             "blocked_at": {"N": str(int(self.clock()))},
@@ -139,10 +139,15 @@ class Blocklist:
         transact_write(self.client, [entry_write, {"Update": overflow}])
 
     def unblock(self, recipient: Recipient, tenant: str | None = None) -> bool:
-        key = recipient_hash(recipient)
+        """Remove the number's entry: under its own key, and (LEGACY_NUMBER_KEYS) one recorded
+        before the number key. True if there was one."""
+        removed = [self._unblock(key, tenant) for key in number_hashes(recipient.e164)]
+        return any(removed)
+
+    def _unblock(self, key: str, tenant: str | None) -> bool:
         delete = {
             "TableName": self.table_name,
-            "Key": {"pk": {"S": _key(recipient, tenant)}},
+            "Key": {"pk": {"S": _key(key, tenant)}},
             "ConditionExpression": "attribute_exists(pk)",
         }
         remove = {
@@ -161,12 +166,14 @@ class Blocklist:
         return True
 
     def lookup(self, recipient: Recipient, tenant: str | None = None) -> dict[str, Any]:
-        answer = self.client.get_item(
-            TableName=self.table_name,
-            Key={"pk": {"S": _key(recipient, tenant)}},
-            ConsistentRead=True,
-        )
-        return self.describe(recipient, answer.get("Item"))
+        item = None
+        for key in number_hashes(recipient.e164):  # its own, then (legacy) one from before the number key
+            answer = self.client.get_item(
+                TableName=self.table_name, Key={"pk": {"S": _key(key, tenant)}}, ConsistentRead=True
+            )
+            if item := answer.get("Item"):
+                break
+        return self.describe(recipient, item)
 
     @staticmethod
     def describe(recipient: Recipient, item: dict[str, Any] | None) -> dict[str, Any]:
@@ -180,9 +187,13 @@ class Blocklist:
         }
 
 
-def _key(recipient: Recipient, tenant: str | None) -> str:
+def _key(number_key: str, tenant: str | None) -> str:
     """Each tenant has its own blocklist (single-tenant mode: one, under the older unscoped keys)."""
-    return f"block#{tenant}#{recipient_hash(recipient)}" if tenant else f"block#{recipient_hash(recipient)}"
+    return f"block#{tenant}#{number_key}" if tenant else f"block#{number_key}"
+
+
+def _listed(e164: str, members: set[str]) -> bool:
+    return any(key in members for key in number_hashes(e164))
 
 
 def _set_key(tenant: str | None) -> str:

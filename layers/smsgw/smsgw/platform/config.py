@@ -31,6 +31,11 @@ class Settings:
     max_recipients: int = 10_000  # per API request: what fits in API Gateway's 29 s
     provider_concurrency: int = 8
     verification_pepper_secret_id: str = ""  # HMAC key of the codes the gateway keeps
+    # HMAC key of every number the gateway keys an item by (never rotated: it finds the opt-outs).
+    number_key_secret_id: str = ""
+    # A stack upgraded from unkeyed SHA-256 number keys also reads (never writes) those: opt-outs
+    # recorded before the upgrade, and the statuses of messages sent before it.
+    legacy_number_keys: bool = False
     verification_ttl_seconds: int = 600
     verification_max_checks: int = 5
     # SMS-pumping guard on verification codes (see fraud.py).
@@ -118,6 +123,9 @@ class Settings:
         tenancy = values.get("TENANCY") or cls.tenancy
         if tenancy not in ("per-key", "single"):
             raise ConfigError("TENANCY must be per-key or single")
+        legacy = (values.get("LEGACY_NUMBER_KEYS") or "false").lower()
+        if legacy not in ("true", "false"):
+            raise ConfigError("LEGACY_NUMBER_KEYS must be true or false")
         # Every number field is read from its upper-cased name (or ENV_NAMES), checked positive.
         numbers = {
             f.name: number(ENV_NAMES.get(f.name, f.name.upper()), f.type, f.default)
@@ -129,6 +137,8 @@ class Settings:
             tenancy=tenancy,
             otp_country_daily_budgets=budgets,
             verification_pepper_secret_id=values.get("VERIFICATION_PEPPER_SECRET_ID", ""),
+            number_key_secret_id=values.get("NUMBER_KEY_SECRET_ID", ""),
+            legacy_number_keys=legacy == "true",
             messages_table=required("MESSAGES_TABLE"),
             idempotency_table=required("IDEMPOTENCY_TABLE"),
             limits_table=required("LIMITS_TABLE"),

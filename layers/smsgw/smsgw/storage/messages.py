@@ -140,6 +140,50 @@ class MessageStore:
     ) -> bool:
         """One conditional UpdateItem on the message's status item, no read. False when the message
         already has a status that may not change (delivered and failed are never replaced)."""
+        return conditionally(
+            self.table.update_item,
+            **self._status_update(ref, status, provider_status, now=now, allowed=allowed, extra=extra),
+        )
+
+    def set_number_status(
+        self,
+        refs: tuple[MessageRef, ...],
+        status: Status,
+        provider_status: str,
+        now: datetime | None = None,
+        *,
+        allowed: tuple[Status, ...] = OPEN,
+        extra: dict[str, str] | None = None,
+    ) -> bool:
+        """`set_status` for a message whose status item may be under one of several number keys: the
+        number's own first, then the unkeyed one of a message sent before the upgrade
+        (LEGACY_NUMBER_KEYS). An older key's item is updated only where it exists (one conditional
+        write, no read); else the first key's item is written as `set_status` writes it."""
+        own, *older = refs
+        for ref in older:
+            request = self._status_update(ref, status, provider_status, now=now, allowed=allowed, extra=extra)
+            request["ConditionExpression"] = f"attribute_exists(pk) AND ({request['ConditionExpression']})"
+            try:
+                self.table.update_item(**request, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                if error.response.get("Item"):
+                    return False  # there, with a status that may not change
+                continue  # not under this key
+            return True
+        return self.set_status(own, status, provider_status, now, allowed=allowed, extra=extra)
+
+    def _status_update(
+        self,
+        ref: MessageRef,
+        status: Status,
+        provider_status: str,
+        *,
+        now: datetime | None,
+        allowed: tuple[Status, ...],
+        extra: dict[str, str] | None,
+    ) -> dict[str, Any]:
         now = now or datetime.now(UTC)
         values: dict[str, Any] = {
             ":status": str(status),
@@ -159,14 +203,13 @@ class MessageStore:
             sets.append(f"{name} = :{name}")
             values[f":{name}"] = value
         allowed_list = ", ".join(f":a{i}" for i in range(len(allowed)))
-        return conditionally(
-            self.table.update_item,
-            Key={"pk": status_pk(ref.provider, ref.nkey), "sk": ref.key},
-            UpdateExpression="SET " + ", ".join(sets),
-            ConditionExpression=f"attribute_not_exists(#status) OR #status IN ({allowed_list})",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=values,
-        )
+        return {
+            "Key": {"pk": status_pk(ref.provider, ref.nkey), "sk": ref.key},
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": f"attribute_not_exists(#status) OR #status IN ({allowed_list})",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": values,
+        }
 
     def link(self, ref: MessageRef, **attributes: str) -> bool:
         """Note a link on an existing status item, once: False if it already has one."""
