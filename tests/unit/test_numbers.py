@@ -200,7 +200,7 @@ def test_number_keys_are_keyed_and_the_unkeyed_ones_read_only_where_chosen(
     assert own != hashlib.sha256(b"+8613800138000").hexdigest()[:16]  # not the unkeyed hash
     monkeypatch.setattr(numbers, "_number_secret", lambda: b"another deployment's number key")
     assert numbers.number_key("+8613800138000") != own  # each deployment keys its own way
-    env = {name: "x" for name in ("MESSAGES_TABLE", "IDEMPOTENCY_TABLE", "LIMITS_TABLE", "BLOCKLIST_TABLE")}
+    env = dict.fromkeys(("MESSAGES_TABLE", "IDEMPOTENCY_TABLE", "LIMITS_TABLE", "BLOCKLIST_TABLE"), "x")
     env["CALLBACK_TOKEN_SECRET_ID"] = "t"
     for legacy, expected in (("true", 2), ("FALSE", 1), ("", 1)):
         chosen = Settings.from_env({**env, "LEGACY_NUMBER_KEYS": legacy})
