@@ -80,7 +80,21 @@ def references(
         refs[f"{logical_id}.QueueName"] = name
     for logical_id in tpl.resources_of_type(template, "AWS::IAM::Role"):
         refs[f"{logical_id}.Arn"] = f"arn:aws:iam::{ACCOUNT}:role/{STACK}-{logical_id}"
+    for logical_id in tpl.resources_of_type(template, "AWS::KMS::Key"):
+        refs[logical_id] = key_alias(logical_id)  # KMS takes an alias wherever it takes a key id
+        refs[f"{logical_id}.Arn"] = f"arn:aws:kms:{REGION}:{ACCOUNT}:{key_alias(logical_id)}"
     return refs
+
+
+def key_alias(logical_id: str) -> str:
+    return f"alias/{STACK}-{logical_id}"
+
+
+def create_keys(template: dict[str, Any], kms: Any) -> None:
+    """Each KMS key, under an alias of its logical id (Moto makes key ids at random)."""
+    for logical_id in tpl.resources_of_type(template, "AWS::KMS::Key"):
+        key_id = kms.create_key(Description=logical_id)["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=key_alias(logical_id), TargetKeyId=key_id)
 
 
 def bucket_name(logical_id: str) -> str:

@@ -226,6 +226,7 @@ class LocalStack:
         tables = resources.create_tables(template, self._aws_client("dynamodb"))
         resources.create_buckets(template, self._aws_client("s3"))
         resources.create_queues(template, self._aws_client("sqs"))
+        resources.create_keys(template, self._aws_client("kms"))
         secret_names = resources.create_secrets(
             template,
             self._aws_client("secretsmanager"),
@@ -244,6 +245,7 @@ class LocalStack:
         )
         refs = resources.references(template, tables, secret_names)
         refs.update(CmessagesBaseUrl=self.cmessages_url, Sms230BaseUrl=self.sms230_url)
+        refs.update(WebhookAllowLoopback="true")  # a receiver on this machine (plain http) may register
         return refs
 
     def _set_environment(self, template: dict[str, Any], refs: dict[str, str]) -> None:

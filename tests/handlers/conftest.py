@@ -109,6 +109,8 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     ):
         template = tpl.load()
         tables = resources.create_tables(template, boto3.client("dynamodb"))
+        resources.create_queues(template, boto3.client("sqs"))
+        resources.create_keys(template, boto3.client("kms"))
         secrets = resources.create_secrets(
             template,
             boto3.client("secretsmanager"),

@@ -17,13 +17,11 @@ from tests.handlers.test_campaigns import campaign_resources, planned, sqs_event
 __all__ = ["campaign_resources"]
 
 
-def stream_batch(stack: Stack) -> list[dict[str, Any]]:
-    """What Lambda would hand the progress function: every record of the stream so far that the
-    template's filter keeps."""
+def stream_batch(stack: Stack, function: str = "CampaignProgressFunction") -> list[dict[str, Any]]:
+    """What Lambda would hand a stream function: every record of the messages table's stream so far
+    that the function's filter in the template keeps."""
     tables = {"MessagesTable": stack.env["MESSAGES_TABLE"]}
-    (source,) = [
-        s for s in streams.sources(stack.template, tables) if s.function == "CampaignProgressFunction"
-    ]
+    (source,) = [s for s in streams.sources(stack.template, tables) if s.function == function]
     arn = boto3.client("dynamodb").describe_table(TableName=stack.env["MESSAGES_TABLE"])["Table"][
         "LatestStreamArn"
     ]

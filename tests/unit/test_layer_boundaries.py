@@ -51,6 +51,7 @@ FLOORS = {
     "storage": 3,
     "guards": 3,
     "delivery": 4,
+    "webhooks": 4,
     "verification": 4,
     "sending": 5,
     "campaigns": 6,

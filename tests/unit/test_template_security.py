@@ -116,7 +116,7 @@ def test_the_callback_function_reads_only_its_own_secret() -> None:
 # What may delete, and why: Powertools deletes an idempotency record when the work fails; the blocklist
 # function removes an entry (DELETE /sms/blocklist/{number}).
 MAY_DELETE = {("IdempotencyTable", "SendFunction"), ("IdempotencyTable", "VerifyCodeFunction")}
-MAY_DELETE |= {("BlocklistTable", "BlocklistFunction")}
+MAY_DELETE |= {("BlocklistTable", "BlocklistFunction"), ("WebhooksTable", "WebhooksFunction")}
 
 
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))
@@ -139,7 +139,8 @@ def test_no_function_has_a_crud_grant_or_deletes_what_it_never_deletes(function:
 # The functions that key an item by a phone number (message ids, status items, limits, the blocklist,
 # codes); the others never read the number key.
 KEY_NUMBERS = {"Send", "VerifyCode", "VerifyCheck", "MessageStatus", "Blocklist", "Callback", "PollStatus"}
-KEY_NUMBERS = {f"{name}Function" for name in KEY_NUMBERS | {"CampaignPlanner", "CampaignSender"}}
+KEY_NUMBERS |= {"CampaignPlanner", "CampaignSender", "WebhookEvents"}
+KEY_NUMBERS = {f"{name}Function" for name in KEY_NUMBERS}
 
 
 def test_the_number_key_is_a_retained_secret_read_only_by_the_functions_that_key_numbers() -> None:

@@ -23,6 +23,7 @@ from smsgw.http.openapi_schemas import (
     errors,
     json_answer,
 )
+from smsgw.http.openapi_webhooks import WEBHOOK_ROUTES
 from smsgw.providers.base import Option
 
 ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]] = [
@@ -291,6 +292,8 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
         },
     ),
 ]
+
+ROUTES += WEBHOOK_ROUTES
 
 PUBLIC = {"/callbacks/{provider}/{token}"}
 

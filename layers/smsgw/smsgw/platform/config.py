@@ -73,6 +73,12 @@ class Settings:
     campaign_max_recipients: int = 1_000_000
     campaign_max_upload_bytes: int = 32 * 1024 * 1024
     marketing_window: tuple[int, int] = (8 * 60, 21 * 60)
+    # Webhooks: endpoints and attempts (table), their secrets' KMS key, the delivery queue; plain
+    # http to this machine only where the local stack allows it.
+    webhooks_table: str = ""
+    webhook_key_id: str = ""
+    webhook_queue_url: str = ""
+    webhook_allow_loopback: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -139,6 +145,10 @@ class Settings:
             verification_pepper_secret_id=values.get("VERIFICATION_PEPPER_SECRET_ID", ""),
             number_key_secret_id=values.get("NUMBER_KEY_SECRET_ID", ""),
             legacy_number_keys=legacy == "true",
+            webhooks_table=values.get("WEBHOOKS_TABLE", ""),
+            webhook_key_id=values.get("WEBHOOK_KEY_ID", ""),
+            webhook_queue_url=values.get("WEBHOOK_QUEUE_URL", ""),
+            webhook_allow_loopback=(values.get("WEBHOOK_ALLOW_LOOPBACK") or "false").lower() == "true",
             messages_table=required("MESSAGES_TABLE"),
             idempotency_table=required("IDEMPOTENCY_TABLE"),
             limits_table=required("LIMITS_TABLE"),

@@ -62,6 +62,12 @@ METRICS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "VerificationsSent": (),
         "VerificationsApproved": (),
         "LimitRefusals": (REASON,),
+        # webhooks
+        "WebhooksDelivered": (),  # a 2xx from the receiver
+        "WebhookAttemptsFailed": (),  # any other answer, a timeout or a refused address
+        "WebhookEndpointsDisabled": (),  # 410 Gone
+        "WebhookDeliveryLatency": (),  # Seconds, from the status change to the 2xx
+        "WebhookEventsWithoutRequest": (PROVIDER,),  # a status whose request never got recorded
     }
 )
 

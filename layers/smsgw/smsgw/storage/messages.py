@@ -190,10 +190,13 @@ class MessageStore:
             ":provider_status": provider_status,
             ":now": now_iso(now),
             ":expires": int((now + self.retention).timestamp()),
+            ":zero": 0,
+            ":one": 1,
             **{f":a{i}": str(value) for i, value in enumerate(allowed)},
         }
         sets = [
             "#status = :status",
+            "seq = if_not_exists(seq, :zero) + :one",  # the change's number: webhook events' order
             "provider_status = :provider_status",
             "updated_at = :now",
             "first_at = if_not_exists(first_at, :now)",

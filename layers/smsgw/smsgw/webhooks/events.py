@@ -1,0 +1,147 @@
+"""Message events from the messages table's stream: each status change of a message after
+`submitted` (a receipt, a polled status) becomes one event per endpoint of its tenant that wants it,
+queued for the dispatcher. Nothing is added to the send or receipt path: the status write is the
+event's source, and a repeated receipt writes nothing, so it makes no event.
+
+An event's id follows from the message and the status item's `seq` (the count of its changes), so a
+stream batch handed over again queues the same ids: the receiver's idempotency key holds.
+"""
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import boto3
+
+from smsgw.domain.numbers import number_keys
+from smsgw.domain.statuses import FINAL, Status
+from smsgw.platform.config import settings
+from smsgw.platform.observability import count
+from smsgw.providers.registry import classes
+from smsgw.storage.items import RequestItem, request_pk
+from smsgw.storage.messages import message_store
+from smsgw.webhooks.endpoints import Endpoint, endpoints
+
+NOTIFIED = frozenset({Status.SENDING, Status.DELIVERED, Status.FAILED, Status.UNKNOWN})
+# A status written before its request is recorded (the receipt raced the send) waits for it this
+# long: the batch is handed over again; past it, the status has no request to tell its tenant.
+WAIT_FOR_REQUEST_SECONDS = 300
+
+
+class RequestNotYetRecorded(Exception):
+    """A status item whose request is not recorded yet: the stream batch is retried whole."""
+
+
+def event_id(message_id: str, sequence: int, status: str) -> str:
+    return "evt_" + hashlib.sha256(f"{message_id}:{sequence}:{status}".encode()).hexdigest()[:32]
+
+
+def message_events(records: Iterable[dict[str, Any]], now: float | None = None) -> list[dict[str, Any]]:
+    """The events (with their tenant) of the status changes in a stream batch, in stream order."""
+    now = time.time() if now is None else now
+    changes = [c for c in map(_change, records) if c is not None]
+    if not changes:
+        return []
+    requests = {
+        r.pk: r for r in message_store().requests({request_pk(c["provider"], c["key"]) for c in changes})
+    }
+    events = []
+    for change in changes:
+        request = requests.get(request_pk(change["provider"], change["key"]))
+        if request is None:
+            if now - change["written"] < WAIT_FOR_REQUEST_SECONDS:
+                raise RequestNotYetRecorded(change["key"])
+            count("WebhookEventsWithoutRequest", 1, change["provider"])
+            continue
+        if (event := _event(change, request)) is not None:
+            events.append(event)
+    return events
+
+
+def _change(record: dict[str, Any]) -> dict[str, Any] | None:
+    dynamodb = record.get("dynamodb", {})
+    new, old = dynamodb.get("NewImage") or {}, dynamodb.get("OldImage") or {}
+    pk = new.get("pk", {}).get("S", "")
+    status = new.get("status", {}).get("S", "")
+    if not pk.startswith("num#") or status not in NOTIFIED or old.get("status", {}).get("S") == status:
+        return None
+    _, provider, nkey = pk.split("#", 2)
+    return {
+        "provider": provider,
+        "nkey": nkey,
+        "key": new["sk"]["S"],
+        "status": status,
+        "sequence": int(new.get("seq", {}).get("N", "1")),
+        "provider_status": new.get("provider_status", {}).get("S"),
+        "updated_at": new.get("updated_at", {}).get("S", ""),
+        "delivered_at": new.get("delivered_at", {}).get("S"),
+        "written": float(dynamodb.get("ApproximateCreationDateTime", time.time())),
+    }
+
+
+def _event(change: dict[str, Any], request: RequestItem) -> dict[str, Any] | None:
+    number = next((n for n in request.numbers if change["nkey"] in number_keys(n)), None)
+    cls = classes().get(change["provider"])
+    if number is None or cls is None:
+        return None
+    message_id = f"{cls.id_prefix}-{change['key']}-{change['nkey']}"
+    data = {
+        "message_id": message_id,
+        "to": number,
+        "status": change["status"],
+        "final": Status(change["status"]) in FINAL,
+        "provider": change["provider"],
+        "provider_status": change["provider_status"],
+        "submitted_at": request.submitted_at,
+        "sequence": change["sequence"],
+    }
+    if change["delivered_at"]:
+        data["delivered_at"] = change["delivered_at"]
+    return {
+        "id": event_id(message_id, change["sequence"], change["status"]),
+        "tenant": request.tenant,
+        "event": {"type": f"message.{change['status']}", "timestamp": change["updated_at"], "data": data},
+    }
+
+
+def queue_deliveries(events: list[dict[str, Any]]) -> int:
+    """One queued delivery per event and endpoint of its tenant that wants it; how many."""
+    wanted: dict[str | None, list[Endpoint]] = {}
+    deliveries = []
+    for event in events:
+        tenant = event["tenant"]
+        if tenant not in wanted:
+            wanted[tenant] = endpoints().of_tenant(tenant)
+        for endpoint in wanted[tenant]:
+            if endpoint.wants(event["event"]["type"]):
+                deliveries.append(delivery(endpoint, event["id"], event["event"]))
+    send_deliveries(deliveries)
+    return len(deliveries)
+
+
+def delivery(endpoint: Endpoint, event_id: str, event: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "tenant": endpoint.tenant,
+        "endpoint_id": endpoint.endpoint_id,
+        "event_id": event_id,
+        "event": event,
+    }
+
+
+def send_deliveries(deliveries: list[dict[str, Any]]) -> None:
+    """Onto the delivery queue, ten to a request (SQS's most); what it refuses is raised."""
+    sqs = _sqs()
+    for start in range(0, len(deliveries), 10):
+        batch = deliveries[start : start + 10]
+        entries = [
+            {"Id": str(i), "MessageBody": json.dumps(d, separators=(",", ":"))} for i, d in enumerate(batch)
+        ]
+        answer = sqs.send_message_batch(QueueUrl=settings().webhook_queue_url, Entries=entries)
+        if answer.get("Failed"):
+            raise RuntimeError(f"the webhook queue refused {len(answer['Failed'])} deliveries")
+
+
+def _sqs() -> Any:
+    return boto3.client("sqs")

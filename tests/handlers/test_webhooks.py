@@ -1,0 +1,189 @@
+"""Webhooks, handler by handler against Moto: endpoints and their secrets (KMS), events from the
+messages table's real stream records, and the dispatcher POSTing to a receiver on loopback that
+verifies each delivery with the reference `standardwebhooks` library."""
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from local_stack.lambdas import reset_caches
+from tests.handlers.conftest import Invoke, Stack, api_event, body, event
+from tests.handlers.test_callback import receipt_event, taskid_of
+from tests.handlers.test_campaign_progress import stream_batch
+from tests.handlers.test_tenants import as_key
+from tests.webhook_receiver import Receiver
+
+NUMBER = "+8613900139001"
+
+
+@pytest.fixture
+def receiver(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    monkeypatch.setenv("WEBHOOK_ALLOW_LOOPBACK", "true")  # as the local stack deploys it
+    reset_caches()
+    found = Receiver()
+    yield found
+    found.close()
+
+
+def call(
+    invoke: Invoke, method: str, path: str, payload: Any = None, key_id: str = "key-a"
+) -> dict[str, Any]:
+    resource = path
+    for part in path.split("/"):
+        if part.startswith("ep_"):
+            resource = resource.replace(part, "{id}")
+    params = {"id": next((p for p in path.split("/") if p.startswith("ep_")), "")} if "ep_" in path else None
+    return invoke("webhooks", as_key(api_event(method, resource, path, params, payload), key_id))
+
+
+def registered(invoke: Invoke, receiver: Receiver, **fields: Any) -> str:
+    answer = call(invoke, "POST", "/webhooks/endpoints", {"url": receiver.url, **fields})
+    assert answer["statusCode"] == 201, answer
+    receiver.secrets.append(body(answer)["secret"])
+    return str(body(answer)["endpoint_id"])
+
+
+def stream_records(stack: Stack) -> list[dict[str, Any]]:
+    return stream_batch(stack, "WebhookEventsFunction")
+
+
+def dispatch(stack: Stack, invoke: Invoke) -> int:
+    """One receive of the webhook queue handed to the dispatcher, as Lambda's SQS source does; how many."""
+    sqs = boto3.client("sqs")
+    queue = stack.env["WEBHOOK_QUEUE_URL"]
+    got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, AttributeNames=["All"])
+    messages = got.get("Messages", [])
+    if not messages:
+        return 0
+    records = [
+        {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": m["Attributes"],
+            "eventSource": "aws:sqs",
+        }
+        for m in messages
+    ]
+    failed = {
+        f["itemIdentifier"] for f in invoke("webhook_dispatcher", {"Records": records})["batchItemFailures"]
+    }
+    for m in messages:
+        if m["MessageId"] not in failed:
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    return len(messages)
+
+
+def receipt(invoke: Invoke, message: dict[str, Any]) -> None:
+    invoke("callback", receipt_event(taskid=taskid_of(message["message_id"]), mobile=NUMBER[1:]))
+
+
+def delivered_once(stack: Stack, invoke: Invoke) -> dict[str, Any]:
+    """A message of key-a's tenant sent and its receipt taken; its status change turned into events."""
+    sent = invoke("send", as_key(event("send", {"to": [NUMBER], "content": "hi"}), "key-a"))
+    message: dict[str, Any] = body(sent)["messages"][0]
+    receipt(invoke, message)
+    assert invoke("webhook_events", {"Records": stream_records(stack)})["events"] == 1
+    return message
+
+
+def test_an_endpoint_is_made_shown_rotated_and_deleted(
+    stack: Stack, invoke: Invoke, receiver: Receiver
+) -> None:
+    endpoint_id = registered(invoke, receiver, description="crm")
+    shown = body(call(invoke, "GET", f"/webhooks/endpoints/{endpoint_id}"))
+    assert shown["url"] == receiver.url and shown["enabled"] and "secret" not in shown
+    assert call(invoke, "GET", f"/webhooks/endpoints/{endpoint_id}", key_id="key-b")["statusCode"] == 404
+    stored = json.dumps(boto3.client("dynamodb").scan(TableName=stack.env["WEBHOOKS_TABLE"])["Items"])
+    assert receiver.secrets[0] not in stored and receiver.secrets[0].removeprefix("whsec_") not in stored
+    rotated = body(call(invoke, "POST", f"/webhooks/endpoints/{endpoint_id}/rotate-secret"))
+    assert rotated["secret"] != receiver.secrets[0] and rotated["previous_signs_for_seconds"] == 86400
+    assert [e["endpoint_id"] for e in body(call(invoke, "GET", "/webhooks/endpoints"))["endpoints"]] == [
+        endpoint_id
+    ]
+    assert call(invoke, "DELETE", f"/webhooks/endpoints/{endpoint_id}")["statusCode"] == 200
+    assert body(call(invoke, "GET", "/webhooks/endpoints"))["endpoints"] == []
+
+
+def test_a_bad_endpoint_is_refused_field_by_field(stack: Stack, invoke: Invoke) -> None:
+    answer = call(
+        invoke, "POST", "/webhooks/endpoints", {"url": "http://hooks.example.com", "event_types": []}
+    )
+    assert answer["statusCode"] == 422
+    assert {e["field"] for e in body(answer)["error"]["fields"]} == {"url", "event_types"}
+    assert body(call(invoke, "GET", "/webhooks/endpoints"))["endpoints"] == []
+
+
+def test_a_receipt_reaches_the_receiver_signed_once(stack: Stack, invoke: Invoke, receiver: Receiver) -> None:
+    registered(invoke, receiver)
+    message = delivered_once(stack, invoke)
+    assert dispatch(stack, invoke) == 1
+    (got,) = receiver.got
+    assert got["verified"] == receiver.secrets and got["status"] == 200
+    assert got["body"]["type"] == "message.delivered"
+    data = got["body"]["data"]
+    assert (data["message_id"], data["to"], data["status"], data["final"]) == (
+        message["message_id"],
+        NUMBER,
+        "delivered",
+        True,
+    )
+    assert data["sequence"] == 1 and data["provider_status"] == "DELIVRD"
+    invoke(
+        "callback", receipt_event(taskid=taskid_of(message["message_id"]), mobile=NUMBER.removeprefix("+"))
+    )
+    assert invoke("webhook_events", {"Records": stream_records(stack)})["events"] == 1  # the repeat made none
+    assert (
+        dispatch(stack, invoke) == 1 and receiver.got[1]["id"] == got["id"]
+    )  # the same batch again: same id
+
+
+def test_a_receiver_that_fails_twice_gets_the_event_once_as_a_2xx(
+    stack: Stack, invoke: Invoke, receiver: Receiver
+) -> None:
+    endpoint_id = registered(invoke, receiver)
+    receiver.answers = [503, 503]
+    delivered_once(stack, invoke)
+    assert dispatch(stack, invoke) == 1  # 503: tried again at once
+    assert dispatch(stack, invoke) == 1  # 503: tried again after 5 s
+    assert dispatch(stack, invoke) == 0
+    time.sleep(5.6)
+    assert dispatch(stack, invoke) == 1
+    assert [g["status"] for g in receiver.got] == [503, 503, 200]
+    assert len({g["id"] for g in receiver.got}) == 1  # one event id, every attempt
+    attempts = body(call(invoke, "GET", f"/webhooks/endpoints/{endpoint_id}/deliveries"))["deliveries"]
+    assert sorted(a["attempt"] for a in attempts) == [1, 2, 3]
+    assert sorted(a["status_code"] for a in attempts) == [200, 503, 503]
+    assert dispatch(stack, invoke) == 0
+
+
+def test_410_disables_the_endpoint(stack: Stack, invoke: Invoke, receiver: Receiver) -> None:
+    endpoint_id = registered(invoke, receiver)
+    receiver.answers = [410]
+    delivered_once(stack, invoke)
+    assert dispatch(stack, invoke) == 1
+    shown = body(call(invoke, "GET", f"/webhooks/endpoints/{endpoint_id}"))
+    assert not shown["enabled"] and "410" in shown["disabled_reason"]
+    assert dispatch(stack, invoke) == 0
+
+
+def test_during_a_rotation_each_delivery_verifies_with_either_secret(
+    stack: Stack, invoke: Invoke, receiver: Receiver
+) -> None:
+    endpoint_id = registered(invoke, receiver)
+    receiver.secrets.append(
+        body(call(invoke, "POST", f"/webhooks/endpoints/{endpoint_id}/rotate-secret"))["secret"]
+    )
+    assert call(invoke, "POST", f"/webhooks/endpoints/{endpoint_id}/test")["statusCode"] == 202
+    assert dispatch(stack, invoke) == 1
+    (got,) = receiver.got
+    assert got["body"]["type"] == "webhook.test" and sorted(got["verified"]) == sorted(receiver.secrets)
+
+
+def test_a_tenant_without_endpoints_costs_no_delivery(stack: Stack, invoke: Invoke) -> None:
+    delivered_once(stack, invoke)
+    assert invoke("webhook_events", {"Records": stream_records(stack)})["queued"] == 0
