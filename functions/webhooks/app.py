@@ -1,5 +1,5 @@
 """Webhook endpoints of the calling tenant: POST/GET /webhooks/endpoints, GET/DELETE
-/webhooks/endpoints/{id}, POST .../rotate-secret, POST .../test, GET .../deliveries."""
+/webhooks/endpoints/{id}, POST .../rotate-secret, .../test and .../recover, GET .../deliveries."""
 
 import time
 from typing import Any
@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from smsgw.http.answers import json_body, json_response, new_resolver, tenant
 from smsgw.platform.config import settings
 from smsgw.platform.observability import log_metrics, logger, tracer
-from smsgw.webhooks.endpoints import ROTATION_OVERLAP, EndpointSpec, endpoints
+from smsgw.webhooks.endpoints import ROTATION_OVERLAP, EndpointSpec, endpoints, recover_since
 from smsgw.webhooks.events import delivery, send_deliveries
 
 app = new_resolver()
@@ -58,6 +58,14 @@ def test(endpoint_id: str) -> Any:
     }
     send_deliveries([delivery(endpoint, event_id, event)])
     return json_response(202, {"event_id": event_id, "queued": True})
+
+
+@app.post("/webhooks/endpoints/<endpoint_id>/recover")
+def recover(endpoint_id: str) -> Any:
+    since = recover_since(json_body(app), time.time())
+    found = endpoints().recover(tenant(app), endpoint_id, since)
+    send_deliveries(found)
+    return json_response(202, {"endpoint_id": endpoint_id, "queued": len(found)})
 
 
 @app.get("/webhooks/endpoints/<endpoint_id>/deliveries")

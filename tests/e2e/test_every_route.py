@@ -4,6 +4,7 @@ the document lists for that operation, every JSON answer valid against the docum
 A route added to the document without an example here fails the first test."""
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from tests.e2e.client import Answer, RunningStack, running_stack
 pytestmark = pytest.mark.e2e
 
 NUMBER = "+8617072440811"
+NO_ENDPOINT = "/webhooks/endpoints/ep_nope"
 
 
 @dataclass
@@ -26,6 +28,7 @@ class Calls:
     message_id: str = ""
     campaign_id: str = ""
     started_campaign: str = ""
+    endpoint_id: str = ""
 
     @property
     def token(self) -> str:
@@ -68,6 +71,26 @@ VALID: dict[tuple[str, str], Call] = {
     ("POST", "/sms/campaigns/{id}/start"): lambda c: (f"/sms/campaigns/{c.started_campaign}/start", None),
     ("GET", "/sms/campaigns/{id}"): lambda c: (f"/sms/campaigns/{c.campaign_id}", None),
     ("DELETE", "/sms/campaigns/{id}"): lambda c: (f"/sms/campaigns/{c.campaign_id}", None),
+    ("POST", "/webhooks/endpoints"): lambda c: (
+        "/webhooks/endpoints",
+        {"url": "https://hooks.example.com/sms"},
+    ),
+    ("GET", "/webhooks/endpoints"): lambda c: ("/webhooks/endpoints", None),
+    ("GET", "/webhooks/endpoints/{id}"): lambda c: (f"/webhooks/endpoints/{c.endpoint_id}", None),
+    ("POST", "/webhooks/endpoints/{id}/rotate-secret"): lambda c: (
+        f"/webhooks/endpoints/{c.endpoint_id}/rotate-secret",
+        None,
+    ),
+    ("POST", "/webhooks/endpoints/{id}/test"): lambda c: (f"/webhooks/endpoints/{c.endpoint_id}/test", None),
+    ("POST", "/webhooks/endpoints/{id}/recover"): lambda c: (
+        f"/webhooks/endpoints/{c.endpoint_id}/recover",
+        {"since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))},
+    ),
+    ("GET", "/webhooks/endpoints/{id}/deliveries"): lambda c: (
+        f"/webhooks/endpoints/{c.endpoint_id}/deliveries",
+        None,
+    ),
+    ("DELETE", "/webhooks/endpoints/{id}"): lambda c: (f"/webhooks/endpoints/{c.endpoint_id}", None),
 }
 # (METHOD, route) -> a malformed call: a body that is not JSON, a required field missing, an id or
 # number that cannot be one.
@@ -86,7 +109,27 @@ MALFORMED: dict[tuple[str, str], Call] = {
     ("POST", "/sms/campaigns/{id}/start"): lambda c: ("/sms/campaigns/cmp-nope/start", None),
     ("GET", "/sms/campaigns/{id}"): lambda c: ("/sms/campaigns/..%2F..", None),
     ("DELETE", "/sms/campaigns/{id}"): lambda c: ("/sms/campaigns/cmp-nope", None),
+    ("POST", "/webhooks/endpoints"): lambda c: ("/webhooks/endpoints", {"url": "ftp://hooks.example.com"}),
+    ("GET", "/webhooks/endpoints"): lambda c: ("/webhooks/endpoints", "{not json"),
+    ("GET", "/webhooks/endpoints/{id}"): lambda c: ("/webhooks/endpoints/ep_nope", None),
+    ("POST", "/webhooks/endpoints/{id}/rotate-secret"): lambda c: (
+        "/webhooks/endpoints/ep_nope/rotate-secret",
+        None,
+    ),
+    ("POST", "/webhooks/endpoints/{id}/test"): lambda c: ("/webhooks/endpoints/..%2F../test", None),
+    ("POST", "/webhooks/endpoints/{id}/recover"): lambda c: (
+        "/webhooks/endpoints/ep_nope/recover",
+        {"since": "then"},
+    ),
+    ("GET", "/webhooks/endpoints/{id}/deliveries"): lambda c: (
+        "/webhooks/endpoints/ep_nope/deliveries",
+        None,
+    ),
+    ("DELETE", "/webhooks/endpoints/{id}"): lambda c: ("/webhooks/endpoints/ep_nope", None),
 }
+
+
+TAKE_NO_INPUT = {("GET", "/openapi.json"), ("GET", "/sms/balance"), ("GET", "/webhooks/endpoints")}
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +199,8 @@ def test_every_route_answers_a_valid_call_as_documented(stack: RunningStack, ser
             calls.message_id = answer.json()["messages"][0]["message_id"]
         if operation == ("POST", "/sms/campaigns"):
             calls.campaign_id = answer.json()["campaign_id"]
+        if operation == ("POST", "/webhooks/endpoints"):
+            calls.endpoint_id = answer.json()["endpoint_id"]
     # Valid examples do what they say: each one succeeds.
     failed = {op: (a.status, a.text) for op, a in answers.items() if not 200 <= a.status < 300}
     assert not failed, failed
@@ -170,7 +215,7 @@ def test_every_route_answers_a_malformed_call_with_a_documented_4xx(
         answer = call(calls, operation, make)
         assert answer.status < 500, f"{operation}: {answer.status} {answer.text}"
         conforms(served, operation, answer)
-        if operation not in {("GET", "/openapi.json"), ("GET", "/sms/balance")}:  # they take no input
+        if operation not in TAKE_NO_INPUT:
             assert 400 <= answer.status < 500, f"{operation}: {answer.status} {answer.text}"
             if answer.headers.get("Content-Type", "").startswith("application/json"):
                 assert json.loads(answer.text)["error"]["message"], operation

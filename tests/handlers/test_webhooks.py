@@ -187,3 +187,52 @@ def test_during_a_rotation_each_delivery_verifies_with_either_secret(
 def test_a_tenant_without_endpoints_costs_no_delivery(stack: Stack, invoke: Invoke) -> None:
     delivered_once(stack, invoke)
     assert invoke("webhook_events", {"Records": stream_records(stack)})["queued"] == 0
+
+
+def test_recover_resends_what_a_disabled_endpoint_never_took(
+    stack: Stack, invoke: Invoke, receiver: Receiver
+) -> None:
+    endpoint_id = registered(invoke, receiver)
+    receiver.answers = [410]
+    delivered_once(stack, invoke)
+    assert dispatch(stack, invoke) == 1  # 410: disabled, the event kept
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    refused = call(invoke, "POST", f"/webhooks/endpoints/{endpoint_id}/recover", {"since": "yesterday"})
+    assert refused["statusCode"] == 422 and body(refused)["error"]["fields"][0]["field"] == "since"
+    answer = call(invoke, "POST", f"/webhooks/endpoints/{endpoint_id}/recover", {"since": since})
+    assert (answer["statusCode"], body(answer)["queued"]) == (202, 1)
+    assert body(call(invoke, "GET", f"/webhooks/endpoints/{endpoint_id}"))["enabled"]
+    assert dispatch(stack, invoke) == 1
+    assert [g["status"] for g in receiver.got] == [410, 200]
+    assert receiver.got[0]["id"] == receiver.got[1]["id"] and receiver.got[1]["verified"] == receiver.secrets
+
+
+def test_an_endpoint_failing_for_five_days_is_disabled(
+    stack: Stack, invoke: Invoke, receiver: Receiver
+) -> None:
+    endpoint_id = registered(invoke, receiver)
+    receiver.answers = [500, 500]
+    delivered_once(stack, invoke)
+    assert dispatch(stack, invoke) == 1  # the first failure: failing since now
+    table = boto3.resource("dynamodb").Table(stack.env["WEBHOOKS_TABLE"])
+    (item,) = [i for i in table.scan()["Items"] if i["sk"] == f"ep#{endpoint_id}"]
+    assert int(item["failing_since"]) >= int(time.time()) - 5
+    table.update_item(
+        Key={"pk": item["pk"], "sk": item["sk"]},
+        UpdateExpression="SET failing_since = :then",
+        ExpressionAttributeValues={":then": int(time.time()) - 5 * 86400 - 1},
+    )
+    assert dispatch(stack, invoke) == 1  # still failing, five days on: disabled
+    shown = body(call(invoke, "GET", f"/webhooks/endpoints/{endpoint_id}"))
+    assert not shown["enabled"] and "5 days" in shown["disabled_reason"]
+    assert dispatch(stack, invoke) == 0
+
+
+def test_a_delivery_clears_the_failing_mark(stack: Stack, invoke: Invoke, receiver: Receiver) -> None:
+    endpoint_id = registered(invoke, receiver)
+    receiver.answers = [503]
+    delivered_once(stack, invoke)
+    assert dispatch(stack, invoke) == 1 and dispatch(stack, invoke) == 1
+    table = boto3.resource("dynamodb").Table(stack.env["WEBHOOKS_TABLE"])
+    (item,) = [i for i in table.scan()["Items"] if i["sk"] == f"ep#{endpoint_id}"]
+    assert "failing_since" not in item

@@ -14,7 +14,7 @@ ENDPOINT: dict[str, Any] = {
         "event_types": {"type": "array", "items": {"type": "string", "enum": list(EVENT_TYPES)}},
         "description": {"type": "string"},
         "enabled": {"type": "boolean"},
-        "disabled_reason": {"type": ["string", "null"]},
+        "disabled_reason": {"type": "string", "nullable": True},
         "created_at": {"type": "integer"},
     },
 }
@@ -105,6 +105,22 @@ WEBHOOK_ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, 
         {
             "202": json_answer({"type": "object", "properties": {"event_id": {"type": "string"}}}, "Queued"),
             **errors(404),
+        },
+    ),
+    (
+        "POST",
+        "/webhooks/endpoints/{id}/recover",
+        "Queue again every event the endpoint never took since a time (and enable it again)",
+        {
+            "type": "object",
+            "required": ["since"],
+            "additionalProperties": False,
+            "properties": {"since": {"type": "string", "format": "date-time"}},
+        },
+        [ENDPOINT_ID],
+        {
+            "202": json_answer({"type": "object", "properties": {"queued": {"type": "integer"}}}, "Queued"),
+            **errors(404, 422),
         },
     ),
     (

@@ -65,7 +65,8 @@ METRICS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         # webhooks
         "WebhooksDelivered": (),  # a 2xx from the receiver
         "WebhookAttemptsFailed": (),  # any other answer, a timeout or a refused address
-        "WebhookEndpointsDisabled": (),  # 410 Gone
+        "WebhookEndpointsDisabled": (),  # 410 Gone, or every attempt failed for 5 days
+        "WebhookEventsExhausted": (),  # kept for /recover: retries spent, or the endpoint disabled
         "WebhookDeliveryLatency": (),  # Seconds, from the status change to the 2xx
         "WebhookEventsWithoutRequest": (PROVIDER,),  # a status whose request never got recorded
     }

@@ -71,8 +71,9 @@ class Dispatcher:
         self.sqs: Any = boto3.client("sqs")
 
     def deliver(self, message: dict[str, Any], attempt: int) -> float | None:
-        """One attempt. None when done (delivered, or nothing left to do); else the seconds to wait
-        before the next attempt."""
+        """One attempt. None when done with it (delivered, or kept for /recover); else the seconds
+        to wait before the next attempt (0 after the last: the queue's redrive then moves it to the
+        dead-letter queue)."""
         try:
             endpoint = self.store.get(message["tenant"], message["endpoint_id"])
         except NotFound:
@@ -80,23 +81,34 @@ class Dispatcher:
         event = message["event"]
         if not endpoint.wants(event["type"]):
             return None
+        if not endpoint.enabled:
+            self.store.keep_failed(endpoint.endpoint_id, message)
+            return None
         body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
         started = self.clock()
         status, retry_after, error = self._post(endpoint, message["event_id"], body)
         latency = self.clock() - started
-        done = status is not None and 200 <= status < 300
-        delay = None if done or status == 410 or attempt >= ATTEMPTS else self._delay(attempt, retry_after)
+        delivered = status is not None and 200 <= status < 300
+        gone = status == 410 or (not delivered and self.store.note_outcome(endpoint, delivered=False))
+        if delivered:
+            self.store.note_outcome(endpoint, delivered=True)
+        last = attempt >= ATTEMPTS
+        delay = None if delivered or gone else (0.0 if last else self._delay(attempt, retry_after))
         self._record(
             endpoint, message, attempt=attempt, status=status, error=error, latency=latency, delay=delay
         )
-        if done:
+        if delivered:
             count("WebhooksDelivered", 1)
             observe("WebhookDeliveryLatency", [self._since(event)], MetricUnit.Seconds)
-        else:
-            count("WebhookAttemptsFailed", 1)
+            return None
+        count("WebhookAttemptsFailed", 1)
         if status == 410:
             self.store.disable(endpoint, "the receiver answered 410 Gone")
+        if gone:
             count("WebhookEndpointsDisabled", 1)
+        if gone or last:
+            self.store.keep_failed(endpoint.endpoint_id, message)
+            count("WebhookEventsExhausted", 1)
         return delay
 
     def _post(self, endpoint: Endpoint, event_id: str, body: bytes) -> tuple[int | None, float, str]:

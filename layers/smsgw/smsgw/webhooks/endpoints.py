@@ -9,10 +9,12 @@ successor for ROTATION_OVERLAP, so a receiver that has not switched yet verifies
 import base64
 import functools
 import ipaddress
+import json
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +32,8 @@ EVENT_TYPES = (
     "webhook.test",
 )
 ROTATION_OVERLAP = 24 * 3600
+FAILING_DISABLES_AFTER = 5 * 86400  # an endpoint failing every attempt this long is disabled
+FAILED_KEPT_DAYS = 30  # events that were never delivered, for /recover
 MAX_ENDPOINTS = 10  # per tenant: each event is one delivery per endpoint
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -65,6 +69,23 @@ class EndpointSpec:
         return cls(str(url), tuple(dict.fromkeys(types)), description)
 
 
+def recover_since(body: Any, now: float) -> float:
+    """`{"since": ISO 8601 with a zone}`: within the FAILED_KEPT_DAYS the failed events are kept."""
+    if not isinstance(body, dict) or set(body) != {"since"}:
+        raise ValidationError.single("since", "is required, and the only field")
+    try:
+        since = datetime.fromisoformat(str(body["since"]).replace("Z", "+00:00"))
+    except ValueError:
+        since = None
+    if since is None or since.tzinfo is None:
+        raise ValidationError.single(
+            "since", "must be an ISO 8601 time with its zone, e.g. 2026-12-01T00:00:00Z"
+        )
+    if not now - FAILED_KEPT_DAYS * 86400 <= since.timestamp() <= now:
+        raise ValidationError.single("since", f"must be within the last {FAILED_KEPT_DAYS} days")
+    return since.timestamp()
+
+
 def url_problem(url: object, allow_loopback: bool = False) -> str | None:
     """Why `url` may not receive events: https only (plain http to this machine where the local stack
     allows it), no credentials in it, no address literal of a private network."""
@@ -97,6 +118,7 @@ class Endpoint:
     enabled: bool = True
     disabled_reason: str = ""
     secrets: list[dict[str, Any]] = field(default_factory=list)  # {"blob", "expires_at"?}, newest first
+    failing_since: float | None = None  # the first failed attempt since the last success
 
     def view(self) -> dict[str, Any]:
         return {
@@ -110,7 +132,7 @@ class Endpoint:
         }
 
     def wants(self, event_type: str) -> bool:
-        return self.enabled and (event_type in self.event_types or event_type == "webhook.test")
+        return event_type in self.event_types or event_type == "webhook.test"
 
 
 class Endpoints:
@@ -175,6 +197,63 @@ class Endpoints:
             ExpressionAttributeValues={":no": False, ":why": reason},
         )
 
+    def note_outcome(self, endpoint: Endpoint, delivered: bool) -> bool:
+        """Keep when the endpoint started failing (one write when that changes, none otherwise);
+        True when it has now failed for FAILING_DISABLES_AFTER and is disabled."""
+        key = {"pk": _pk(endpoint.tenant), "sk": "ep#" + endpoint.endpoint_id}
+        now = self.clock()
+        if delivered:
+            if endpoint.failing_since is not None:
+                self.table.update_item(Key=key, UpdateExpression="REMOVE failing_since")
+            return False
+        if endpoint.failing_since is None:
+            self.table.update_item(
+                Key=key,
+                UpdateExpression="SET failing_since = if_not_exists(failing_since, :now)",
+                ExpressionAttributeValues={":now": int(now)},
+            )
+            return False
+        if now - endpoint.failing_since < FAILING_DISABLES_AFTER:
+            return False
+        self.disable(endpoint, "every delivery failed for 5 days")
+        return True
+
+    def keep_failed(self, endpoint_id: str, delivery: dict[str, Any]) -> None:
+        """An event the endpoint never took (retries spent, or the endpoint disabled), for /recover."""
+        now = self.clock()
+        self.table.put_item(
+            Item={
+                "pk": "fail#" + endpoint_id,
+                "sk": f"{_iso(now)}#{delivery['event_id']}",
+                "delivery": json.dumps(delivery, separators=(",", ":")),
+                "expires_at": int(now + FAILED_KEPT_DAYS * 86400),
+            }
+        )
+
+    def recover(self, tenant: str | None, endpoint_id: str, since: float) -> list[dict[str, Any]]:
+        """The events the endpoint never took since `since`, once each (and the endpoint enabled
+        again: recovering says the receiver is back)."""
+        endpoint = self.get(tenant, endpoint_id)
+        if not endpoint.enabled:
+            self.table.update_item(
+                Key={"pk": _pk(tenant), "sk": "ep#" + endpoint_id},
+                UpdateExpression="SET enabled = :yes REMOVE disabled_reason, failing_since",
+                ExpressionAttributeValues={":yes": True},
+            )
+        found: dict[str, dict[str, Any]] = {}
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND sk >= :since",
+            "ExpressionAttributeValues": {":pk": "fail#" + endpoint_id, ":since": _iso(since)},
+        }
+        while True:
+            page = self.table.query(**kwargs)
+            for item in page.get("Items", []):
+                delivery = json.loads(str(item["delivery"]))
+                found.setdefault(delivery["event_id"], delivery)
+            if "LastEvaluatedKey" not in page:
+                return list(found.values())
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def attempts(self, tenant: str | None, endpoint_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The endpoint's latest delivery attempts, newest first."""
         self.get(tenant, endpoint_id)
@@ -215,6 +294,10 @@ def _plain(value: Any) -> Any:
     return int(value) if hasattr(value, "as_integer_ratio") and not isinstance(value, float) else value
 
 
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _pk(tenant: str | None) -> str:
     return f"hook#{tenant or '-'}"
 
@@ -245,6 +328,7 @@ def _endpoint(item: dict[str, Any]) -> Endpoint:
         bool(item.get("enabled", True)),
         str(item.get("disabled_reason", "")),
         list(item.get("secrets", [])),
+        float(item["failing_since"]) if "failing_since" in item else None,
     )
 
 
