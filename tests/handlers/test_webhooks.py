@@ -236,3 +236,34 @@ def test_a_delivery_clears_the_failing_mark(stack: Stack, invoke: Invoke, receiv
     table = boto3.resource("dynamodb").Table(stack.env["WEBHOOKS_TABLE"])
     (item,) = [i for i in table.scan()["Items"] if i["sk"] == f"ep#{endpoint_id}"]
     assert "failing_since" not in item
+
+
+def test_a_sends_status_callback_gets_its_events_signed_with_the_tenants_secret(
+    stack: Stack, invoke: Invoke, receiver: Receiver
+) -> None:
+    def send(payload: dict[str, Any]) -> dict[str, Any]:
+        return invoke("send", as_key(event("send", {"to": [NUMBER], "content": "hi", **payload}), "key-a"))
+
+    own = Receiver()
+    try:
+        refused = send({"status_callback": own.url})
+        assert (
+            refused["statusCode"] == 422
+            and "webhook endpoint" in body(refused)["error"]["fields"][0]["message"]
+        )
+        bad = send({"status_callback": "http://hooks.example.com/cb"})
+        assert body(bad)["error"]["fields"][0]["field"] == "status_callback"
+        assert stack.sms230.recorded("/outauth/send") == []  # neither reached the provider
+        registered(invoke, receiver, event_types=["message.failed"])  # not delivered: only the callback
+        own.secrets = receiver.secrets
+        message = body(send({"status_callback": own.url}))["messages"][0]
+        receipt(invoke, message)
+        assert invoke("webhook_events", {"Records": stream_records(stack)})["queued"] == 1
+        assert dispatch(stack, invoke) == 1
+        (got,) = own.got
+        assert (
+            got["verified"] == receiver.secrets and got["body"]["data"]["message_id"] == message["message_id"]
+        )
+        assert receiver.got == []
+    finally:
+        own.close()

@@ -23,7 +23,7 @@ from smsgw.http.openapi_schemas import (
     errors,
     json_answer,
 )
-from smsgw.http.openapi_webhooks import WEBHOOK_ROUTES
+from smsgw.http.openapi_webhooks import STATUS_CALLBACK, WEBHOOK_ROUTES
 from smsgw.providers.base import Option
 
 ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]] = [
@@ -41,6 +41,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, list[dict[str, Any]], d
                 },
                 "content": CONTENT,
                 "provider": PROVIDER,
+                "status_callback": STATUS_CALLBACK,
                 "x-provider-options": True,
             },
         },

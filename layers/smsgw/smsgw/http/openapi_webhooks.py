@@ -31,6 +31,11 @@ NEW_ENDPOINT = {
         "description": {"type": "string", "maxLength": 200},
     },
 }
+STATUS_CALLBACK = {
+    "type": "string",
+    "description": "https URL that also gets this request's message events, signed with the key's first"
+    " webhook endpoint's secret (the key must have one)",
+}
 SECRET = {"type": "string", "description": "whsec_…: shown once; signs Standard Webhooks signatures"}
 ATTEMPT = {
     "type": "object",

@@ -9,8 +9,9 @@ from smsgw.platform.config import settings
 from smsgw.platform.errors import FieldError, ValidationError
 from smsgw.providers import registry
 from smsgw.providers.base import Option, Provider
+from smsgw.webhooks.endpoints import url_problem
 
-BASE_FIELDS = ("to", "content", "provider")
+BASE_FIELDS = ("to", "content", "provider", "status_callback")
 
 
 def options() -> dict[str, list[Option]]:
@@ -47,6 +48,7 @@ class SendRequest:
     content: str
     provider: str | None  # named by the caller: that provider only, no failover
     options: dict[str, str]  # optional send fields; each provider takes those it declares
+    status_callback: str | None = None  # this request's message events also go here (webhooks)
 
     @property
     def providers(self) -> tuple[str, ...]:
@@ -91,6 +93,9 @@ class SendRequest:
             content = validate_content(body.get("content"), max_segments=config.max_segments)
         except ValidationError as error:
             errors.extend(error.errors)
+        callback = body.get("status_callback")
+        if callback is not None and (problem := url_problem(callback, config.webhook_allow_loopback)):
+            errors.append(FieldError("status_callback", problem))
         if errors:
             raise ValidationError(errors)
-        return cls(recipients, content, name, chosen)
+        return cls(recipients, content, name, chosen, callback)

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from smsgw.domain.caller import Caller
@@ -33,8 +33,9 @@ from smsgw.sending.dispatch import Dispatch, Providers, describe, dispatch
 from smsgw.sending.request import SendRequest
 from smsgw.storage.messages import MessageStore, ProviderRequest, message_store
 from smsgw.verification.codes import verifications
+from smsgw.webhooks.endpoints import endpoints
 
-# From this many recipients, making their message ids (a SHA-256 each) while the requests' items are
+# From this many recipients, making their message ids (an HMAC each) while the requests' items are
 # written saves more than the thread costs (about 0.2 ms).
 OVERLAP_FROM = 1000
 NOT_KEPT = "the code was sent but could not be kept for checking (storage unavailable): ask for a new one"
@@ -106,6 +107,11 @@ def send(
 ) -> SendResult:
     """Check the blocklist and limits, then call `before_provider_call` (the idempotency intent)
     and the providers. Raises NothingSent when no provider took any recipient."""
+    if request.status_callback and not endpoints().of_tenant(caller.tenant):
+        raise ValidationError.single(
+            "status_callback",
+            "needs a webhook endpoint of this API key first: its secret signs the callbacks",
+        )
     blocked = blocklist().blocked(request.recipients, caller.tenant)
     allowed = [r for r in request.recipients if r not in blocked]
     if not allowed:
@@ -183,6 +189,8 @@ def _record(
     every recipient."""
     described = describe(dispatched, request.content, kind, caller.request_id, caller.tenant)
     requests = described.requests
+    if request.status_callback:
+        requests = [replace(r, status_callback=request.status_callback) for r in requests]
     clients = {client.name: client for client, _ in dispatched.outcomes}
 
     def groups() -> list[Sent]:

@@ -70,6 +70,7 @@ class RequestItem:
     closed_at: str | None = None  # past the receipt window (or settled): no longer awaiting news
     closed_as: str | None = None  # the status its messages without news then read
     closed_status: str | None = None
+    status_callback: str | None = None  # where this request's message events also go (webhooks)
 
     @property
     def pk(self) -> str:
@@ -98,6 +99,7 @@ class RequestItem:
             closed_at=_text(item, "closed_at"),
             closed_as=_text(item, "closed_as"),
             closed_status=_text(item, "closed_status"),
+            status_callback=_text(item, "status_callback"),
         )
 
 

@@ -66,6 +66,7 @@ class ProviderRequest:
     task_id: str | None = None  # the provider's id for the whole request
     taken: int | None = None  # fewer than len(numbers): the provider dropped some
     billed: int | None = None
+    status_callback: str | None = None  # where this request's message events also go (webhooks)
 
     @property
     def dropped(self) -> int:
@@ -114,6 +115,7 @@ class MessageStore:
             "provider_id": request.task_id,
             "taken": request.taken,
             "billed": request.billed,
+            "status_callback": request.status_callback,
         }
         item |= {name: value for name, value in optional.items() if value is not None}
         if request.status is Status.UNKNOWN:  # a receipt may still turn up for it: reconciled by number

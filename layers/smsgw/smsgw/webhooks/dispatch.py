@@ -78,20 +78,23 @@ class Dispatcher:
             endpoint = self.store.get(message["tenant"], message["endpoint_id"])
         except NotFound:
             return None  # deleted since
-        event = message["event"]
-        if not endpoint.wants(event["type"]):
+        event, callback = message["event"], message.get("url")
+        if callback is None and not endpoint.wants(event["type"]):
             return None
-        if not endpoint.enabled:
+        if callback is None and not endpoint.enabled:
             self.store.keep_failed(endpoint.endpoint_id, message)
             return None
         body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
         started = self.clock()
-        status, retry_after, error = self._post(endpoint, message["event_id"], body)
+        status, retry_after, error = self._post(endpoint, callback or endpoint.url, message["event_id"], body)
         latency = self.clock() - started
         delivered = status is not None and 200 <= status < 300
-        gone = status == 410 or (not delivered and self.store.note_outcome(endpoint, delivered=False))
-        if delivered:
-            self.store.note_outcome(endpoint, delivered=True)
+        if callback is not None:  # a send's own URL: its failures say nothing of the endpoint
+            gone = status == 410
+        else:
+            gone = status == 410 or (not delivered and self.store.note_outcome(endpoint, delivered=False))
+            if delivered:
+                self.store.note_outcome(endpoint, delivered=True)
         last = attempt >= ATTEMPTS
         delay = None if delivered or gone else (0.0 if last else self._delay(attempt, retry_after))
         self._record(
@@ -102,22 +105,24 @@ class Dispatcher:
             observe("WebhookDeliveryLatency", [self._since(event)], MetricUnit.Seconds)
             return None
         count("WebhookAttemptsFailed", 1)
-        if status == 410:
+        if status == 410 and callback is None:
             self.store.disable(endpoint, "the receiver answered 410 Gone")
-        if gone:
+        if gone and callback is None:
             count("WebhookEndpointsDisabled", 1)
         if gone or last:
             self.store.keep_failed(endpoint.endpoint_id, message)
             count("WebhookEventsExhausted", 1)
         return delay
 
-    def _post(self, endpoint: Endpoint, event_id: str, body: bytes) -> tuple[int | None, float, str]:
+    def _post(
+        self, endpoint: Endpoint, url: str, event_id: str, body: bytes
+    ) -> tuple[int | None, float, str]:
         try:
-            resolve_safely(endpoint.url, self.allow_loopback)
+            resolve_safely(url, self.allow_loopback)
             signed = headers(self.store.live_secrets(endpoint), event_id, int(self.clock()), body)
             answer = self.http.request(
                 "POST",
-                endpoint.url,
+                url,
                 body=body,
                 headers={"Content-Type": "application/json", "User-Agent": "sms-gateway-webhooks", **signed},
                 timeout=TIMEOUT,

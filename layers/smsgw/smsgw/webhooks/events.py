@@ -44,12 +44,12 @@ def message_events(records: Iterable[dict[str, Any]], now: float | None = None) 
     changes = [c for c in map(_change, records) if c is not None]
     if not changes:
         return []
-    requests = {
-        r.pk: r for r in message_store().requests({request_pk(c["provider"], c["key"]) for c in changes})
-    }
+    wanted = {request_pk(c["provider"], c["key"]) for c in changes}
+    found = message_store().requests(wanted)  # nosec B113 - the table's request items, not HTTP
+    recorded = {r.pk: r for r in found}
     events = []
     for change in changes:
-        request = requests.get(request_pk(change["provider"], change["key"]))
+        request = recorded.get(request_pk(change["provider"], change["key"]))
         if request is None:
             if now - change["written"] < WAIT_FOR_REQUEST_SECONDS:
                 raise RequestNotYetRecorded(change["key"])
@@ -102,32 +102,40 @@ def _event(change: dict[str, Any], request: RequestItem) -> dict[str, Any] | Non
     return {
         "id": event_id(message_id, change["sequence"], change["status"]),
         "tenant": request.tenant,
+        "callback": request.status_callback,
         "event": {"type": f"message.{change['status']}", "timestamp": change["updated_at"], "data": data},
     }
 
 
 def queue_deliveries(events: list[dict[str, Any]]) -> int:
-    """One queued delivery per event and endpoint of its tenant that wants it; how many."""
+    """One queued delivery per event and endpoint of its tenant that wants it, and one to the
+    request's `status_callback` (signed with the tenant's first endpoint's secrets); how many."""
     wanted: dict[str | None, list[Endpoint]] = {}
     deliveries = []
     for event in events:
         tenant = event["tenant"]
         if tenant not in wanted:
-            wanted[tenant] = endpoints().of_tenant(tenant)
+            wanted[tenant] = sorted(endpoints().of_tenant(tenant), key=lambda e: e.created_at)
         for endpoint in wanted[tenant]:
             if endpoint.wants(event["event"]["type"]):
                 deliveries.append(delivery(endpoint, event["id"], event["event"]))
+        if event.get("callback") and wanted[tenant]:
+            deliveries.append(delivery(wanted[tenant][0], event["id"], event["event"], url=event["callback"]))
     send_deliveries(deliveries)
     return len(deliveries)
 
 
-def delivery(endpoint: Endpoint, event_id: str, event: dict[str, Any]) -> dict[str, Any]:
-    return {
+def delivery(
+    endpoint: Endpoint, event_id: str, event: dict[str, Any], url: str | None = None
+) -> dict[str, Any]:
+    """A queued delivery: to the endpoint, or (`url`, a send's status_callback) signed with its secrets."""
+    queued = {
         "tenant": endpoint.tenant,
         "endpoint_id": endpoint.endpoint_id,
         "event_id": event_id,
         "event": event,
     }
+    return queued | ({"url": url} if url else {})
 
 
 def send_deliveries(deliveries: list[dict[str, Any]]) -> None:
