@@ -1,15 +1,18 @@
 """POST /sms/verify-code/check: is this the code the gateway sent? approved, pending, expired,
 max_attempts_reached or not_found, with the attempts left."""
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from smsgw.domain.statuses import CheckStatus
 from smsgw.http.answers import json_body, json_response, new_resolver, tenant
 from smsgw.platform.errors import FieldError, ValidationError
 from smsgw.platform.observability import log_metrics, logger, tracer
 from smsgw.verification.codes import verifications
+from smsgw.webhooks.lifecycle import verification_event
 
 app = new_resolver()
 FIELDS = {"code", "to", "verification_id"}
@@ -39,6 +42,9 @@ def check() -> Any:
     answer: dict[str, Any] = {"status": str(result.status), "attempts_left": result.attempts_left}
     if result.verification_id:
         answer["verification_id"] = result.verification_id
+        if result.status in (CheckStatus.APPROVED, CheckStatus.EXPIRED):
+            at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            verification_event(tenant(app), str(result.status), result.verification_id, at)
     return json_response(200, answer)
 
 

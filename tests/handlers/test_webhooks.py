@@ -5,16 +5,20 @@ verifies each delivery with the reference `standardwebhooks` library."""
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 
+from local_stack import resources
 from local_stack.lambdas import reset_caches
+from smsgw.delivery import polling
 from tests.handlers.conftest import Invoke, Stack, api_event, body, event
 from tests.handlers.test_callback import receipt_event, taskid_of
 from tests.handlers.test_campaign_progress import stream_batch
 from tests.handlers.test_tenants import as_key
+from tests.handlers.test_verification import sent_code
 from tests.webhook_receiver import Receiver
 
 NUMBER = "+8613900139001"
@@ -267,3 +271,61 @@ def test_a_sends_status_callback_gets_its_events_signed_with_the_tenants_secret(
         assert receiver.got == []
     finally:
         own.close()
+
+
+def events_of(receiver: Receiver) -> list[tuple[str, dict[str, Any]]]:
+    return [(g["body"]["type"], g["body"]["data"]) for g in receiver.got]
+
+
+def drain(stack: Stack, invoke: Invoke) -> None:
+    while dispatch(stack, invoke):
+        pass
+
+
+def test_messages_still_open_when_their_request_closes_turn_unknown(
+    stack: Stack, invoke: Invoke, receiver: Receiver
+) -> None:
+    registered(invoke, receiver)
+    stack.cm.status_delays = (3600.0, 7200.0)  # no news within the window
+    numbers = ["+8613900139002", "+8613900139003"]
+    sent = invoke(
+        "send", as_key(event("send", {"to": numbers, "content": "x", "provider": "cmessages"}), "key-a")
+    )
+    ids = {m["message_id"] for m in body(sent)["messages"]}
+    polling.poll(datetime.now(UTC) + timedelta(hours=73))  # past the receipt window: closed
+    assert invoke("webhook_events", {"Records": stream_records(stack)})["events"] == 2
+    drain(stack, invoke)
+    got = events_of(receiver)
+    assert {t for t, _ in got} == {"message.unknown"}
+    assert {d["message_id"] for _, d in got} == ids and all(d["final"] for _, d in got)
+
+
+def test_a_campaign_tells_when_it_starts_and_when_it_is_cancelled(
+    stack: Stack, invoke: Invoke, receiver: Receiver
+) -> None:
+    registered(invoke, receiver)
+    resources.create_buckets(stack.template, boto3.client("s3"))
+    spec = {"content": "News", "kind": "notification", "to": ["+8613900139004"], "provider": "230sms"}
+    create = api_event("POST", "/sms/campaigns", "/sms/campaigns", None, spec)
+    campaign_id = body(invoke("campaigns", as_key(create, "key-a")))["campaign_id"]
+    path = f"/sms/campaigns/{campaign_id}"
+    cancel = api_event("DELETE", "/sms/campaigns/{id}", path, {"id": campaign_id})
+    invoke("campaigns", as_key(cancel, "key-a"))
+    invoke("webhook_events", {"Records": stream_records(stack)})
+    drain(stack, invoke)
+    got = events_of(receiver)
+    assert [t for t, _ in got] == ["campaign.started", "campaign.cancelled"]
+    assert {d["campaign_id"] for _, d in got} == {campaign_id}
+
+
+def test_a_verification_tells_when_it_is_approved(stack: Stack, invoke: Invoke, receiver: Receiver) -> None:
+    registered(invoke, receiver, event_types=["verification.approved"])
+    payload = {"to": NUMBER, "content": "【ACME】您的验证码是{code}，5分钟内有效"}
+    asked = body(invoke("verify_code", as_key(event("verify_code", payload), "key-a")))
+    checked = invoke(
+        "verify_check", as_key(event("verify_check", {"to": NUMBER, "code": sent_code(stack)}), "key-a")
+    )
+    assert body(checked)["status"] == "approved"
+    drain(stack, invoke)
+    approved = {"verification_id": asked["verification_id"], "status": "approved"}
+    assert events_of(receiver) == [("verification.approved", approved)]

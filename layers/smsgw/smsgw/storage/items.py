@@ -117,6 +117,7 @@ class StatusItem:
     provider_id: str | None = None
     reconciled_from: str | None = None  # the orphan receipt's message id, on the message it was given to
     reconciled_to: str | None = None  # the message it was given to, on the orphan receipt
+    seq: int = 0  # how many times its status changed (webhook events' `sequence`)
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "StatusItem":
@@ -132,6 +133,7 @@ class StatusItem:
             provider_id=_text(item, "provider_id"),
             reconciled_from=_text(item, "reconciled_from"),
             reconciled_to=_text(item, "reconciled_to"),
+            seq=int(item.get("seq", 0)),
         )
 
 

@@ -29,6 +29,11 @@ EVENT_TYPES = (
     "message.delivered",
     "message.failed",
     "message.unknown",
+    "campaign.started",
+    "campaign.finished",
+    "campaign.cancelled",
+    "verification.approved",
+    "verification.expired",
     "webhook.test",
 )
 ROTATION_OVERLAP = 24 * 3600
