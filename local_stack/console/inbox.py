@@ -26,6 +26,7 @@ from ..gateway import Reply
 from ..lambdas import ensure_import_paths
 from .deliveries import PROVIDERS, Delivery, deliveries_of, e164_of, masked_body
 from .page import PAGE_SIZE, PREFIX, current, escape, html_page, json_block, page_of, pager, sign_of, when
+from .webhooks import INBOX, WebhookInbox
 
 ensure_import_paths()  # the layer's package, importable as the functions import it
 from smsgw.delivery.lookup import message_view, parse_message_id  # noqa: E402
@@ -55,6 +56,7 @@ class Console:
     def __init__(self, sandboxes: Callable[[], dict[str, SandboxServer]]) -> None:
         self.sandboxes = sandboxes
         self.token = secrets.token_urlsafe(18)
+        self.webhooks = WebhookInbox()
         self._lock = threading.Lock()
         self._seen: dict[str, int] = {}  # sandbox -> requests already turned into deliveries
         self._deliveries: list[Delivery] = []
@@ -144,13 +146,19 @@ class Console:
             return html_page(403, "Forbidden", "<p>The console answers on 127.0.0.1 or localhost only.</p>")
         if method == "POST" and path == f"{PREFIX}/faults":
             return self._post_switch(body, named)
+        inbox_url = f"http://{named.get('host', '')}{INBOX}"
+        if method == "POST" and path == INBOX:  # the built-in webhook receiver
+            return Reply(self.webhooks.receive(body, named, inbox_url), [("Content-Length", "0")], b"")
         if method != "GET":
             return html_page(405, "Method Not Allowed", "<p>GET or POST only.</p>")
-        fragment = query.get("fragment") == "1"
-        if path == PREFIX:
-            return self._render(self.inbox(query), "Inbox", fragment)
-        if path == f"{PREFIX}/message":
-            return self._render(self.message(query), "Message", fragment)
+        pages: dict[str, tuple[str, Callable[[], tuple[int, str]]]] = {
+            PREFIX: ("Inbox", lambda: self.inbox(query)),
+            f"{PREFIX}/message": ("Message", lambda: self.message(query)),
+            f"{PREFIX}/webhooks": ("Webhooks", lambda: self.webhooks.page(inbox_url)),
+        }
+        if path in pages:
+            title, render = pages[path]
+            return self._render(render(), title, query.get("fragment") == "1")
         return html_page(404, "Not Found", f'<p>No such page. <a href="{PREFIX}">The inbox</a>.</p>')
 
     def _post_switch(self, body: bytes, headers: dict[str, str]) -> Reply:

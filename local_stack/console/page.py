@@ -106,7 +106,7 @@ def html_page(status: int, title: str, body: str, live: bool = False) -> Reply:
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>{escape(title)} · SMS gateway console</title><style>{STYLE}</style></head><body>"
         f'<header><h1><a href="{PREFIX}">SMS inbox</a></h1><span>local stack console: what the sandboxes '
-        "delivered, and what the gateway recorded</span></header>"
+        f'delivered, and what the gateway recorded · <a href="{PREFIX}/webhooks">webhooks</a></span></header>'
         f"{body}{f'<script nonce={nonce}>{SCRIPT}</script>' if live else ''}</body></html>"
     )
     headers = [

@@ -43,3 +43,22 @@ def test_every_number_of_a_send_reaches_the_receiver_verified(stack: RunningStac
         assert attempts.status == 200 and {a["status_code"] for a in attempts.json()["deliveries"]} == {200}
     finally:
         receiver.close()
+
+
+def test_the_consoles_own_receiver_shows_signed_events(stack: RunningStack) -> None:
+    """The newcomer's path: register the console's built-in receiver and watch events arrive."""
+    inbox = stack.info["console_url"] + "/webhooks/inbox"
+    made = stack.api("POST", "/webhooks/endpoints", {"url": inbox, "event_types": ["message.delivered"]})
+    assert made.status == 201, made.text
+    numbers = [f"+8613711{i:06d}" for i in range(3)]
+    sent = stack.api("POST", "/sms/send", {"to": numbers, "content": "console", "provider": "230sms"})
+    ids = [m["message_id"] for m in sent.json()["messages"]]
+
+    def shown() -> str | None:
+        page = stack.request("GET", stack.info["console_url"] + "/webhooks")
+        return page.text if all(i in page.text for i in ids) else None
+
+    page = stack.wait_for("the console's receiver got every event", shown, timeout=60, every=0.5)
+    assert page.count(f"verified: {made.json()['endpoint_id']}") >= len(ids)
+    assert "NOT verified" not in page
+    assert made.json()["endpoint_id"] in page  # the endpoints table, with its attempts
