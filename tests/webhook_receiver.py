@@ -3,10 +3,16 @@ customer's application would run."""
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from standardwebhooks import Webhook
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the dispatcher's pollers connect at once
+    daemon_threads = True
 
 
 class Receiver:
@@ -36,6 +42,7 @@ class Receiver:
                         "body": json.loads(data),
                         "verified": verified,
                         "status": status,
+                        "at": time.time(),
                     }
                 )
                 self.send_response(status)
@@ -45,7 +52,7 @@ class Receiver:
             def log_message(self, *_: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
 

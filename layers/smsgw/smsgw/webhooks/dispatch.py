@@ -20,6 +20,8 @@ import random
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +40,7 @@ RETRY_DELAYS = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 ATTEMPTS = len(RETRY_DELAYS) + 1  # the queue's maxReceiveCount
 TIMEOUT = urllib3.Timeout(connect=5.0, read=15.0)
 ATTEMPTS_KEPT_DAYS = 30
+POSTS_AT_ONCE = 10  # a batch's POSTs side by side
 
 
 class UnsafeAddress(Exception):
@@ -59,7 +62,37 @@ def resolve_safely(url: str, allow_loopback: bool) -> None:
             raise UnsafeAddress(f"{host} resolves to a non-public address")
 
 
+@dataclass
+class Attempt:
+    """One queued delivery on its way: what it goes to, and what the receiver answered."""
+
+    message: dict[str, Any]
+    attempt: int
+    endpoint: Endpoint
+    url: str
+    secrets: list[str]
+    status: int | None = None
+    retry_after: float = 0.0
+    error: str = ""
+    latency: float = 0.0
+
+    @property
+    def subject(self) -> str:
+        data = self.message["event"].get("data") or {}
+        return str(data.get("message_id") or data.get("campaign_id") or self.message["event_id"])
+
+    @property
+    def callback(self) -> bool:
+        """To a send's own status_callback: its failures say nothing of the endpoint."""
+        return "url" in self.message
+
+
 class Dispatcher:
+    """Delivers a batch: endpoints read once a few seconds per container, the POSTs side by side,
+    the attempts' records in one batch write."""
+
+    ENDPOINT_CACHE_SECONDS = 5.0
+
     def __init__(
         self,
         store: Endpoints,
@@ -69,60 +102,66 @@ class Dispatcher:
     ) -> None:
         self.store, self.http, self.clock, self.allow_loopback = store, http, clock, allow_loopback
         self.sqs: Any = boto3.client("sqs")
+        self._endpoints: dict[tuple[str | None, str], tuple[float, Endpoint | None]] = {}
 
     def deliver(self, message: dict[str, Any], attempt: int) -> float | None:
-        """One attempt. None when done with it (delivered, or kept for /recover); else the seconds
-        to wait before the next attempt (0 after the last: the queue's redrive then moves it to the
-        dead-letter queue)."""
-        try:
-            endpoint = self.store.get(message["tenant"], message["endpoint_id"])
-        except NotFound:
-            return None  # deleted since
-        event, callback = message["event"], message.get("url")
-        if callback is None and not endpoint.wants(event["type"]):
+        return self.deliver_all([(message, attempt)])[0]
+
+    def deliver_all(self, batch: list[tuple[dict[str, Any], int]]) -> list[float | None]:
+        """One attempt each. For each: None when done with it (delivered, or kept for /recover);
+        else the seconds to wait before the next attempt (0 after the last: the queue's redrive then
+        moves it to the dead-letter queue)."""
+        ready = [self._prepare(message, attempt) for message, attempt in batch]
+        posts = [a for a in ready if a is not None]
+        by_subject: dict[str, list[Attempt]] = {}  # one message's (one campaign's) events in order
+        for a in posts:
+            by_subject.setdefault(a.subject, []).append(a)
+        if posts:
+            with ThreadPoolExecutor(max_workers=min(POSTS_AT_ONCE, len(by_subject))) as pool:
+                list(pool.map(self._post_in_order, by_subject.values()))
+        delays = [None if a is None else self._settle(a) for a in ready]
+        self._write_attempts(posts, delays=[d for a, d in zip(ready, delays, strict=True) if a is not None])
+        return delays
+
+    def _endpoint(self, tenant: str | None, endpoint_id: str) -> Endpoint | None:
+        now = self.clock()
+        fetched, endpoint = self._endpoints.get((tenant, endpoint_id), (0.0, None))
+        if now - fetched > self.ENDPOINT_CACHE_SECONDS:
+            try:
+                endpoint = self.store.get(tenant, endpoint_id)
+            except NotFound:
+                endpoint = None  # deleted since
+            self._endpoints[(tenant, endpoint_id)] = (now, endpoint)
+        return endpoint
+
+    def _prepare(self, message: dict[str, Any], attempt: int) -> Attempt | None:
+        endpoint = self._endpoint(message["tenant"], message["endpoint_id"])
+        if endpoint is None:
+            return None
+        callback = message.get("url")
+        if callback is None and not endpoint.wants(message["event"]["type"]):
             return None
         if callback is None and not endpoint.enabled:
             self.store.keep_failed(endpoint.endpoint_id, message)
             return None
-        body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
-        started = self.clock()
-        status, retry_after, error = self._post(endpoint, callback or endpoint.url, message["event_id"], body)
-        latency = self.clock() - started
-        delivered = status is not None and 200 <= status < 300
-        if callback is not None:  # a send's own URL: its failures say nothing of the endpoint
-            gone = status == 410
-        else:
-            gone = status == 410 or (not delivered and self.store.note_outcome(endpoint, delivered=False))
-            if delivered:
-                self.store.note_outcome(endpoint, delivered=True)
-        last = attempt >= ATTEMPTS
-        delay = None if delivered or gone else (0.0 if last else self._delay(attempt, retry_after))
-        self._record(
-            endpoint, message, attempt=attempt, status=status, error=error, latency=latency, delay=delay
+        return Attempt(
+            message, attempt, endpoint, callback or endpoint.url, self.store.live_secrets(endpoint)
         )
-        if delivered:
-            count("WebhooksDelivered", 1)
-            observe("WebhookDeliveryLatency", [self._since(event)], MetricUnit.Seconds)
-            return None
-        count("WebhookAttemptsFailed", 1)
-        if status == 410 and callback is None:
-            self.store.disable(endpoint, "the receiver answered 410 Gone")
-        if gone and callback is None:
-            count("WebhookEndpointsDisabled", 1)
-        if gone or last:
-            self.store.keep_failed(endpoint.endpoint_id, message)
-            count("WebhookEventsExhausted", 1)
-        return delay
 
-    def _post(
-        self, endpoint: Endpoint, url: str, event_id: str, body: bytes
-    ) -> tuple[int | None, float, str]:
+    def _post_in_order(self, attempts: list[Attempt]) -> None:
+        for attempt in attempts:
+            self._post(attempt)
+
+    def _post(self, attempt: Attempt) -> None:
+        """The HTTP part, run side by side: no AWS call in it."""
+        body = json.dumps(attempt.message["event"], separators=(",", ":"), ensure_ascii=False).encode()
+        started = self.clock()
         try:
-            resolve_safely(url, self.allow_loopback)
-            signed = headers(self.store.live_secrets(endpoint), event_id, int(self.clock()), body)
+            resolve_safely(attempt.url, self.allow_loopback)
+            signed = headers(attempt.secrets, attempt.message["event_id"], int(self.clock()), body)
             answer = self.http.request(
                 "POST",
-                url,
+                attempt.url,
                 body=body,
                 headers={"Content-Type": "application/json", "User-Agent": "sms-gateway-webhooks", **signed},
                 timeout=TIMEOUT,
@@ -130,9 +169,41 @@ class Dispatcher:
                 retries=False,
                 preload_content=True,
             )
+            attempt.status, attempt.retry_after = (
+                answer.status,
+                _retry_after(answer.headers.get("Retry-After")),
+            )
         except (UnsafeAddress, urllib3.exceptions.HTTPError) as error:
-            return None, 0.0, type(error).__name__
-        return answer.status, _retry_after(answer.headers.get("Retry-After")), ""
+            attempt.error = type(error).__name__
+        attempt.latency = self.clock() - started
+
+    def _settle(self, a: Attempt) -> float | None:
+        endpoint, status = a.endpoint, a.status
+        delivered = status is not None and 200 <= status < 300
+        if a.callback:
+            gone = status == 410
+        else:
+            gone = status == 410 or (not delivered and self.store.note_outcome(endpoint, delivered=False))
+            if delivered and endpoint.failing_since is not None:
+                self.store.note_outcome(endpoint, delivered=True)
+            if not delivered or endpoint.failing_since is not None:  # its item changed: read it again
+                self._endpoints.pop((endpoint.tenant, endpoint.endpoint_id), None)
+        last = a.attempt >= ATTEMPTS
+        if delivered:
+            count("WebhooksDelivered", 1)
+            observe("WebhookDeliveryLatency", [self._since(a.message["event"])], MetricUnit.Seconds)
+            return None
+        count("WebhookAttemptsFailed", 1)
+        if status == 410 and not a.callback:
+            self.store.disable(endpoint, "the receiver answered 410 Gone")
+        if gone and not a.callback:
+            count("WebhookEndpointsDisabled", 1)
+            self._endpoints.pop((endpoint.tenant, endpoint.endpoint_id), None)
+        if gone or last:
+            self.store.keep_failed(endpoint.endpoint_id, a.message)
+            count("WebhookEventsExhausted", 1)
+            return 0.0 if last and not gone else None
+        return self._delay(a.attempt, a.retry_after)
 
     def _delay(self, attempt: int, retry_after: float) -> float:
         base = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
@@ -146,38 +217,34 @@ class Dispatcher:
             return 0.0
         return max(0.0, self.clock() - changed.timestamp())
 
-    def _record(
-        self,
-        endpoint: Endpoint,
-        message: dict[str, Any],
-        *,
-        attempt: int,
-        status: int | None,
-        error: str,
-        latency: float,
-        delay: float | None,
-    ) -> None:
-        """The attempt, for GET /webhooks/endpoints/{id}/deliveries (kept ATTEMPTS_KEPT_DAYS)."""
+    def _write_attempts(self, attempts: list[Attempt], delays: list[float | None]) -> None:
+        """The attempts, for GET /webhooks/endpoints/{id}/deliveries (kept ATTEMPTS_KEPT_DAYS): one
+        batch write. A record is for reading: the deliveries go on without it."""
         now = self.clock()
-        item: dict[str, Any] = {
-            "pk": "att#" + endpoint.endpoint_id,
-            "sk": f"{datetime.fromtimestamp(now, UTC).isoformat()}#{message['event_id']}",
-            "event_id": message["event_id"],
-            "type": message["event"]["type"],
-            "attempt": attempt,
-            "latency_ms": int(latency * 1000),
-            "expires_at": int(now + ATTEMPTS_KEPT_DAYS * 86400),
-        }
-        if status is not None:
-            item["status_code"] = status
-        if error:
-            item["error"] = error
-        if delay is not None:
-            item["next_attempt_at"] = datetime.fromtimestamp(now + delay, UTC).isoformat()
+        items = []
+        for a, delay in zip(attempts, delays, strict=True):
+            item: dict[str, Any] = {
+                "pk": "att#" + a.endpoint.endpoint_id,
+                "sk": f"{datetime.fromtimestamp(now, UTC).isoformat()}#{a.message['event_id']}",
+                "event_id": a.message["event_id"],
+                "type": a.message["event"]["type"],
+                "attempt": a.attempt,
+                "latency_ms": int(a.latency * 1000),
+                "expires_at": int(now + ATTEMPTS_KEPT_DAYS * 86400),
+            }
+            if a.status is not None:
+                item["status_code"] = a.status
+            if a.error:
+                item["error"] = a.error
+            if delay is not None:
+                item["next_attempt_at"] = datetime.fromtimestamp(now + delay, UTC).isoformat()
+            items.append(item)
         try:
-            self.store.table.put_item(Item=item)
-        except Exception:  # the attempt's record is for reading; the delivery goes on without it
-            logger.warning("webhook attempt not recorded", exc_info=True)
+            with self.store.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
+                for item in items:
+                    writer.put_item(Item=item)
+        except Exception:
+            logger.warning("webhook attempts not recorded", exc_info=True)
 
 
 def _retry_after(value: str | None) -> float:
@@ -192,9 +259,8 @@ def dispatch_batch(records: list[Any], dispatcher: "Dispatcher | None" = None) -
     their delay and reported failed (partial batch response)."""
     dispatcher = dispatcher or _dispatcher()
     failures = []
-    for record in records:
-        attempt = int(record.attributes.approximate_receive_count)
-        delay = dispatcher.deliver(json.loads(record.body), attempt)
+    batch = [(json.loads(r.body), int(r.attributes.approximate_receive_count)) for r in records]
+    for record, delay in zip(records, dispatcher.deliver_all(batch), strict=True):
         if delay is None:
             continue
         dispatcher.sqs.change_message_visibility(
