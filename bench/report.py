@@ -17,6 +17,7 @@ from .endtoend import EndToEnd
 from .lifecycle import Lifecycle
 from .pumping import ATTACK_TARGET, LEGIT_TARGET, Pumping
 from .warm import WarmRun
+from .webhooks import WebhookRun
 
 SPEEDUP_TARGET = 50
 MINIMUM_TARGET = 1.25
@@ -453,6 +454,27 @@ def aws_fault_rows(run: FaultRun) -> list[Row]:
             "0 5xx, 0 unexpected",
             _check((run.checks_5xx == 0 and run.checks_wrong == 0 and run.api_5xx == 0, "checks")),
         ),
+    ]
+
+
+def webhook_rows(run: WebhookRun) -> list[Row]:
+    twice = run.duplicates / max(run.n, 1)
+    return [
+        Row(
+            "9 webhooks",
+            f"{_n(run.n)} status changes (a 230sms send, its receipts) to a receiver on loopback",
+            f"{run.events_per_s:,.0f} events/s; status change to arrival p50 {run.percentile(0.5):.2f} s,"
+            f" p99 {run.percentile(0.99):.2f} s; {run.lost} lost, {run.duplicates} twice,"
+            f" {run.unverified} not verified; last in {run.seconds:.0f} s after the send's answer",
+            "the receiver's arrivals, each verified with standardwebhooks",
+            "0 lost, <= 0.1% twice, all verified, >= 1,000 events/s",
+            _check(
+                (run.lost == 0, f"{run.lost} lost"),
+                (twice <= 0.001, f"{run.duplicates} twice"),
+                (run.unverified == 0, f"{run.unverified} unverified"),
+                (run.events_per_s >= 1000, f"{run.events_per_s:,.0f} events/s"),
+            ),
+        )
     ]
 
 

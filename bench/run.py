@@ -24,6 +24,7 @@ from . import (
     pumping,
     report,
     warm,
+    webhooks,
 )
 from .stack import Stack
 
@@ -65,6 +66,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:  # noqa: PLR0915 - the be
     sizes = (10_000, 2_000, 20_000, 200) if not args.quick else (1_000, 200, 2_000, 50)
     progress(f"8 AWS unwell ({aws_faults.FAULTS}): send, receipts, campaign, checks of {sizes}")
     faulted = aws_faults.run(*sizes)
+    hooks_n = 10_000 if not args.quick else 2_000
+    progress(f"9 webhooks: {hooks_n:,} status changes delivered to a local receiver")
+    hooked = webhooks.run(hooks_n)
     progress(f"7 console: a {console.N:,}-recipient send shown in the local inbox, 3 sends a provider")
     consoled = console.run()
     with Stack() as stack:
@@ -90,6 +94,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:  # noqa: PLR0915 - the be
         *report.pumping_rows(pumped),
         *report.campaign_rows(campaigned),
         *report.aws_fault_rows(faulted),
+        *report.webhook_rows(hooked),
         *report.console_rows(consoled),
     ]
     elapsed = time.perf_counter() - started
@@ -122,6 +127,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:  # noqa: PLR0915 - the be
             "pumping": pumped.as_dict(),
             "campaign": campaigned.as_dict(),
             "aws_faults": faulted.as_dict(),
+            "webhooks": hooked.as_dict(),
             "console": [r.as_dict() for r in consoled],
             "cold_start": {
                 "runs": cold.runs,
