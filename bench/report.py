@@ -459,22 +459,33 @@ def aws_fault_rows(run: FaultRun) -> list[Row]:
 
 def webhook_rows(run: WebhookRun) -> list[Row]:
     twice = run.duplicates / max(run.n, 1)
+    area = "9 webhooks"
     return [
         Row(
-            "9 webhooks",
-            f"{_n(run.n)} status changes (a 230sms send, its receipts) to a receiver on loopback",
-            f"{run.events_per_s:,.0f} events/s; status change to arrival p50 {run.percentile(0.5):.2f} s,"
-            f" p99 {run.percentile(0.99):.2f} s; {run.lost} lost, {run.duplicates} twice,"
-            f" {run.unverified} not verified; last in {run.seconds:.0f} s after the send's answer",
+            area,
+            f"{_n(run.n)} status changes as they happen (a 230sms send, its receipts pushed at once)",
+            f"status change to arrival p50 {run.percentile(0.5):.2f} s, p99 {run.percentile(0.99):.2f} s;"
+            f" {run.lost} lost, {run.duplicates} twice, {run.unverified} not verified;"
+            f" {run.live_events_per_s:,.0f} events/s (the receipts' pace)",
             "the receiver's arrivals, each verified with standardwebhooks",
-            "0 lost, <= 0.1% twice, all verified, >= 1,000 events/s",
+            "0 lost, <= 0.1% twice, all verified",
             _check(
                 (run.lost == 0, f"{run.lost} lost"),
                 (twice <= 0.001, f"{run.duplicates} twice"),
                 (run.unverified == 0, f"{run.unverified} unverified"),
-                (run.events_per_s >= 1000, f"{run.events_per_s:,.0f} events/s"),
             ),
-        )
+        ),
+        Row(
+            area,
+            f"a backlog of {_n(run.n)} events queued by /recover",
+            f"{run.backlog_events_per_s:,.0f} events/s; {_n(run.backlog)} queued, {run.backlog_lost} lost",
+            "the recover call to the last arrival",
+            ">= 1,000 events/s, 0 lost",
+            _check(
+                (run.backlog_lost == 0, f"{run.backlog_lost} lost"),
+                (run.backlog_events_per_s >= 1000, f"{run.backlog_events_per_s:,.0f} events/s"),
+            ),
+        ),
     ]
 
 

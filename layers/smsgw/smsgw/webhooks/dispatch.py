@@ -38,7 +38,7 @@ from smsgw.webhooks.signing import headers
 
 RETRY_DELAYS = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 ATTEMPTS = len(RETRY_DELAYS) + 1  # the queue's maxReceiveCount
-TIMEOUT = urllib3.Timeout(connect=5.0, read=15.0)
+TIMEOUT = urllib3.Timeout(total=15.0, connect=5.0)  # the whole attempt, as receivers are told
 ATTEMPTS_KEPT_DAYS = 30
 POSTS_AT_ONCE = 10  # a batch's POSTs side by side
 
