@@ -17,6 +17,7 @@ from smsgw.delivery import polling
 from tests.handlers.conftest import Invoke, Stack, api_event, body, event
 from tests.handlers.test_callback import receipt_event, taskid_of
 from tests.handlers.test_campaign_progress import stream_batch
+from tests.handlers.test_campaigns import drain as run_campaign
 from tests.handlers.test_tenants import as_key
 from tests.handlers.test_verification import sent_code
 from tests.webhook_receiver import Receiver
@@ -329,3 +330,39 @@ def test_a_verification_tells_when_it_is_approved(stack: Stack, invoke: Invoke, 
     drain(stack, invoke)
     approved = {"verification_id": asked["verification_id"], "status": "approved"}
     assert events_of(receiver) == [("verification.approved", approved)]
+
+
+def test_a_verification_tells_when_it_is_found_expired(
+    stack: Stack, invoke: Invoke, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registered(invoke, receiver, event_types=["verification.expired"])
+    payload = {"to": NUMBER, "content": "【ACME】您的验证码是{code}，5分钟内有效"}
+    asked = body(invoke("verify_code", as_key(event("verify_code", payload), "key-a")))
+    check = as_key(event("verify_check", {"to": NUMBER, "code": sent_code(stack)}), "key-a")
+    real = time.time
+    with monkeypatch.context() as later:
+        later.setattr(time, "time", lambda: real() + 601)  # past the code's 10 minutes
+        assert body(invoke("verify_check", check))["status"] == "expired"
+    drain(stack, invoke)
+    expired = {"verification_id": asked["verification_id"], "status": "expired"}
+    assert events_of(receiver) == [("verification.expired", expired)]
+
+
+def test_a_campaign_tells_when_it_is_finished(stack: Stack, invoke: Invoke, receiver: Receiver) -> None:
+    registered(invoke, receiver, event_types=["campaign.finished", "message.delivered"])
+    resources.create_buckets(stack.template, boto3.client("s3"))
+    spec = {"content": "News", "kind": "notification", "to": ["+8613900139005"], "provider": "230sms"}
+    create = api_event("POST", "/sms/campaigns", "/sms/campaigns", None, spec)
+    campaign_id = body(invoke("campaigns", as_key(create, "key-a")))["campaign_id"]
+    assert run_campaign(stack) == []  # planner and sender, as their queues hand them work
+    invoke("webhook_events", {"Records": stream_records(stack)})
+    drain(stack, invoke)
+    ((kind, data),) = events_of(receiver)
+    assert (kind, data["campaign_id"], data["state"]) == ("campaign.finished", campaign_id, "done")
+    assert data["counts"]["submitted"] == 1
+    (request,) = [i for i in stack.requests() if i.get("request_id") == campaign_id]  # its one request
+    invoke("callback", receipt_event(taskid=str(request["pk"]).rsplit("#", 1)[1], mobile="8613900139005"))
+    invoke("webhook_events", {"Records": stream_records(stack)})
+    drain(stack, invoke)
+    (data,) = [d for kind, d in events_of(receiver) if kind == "message.delivered"]
+    assert (data["campaign_id"], data["to"]) == (campaign_id, "+8613900139005")  # a campaign's message

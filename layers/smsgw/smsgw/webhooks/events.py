@@ -28,6 +28,7 @@ NOTIFIED = frozenset({Status.SENDING, Status.DELIVERED, Status.FAILED, Status.UN
 # A status written before its request is recorded (the receipt raced the send) waits for it this
 # long: the batch is handed over again; past it, the status has no request to tell its tenant.
 WAIT_FOR_REQUEST_SECONDS = 300
+CAMPAIGN_ID_PREFIX = "cmp-"  # campaign ids, which a campaign's requests carry as their request id
 
 
 class RequestNotYetRecorded(Exception):
@@ -99,12 +100,19 @@ def _event(change: dict[str, Any], request: RequestItem) -> dict[str, Any] | Non
     }
     if change["delivered_at"]:
         data["delivered_at"] = change["delivered_at"]
+    if campaign := campaign_of(request):
+        data["campaign_id"] = campaign
     return {
         "id": event_id(message_id, change["sequence"], change["status"]),
         "tenant": request.tenant,
         "callback": request.status_callback,
         "event": {"type": f"message.{change['status']}", "timestamp": change["updated_at"], "data": data},
     }
+
+
+def campaign_of(request: RequestItem) -> str | None:
+    """A campaign chunk's requests carry the campaign's id as their request id."""
+    return request.request_id if (request.request_id or "").startswith(CAMPAIGN_ID_PREFIX) else None
 
 
 def queue_deliveries(events: list[dict[str, Any]]) -> int:

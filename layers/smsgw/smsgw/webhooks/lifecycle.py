@@ -12,14 +12,15 @@ from smsgw.domain.statuses import FINAL, Status
 from smsgw.providers.registry import classes
 from smsgw.storage.items import MessageRef, RequestItem
 from smsgw.storage.messages import message_store
-from smsgw.webhooks.events import event_id, queue_deliveries
+from smsgw.webhooks.events import campaign_of, event_id, queue_deliveries
 
 CAMPAIGN_EVENTS = {
     "running": "campaign.started",
     "done": "campaign.finished",
     "cancelled": "campaign.cancelled",
 }
-CAMPAIGN_COUNTS = ("recipients", "submitted", "delivered", "failed", "unknown", "rejected", "blocked")
+# The campaign item's counters, as the campaign API names them.
+CAMPAIGN_COUNTS = {f"n_{name}": name for name in ("submitted", "unknown", "rejected", "delivered", "failed")}
 _FROM_DYNAMODB = TypeDeserializer()
 
 
@@ -76,6 +77,8 @@ def _closed(request: RequestItem) -> list[dict[str, Any]]:
             "submitted_at": request.submitted_at,
             "sequence": sequence,
         }
+        if campaign := campaign_of(request):
+            data["campaign_id"] = campaign
         events.append(
             {
                 "id": event_id(message_id, sequence, status),
@@ -98,7 +101,7 @@ def campaign_events(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         item = _plain(new)
         campaign_id = str(item["pk"]).removeprefix("campaign#")
-        counts = {name: int(item[name]) for name in CAMPAIGN_COUNTS if name in item}
+        counts = {shown: int(item.get(kept, 0)) for kept, shown in CAMPAIGN_COUNTS.items()}
         kind = CAMPAIGN_EVENTS[state]
         events.append(
             {
