@@ -478,7 +478,8 @@ def webhook_rows(run: WebhookRun) -> list[Row]:
         Row(
             area,
             f"a backlog of {_n(run.n)} events queued by /recover",
-            f"{run.backlog_events_per_s:,.0f} events/s; {_n(run.backlog)} queued, {run.backlog_lost} lost",
+            f"{run.backlog_events_per_s:,.0f} events/s; {_n(run.backlog)} queued"
+            f" (in {run.backlog_queued_s:.1f} s), {run.backlog_lost} lost",
             "the recover call to the last arrival",
             ">= 1,000 events/s, 0 lost",
             _check(

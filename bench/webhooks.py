@@ -39,6 +39,7 @@ class WebhookRun:
     backlog: int = 0  # events /recover queued
     backlog_lost: int = 0
     backlog_events_per_s: float = 0.0  # the recover call to the last arrival
+    backlog_queued_s: float = 0.0  # the recover call's answer: every event on the queue
 
     def percentile(self, share: float) -> float:
         if not self.latency_s:
@@ -136,6 +137,7 @@ def _backlog(stack: RunningStack, result: WebhookRun) -> None:
         started = time.time()
         recovered = stack.api("POST", f"/webhooks/endpoints/{endpoint_id}/recover", {"since": since})
         result.backlog = int(recovered.json().get("queued", 0))
+        result.backlog_queued_s = round(time.time() - started, 2)
         _wait(receiver, ids, result.n)
         got = _arrived(receiver, ids)
     finally:

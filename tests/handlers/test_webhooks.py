@@ -14,6 +14,7 @@ import pytest
 from local_stack import resources
 from local_stack.lambdas import reset_caches
 from smsgw.delivery import polling
+from smsgw.webhooks.endpoints import endpoints
 from tests.handlers.conftest import Invoke, Stack, api_event, body, event
 from tests.handlers.test_callback import receipt_event, taskid_of
 from tests.handlers.test_campaign_progress import stream_batch
@@ -366,3 +367,20 @@ def test_a_campaign_tells_when_it_is_finished(stack: Stack, invoke: Invoke, rece
     drain(stack, invoke)
     (data,) = [d for kind, d in events_of(receiver) if kind == "message.delivered"]
     assert (data["campaign_id"], data["to"]) == (campaign_id, "+8613900139005")  # a campaign's message
+
+
+def test_a_late_outcome_for_a_deleted_endpoint_writes_nothing(
+    stack: Stack, invoke: Invoke, receiver: Receiver
+) -> None:
+    """A dispatcher that read the endpoint before its delete, and then notes a failure, a 410 or a
+    rotation, must not bring back a partial endpoint (the list would then hold a broken one)."""
+    endpoint_id = registered(invoke, receiver)
+    store, table = endpoints(), boto3.resource("dynamodb").Table(stack.env["WEBHOOKS_TABLE"])
+    (item,) = [i for i in table.scan()["Items"] if i["sk"] == f"ep#{endpoint_id}"]
+    seen = store.get(str(item["tenant"]), endpoint_id)
+    assert call(invoke, "DELETE", f"/webhooks/endpoints/{endpoint_id}")["statusCode"] == 200
+    assert store.note_outcome(seen, delivered=False) is False
+    store.disable(seen, "the receiver answered 410 Gone")
+    assert call(invoke, "POST", f"/webhooks/endpoints/{endpoint_id}/rotate-secret")["statusCode"] == 404
+    assert body(call(invoke, "GET", "/webhooks/endpoints"))["endpoints"] == []
+    assert not [i for i in table.scan()["Items"] if str(i["sk"]).startswith("ep#")]

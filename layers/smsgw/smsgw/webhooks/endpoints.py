@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+from botocore.exceptions import ClientError
 
 from smsgw.platform.config import settings
 from smsgw.platform.errors import FieldError, NotFound, ValidationError
@@ -187,20 +188,15 @@ class Endpoints:
         secret = new_secret()
         kept = [s for s in endpoint.secrets if float(s.get("expires_at", now + 1)) > now][:1]
         previous = [{**s, "expires_at": int(now + ROTATION_OVERLAP)} for s in kept]
-        self.table.update_item(
-            Key={"pk": _pk(tenant), "sk": "ep#" + endpoint_id},
-            UpdateExpression="SET secrets = :secrets",
-            ExpressionAttributeValues={":secrets": [{"blob": self._encrypt(endpoint_id, secret)}, *previous]},
-        )
+        secrets = [{"blob": self._encrypt(endpoint_id, secret)}, *previous]
+        key = {"pk": _pk(tenant), "sk": "ep#" + endpoint_id}
+        if not self._update(key, "SET secrets = :secrets", {":secrets": secrets}):
+            raise NotFound(f"no endpoint {endpoint_id[:64]}")
         return secret
 
     def disable(self, endpoint: Endpoint, reason: str) -> None:
-        self.table.update_item(
-            Key={"pk": _pk(endpoint.tenant), "sk": "ep#" + endpoint.endpoint_id},
-            UpdateExpression="SET enabled = :no, disabled_reason = :why",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues={":no": False, ":why": reason},
-        )
+        key = {"pk": _pk(endpoint.tenant), "sk": "ep#" + endpoint.endpoint_id}
+        self._update(key, "SET enabled = :no, disabled_reason = :why", {":no": False, ":why": reason})
 
     def note_outcome(self, endpoint: Endpoint, delivered: bool) -> bool:
         """Keep when the endpoint started failing (one write when that changes, none otherwise);
@@ -209,14 +205,10 @@ class Endpoints:
         now = self.clock()
         if delivered:
             if endpoint.failing_since is not None:
-                self.table.update_item(Key=key, UpdateExpression="REMOVE failing_since")
+                self._update(key, "REMOVE failing_since")
             return False
         if endpoint.failing_since is None:
-            self.table.update_item(
-                Key=key,
-                UpdateExpression="SET failing_since = if_not_exists(failing_since, :now)",
-                ExpressionAttributeValues={":now": int(now)},
-            )
+            self._update(key, "SET failing_since = if_not_exists(failing_since, :now)", {":now": int(now)})
             return False
         if now - endpoint.failing_since < FAILING_DISABLES_AFTER:
             return False
@@ -240,11 +232,8 @@ class Endpoints:
         again: recovering says the receiver is back)."""
         endpoint = self.get(tenant, endpoint_id)
         if not endpoint.enabled:
-            self.table.update_item(
-                Key={"pk": _pk(tenant), "sk": "ep#" + endpoint_id},
-                UpdateExpression="SET enabled = :yes REMOVE disabled_reason, failing_since",
-                ExpressionAttributeValues={":yes": True},
-            )
+            key = {"pk": _pk(tenant), "sk": "ep#" + endpoint_id}
+            self._update(key, "SET enabled = :yes REMOVE disabled_reason, failing_since", {":yes": True})
         found: dict[str, dict[str, Any]] = {}
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk AND sk >= :since",
@@ -279,6 +268,24 @@ class Endpoints:
         now = self.clock()
         live = [s for s in endpoint.secrets if float(s.get("expires_at", now + 1)) > now]
         return [self._decrypt(endpoint.endpoint_id, str(s["blob"])) for s in live]
+
+    def _update(self, key: dict[str, str], expression: str, values: dict[str, Any] | None = None) -> bool:
+        """An UpdateItem on an endpoint that exists: False, and nothing written, once it is deleted
+        (an unconditional update would make a new, partial item)."""
+        request: dict[str, Any] = {
+            "Key": key,
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            self.table.update_item(**request)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def _encrypt(self, endpoint_id: str, secret: str) -> str:
         blob = self.kms.encrypt(

@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -28,6 +29,7 @@ NOTIFIED = frozenset({Status.SENDING, Status.DELIVERED, Status.FAILED, Status.UN
 # A status written before its request is recorded (the receipt raced the send) waits for it this
 # long: the batch is handed over again; past it, the status has no request to tell its tenant.
 WAIT_FOR_REQUEST_SECONDS = 300
+SENDS_AT_ONCE = 8
 CAMPAIGN_ID_PREFIX = "cmp-"  # campaign ids, which a campaign's requests carry as their request id
 
 
@@ -147,16 +149,25 @@ def delivery(
 
 
 def send_deliveries(deliveries: list[dict[str, Any]]) -> None:
-    """Onto the delivery queue, ten to a request (SQS's most); what it refuses is raised."""
-    sqs = _sqs()
-    for start in range(0, len(deliveries), 10):
-        batch = deliveries[start : start + 10]
+    """Onto the delivery queue, ten to a request (SQS's most), up to SENDS_AT_ONCE requests side by
+    side (a /recover of thousands); what the queue refuses is raised."""
+    sqs, queue = _sqs(), settings().webhook_queue_url
+
+    def send(batch: list[dict[str, Any]]) -> None:
         entries = [
             {"Id": str(i), "MessageBody": json.dumps(d, separators=(",", ":"))} for i, d in enumerate(batch)
         ]
-        answer = sqs.send_message_batch(QueueUrl=settings().webhook_queue_url, Entries=entries)
+        answer = sqs.send_message_batch(QueueUrl=queue, Entries=entries)
         if answer.get("Failed"):
             raise RuntimeError(f"the webhook queue refused {len(answer['Failed'])} deliveries")
+
+    batches = [deliveries[start : start + 10] for start in range(0, len(deliveries), 10)]
+    if len(batches) <= 1:
+        for batch in batches:
+            send(batch)
+        return
+    with ThreadPoolExecutor(max_workers=min(SENDS_AT_ONCE, len(batches))) as pool:
+        list(pool.map(send, batches))
 
 
 def _sqs() -> Any:
