@@ -11,16 +11,12 @@ with the reference `standardwebhooks` library. Two runs:
   what the dispatcher delivers through the local stack.
 """
 
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import urllib3
-
-from tests.e2e.client import RunningStack, start_stack, stop_stack
+from tests.e2e.client import RunningStack, running_stack
 from tests.webhook_receiver import Receiver
 
 TIMEOUT_S = 900.0
@@ -56,17 +52,10 @@ class WebhookRun:
 def run(n: int = 10_000) -> WebhookRun:
     env = {"API_KEY_RECIPIENTS_PER_MINUTE": "1000000", "API_KEY_RECIPIENTS_PER_DAY": "10000000"}
     result = WebhookRun(n)
-    with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as folder:
-        log = Path(folder) / "stderr.log"
-        process, info = start_stack(env, log)
-        stack = RunningStack(info, process, log, urllib3.PoolManager(maxsize=8))
-        try:
-            stack.sandbox("sms230", "POST", "/_sandbox/settings", {"receipt_delay": 0.1})
-            _as_it_happens(stack, result)
-            _backlog(stack, result)
-        finally:
-            stack.http.clear()
-            stop_stack(process, log)
+    with running_stack(env) as stack:
+        stack.sandbox("sms230", "POST", "/_sandbox/settings", {"receipt_delay": 0.1})
+        _as_it_happens(stack, result)
+        _backlog(stack, result)
     return result
 
 

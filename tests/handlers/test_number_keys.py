@@ -149,11 +149,13 @@ def test_news_of_before_the_upgrade_is_updated_where_it_is(
     refs = (MessageRef("cmessages", "521", own), MessageRef("cmessages", "521", older))
     store.set_status(refs[1], Status.SENDING, "1")  # written before the upgrade
 
-    assert store.set_number_status(refs, Status.DELIVERED, "2")
-    assert not store.set_number_status(refs, Status.FAILED, "3")  # final is never replaced
+    assert store.set_status(refs[0], Status.DELIVERED, "2", older=refs[1:])
+    assert not store.set_status(refs[0], Status.FAILED, "3", older=refs[1:])  # final is never replaced
 
     news = store.statuses(list(refs))
     assert list(news) == [refs[1]] and news[refs[1]].status == "delivered"  # no second item
     fresh = (MessageRef("cmessages", "522", own), MessageRef("cmessages", "522", older))
-    assert store.set_number_status(fresh, Status.SENDING, "")  # nothing from before: under its own key
+    assert store.set_status(
+        fresh[0], Status.SENDING, "", older=fresh[1:]
+    )  # nothing from before: under its own key
     assert list(store.statuses(list(fresh))) == [fresh[0]]

@@ -88,8 +88,8 @@ def _poll(client: Provider, now: datetime, window_start: datetime, report: dict[
         item, position = live[update.provider_id]
         if str(update.status) == item.progress.get(update.provider_id, item.status):
             continue
-        refs = tuple(MessageRef(client.name, item.key, k) for k in number_keys(item.numbers[position]))
-        moved = messages.set_number_status(refs, update.status, update.provider_status, now)
+        own, *older = (MessageRef(client.name, item.key, k) for k in number_keys(item.numbers[position]))
+        moved = messages.set_status(own, update.status, update.provider_status, now, older=tuple(older))
         if moved and update.status in FINAL:
             finals.setdefault(update.status, []).append(item.submitted_at or None)
         changes.setdefault(item.pk, {})[update.provider_id] = str(update.status)

@@ -48,10 +48,12 @@ def accept_receipt(provider_name: str, token: str, body: str | bytes) -> bool:
     extra = {"provider_time": update.provider_time or ""}
     if update.at and update.status is Status.DELIVERED:
         extra["delivered_at"] = update.at
-    refs = tuple(MessageRef(client.name, update.provider_id, nkey) for nkey in number_keys(number))
+    own, *older = (MessageRef(client.name, update.provider_id, nkey) for nkey in number_keys(number))
     now = datetime.now(UTC)
     try:
-        changed = messages.set_number_status(refs, update.status, update.provider_status, now, extra=extra)
+        changed = messages.set_status(
+            own, update.status, update.provider_status, now, extra=extra, older=tuple(older)
+        )
     except Exception:
         count("ReceiptsNotStored", 1, client.name)  # answered 5xx: the provider pushes it again
         raise

@@ -60,8 +60,8 @@ def _reconcile_request(client: Provider, item: RequestItem, now: datetime) -> in
             if recorded[task]:
                 continue
             if messages.link(news.ref, reconciled_to=client.message_id(key, number)):
-                messages.set_number_status(
-                    tuple(MessageRef(client.name, key, nkey) for nkey in nkeys),
+                messages.set_status(
+                    MessageRef(client.name, key, nkeys[0]),
                     Status(news.status),
                     news.provider_status or "",
                     now,
@@ -77,6 +77,7 @@ def _reconcile_request(client: Provider, item: RequestItem, now: datetime) -> in
                             if v
                         },
                     },
+                    older=tuple(MessageRef(client.name, key, nkey) for nkey in nkeys[1:]),
                 )
                 reconciled += 1
                 count("ReceiptsReconciled", 1, client.name)

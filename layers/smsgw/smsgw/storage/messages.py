@@ -139,31 +139,16 @@ class MessageStore:
         *,
         allowed: tuple[Status, ...] = OPEN,
         extra: dict[str, str] | None = None,
+        older: tuple[MessageRef, ...] = (),
     ) -> bool:
         """One conditional UpdateItem on the message's status item, no read. False when the message
-        already has a status that may not change (delivered and failed are never replaced)."""
-        return conditionally(
-            self.table.update_item,
-            **self._status_update(ref, status, provider_status, now=now, allowed=allowed, extra=extra),
-        )
+        already has a status that may not change (delivered and failed are never replaced).
 
-    def set_number_status(
-        self,
-        refs: tuple[MessageRef, ...],
-        status: Status,
-        provider_status: str,
-        now: datetime | None = None,
-        *,
-        allowed: tuple[Status, ...] = OPEN,
-        extra: dict[str, str] | None = None,
-    ) -> bool:
-        """`set_status` for a message whose status item may be under one of several number keys: the
-        number's own first, then the unkeyed one of a message sent before the upgrade
-        (LEGACY_NUMBER_KEYS). An older key's item is updated only where it exists (one conditional
-        write, no read); else the first key's item is written as `set_status` writes it."""
-        own, *older = refs
-        for ref in older:
-            request = self._status_update(ref, status, provider_status, now=now, allowed=allowed, extra=extra)
+        `older`: keys the same message's item may be under instead, from before the number key
+        (LEGACY_NUMBER_KEYS). Such an item is updated only where it exists (one conditional write
+        each, creating nothing); else `ref`'s item is written."""
+        for old in older:
+            request = self._status_update(old, status, provider_status, now=now, allowed=allowed, extra=extra)
             request["ConditionExpression"] = f"attribute_exists(pk) AND ({request['ConditionExpression']})"
             try:
                 self.table.update_item(**request, ReturnValuesOnConditionCheckFailure="ALL_OLD")
@@ -174,7 +159,8 @@ class MessageStore:
                     return False  # there, with a status that may not change
                 continue  # not under this key
             return True
-        return self.set_status(own, status, provider_status, now, allowed=allowed, extra=extra)
+        update = self._status_update(ref, status, provider_status, now=now, allowed=allowed, extra=extra)
+        return conditionally(self.table.update_item, **update)
 
     def _status_update(
         self,
